@@ -94,8 +94,15 @@ class JobSpec:
 
     def summary(self) -> str:
         """Short human label of the parameters, e.g. '720p 8s 16:9 audio'."""
-        parts = [p for p in (self.resolution, f"{self.duration}s" if self.duration else None,
-                             self.aspect_ratio) if p]
+        parts = [
+            p
+            for p in (
+                self.resolution,
+                f"{self.duration}s" if self.duration else None,
+                self.aspect_ratio,
+            )
+            if p
+        ]
         if self.mode is Mode.IMAGE_TO_VIDEO:
             parts.append(f"img×{len(self.image_urls)}")
         if self.audio:
@@ -211,9 +218,7 @@ def iso(ts: float | None) -> str | None:
         return None
     import datetime as _dt
 
-    return (
-        _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    )
+    return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def from_iso(text: str | None) -> float | None:

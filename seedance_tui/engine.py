@@ -1,0 +1,382 @@
+"""Submit and poll loops: ties client, store and scheduler together; emits updates.
+
+Knows nothing about Textual. Listeners are plain callables that receive `EngineEvent`s;
+the TUI forwards them as messages, the CLI prints them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import providers
+from .client import Client, OutcomeUnknown, RequestRecord
+from .config import Settings
+from .models import JobSpec, JobValidationError, Provider, Task, TaskStatus
+from .providers import ApiError, AuthError, NotFoundError, RateLimitError
+from .scheduler import HOUR, PollTarget, Scheduler
+from .store import Store, profile_of
+
+log = logging.getLogger(__name__)
+
+# Two instances sharing a history file never poll one task more often than this.
+MIN_POLL_SPACING = 4.0
+# How often the loop re-reads the history for work other instances added or finished.
+RESYNC_EVERY = 20.0
+NOT_FOUND_LIMIT = 3
+AUTH_PAUSE = 300.0
+
+
+class MissingKeyError(Exception):
+    def __init__(self, provider: Provider, env_key: str) -> None:
+        super().__init__(
+            f"no API key for {provider.value}: set {env_key} or run "
+            f"`seedance-tui key set {provider.value}`"
+        )
+        self.provider = provider
+
+
+@dataclass(frozen=True, slots=True)
+class TaskChanged:
+    task: Task
+    previous: TaskStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the user should hear about that is not one task's change."""
+
+    level: str  # "information" | "warning" | "error"
+    message: str
+
+
+EngineEvent = TaskChanged | Notice
+Listener = Callable[[EngineEvent], None]
+
+
+def budget_key(provider: Provider, key_fingerprint: str | None) -> str:
+    return f"{provider.value}:{key_fingerprint or '-'}"
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        client: Client | None = None,
+        scheduler: Scheduler | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.client = client or Client(
+            {p: s.base_url for p, s in settings.providers.items()},
+            {p: settings.key(p) for p in settings.providers},
+            on_request=self._on_request,
+        )
+        if self.client.on_request is None:
+            self.client.on_request = self._on_request
+        self.scheduler = scheduler or Scheduler(clock, settings.limits())
+        self.listeners: list[Listener] = []
+        self._wake = asyncio.Event()
+        self._submitting: dict[str, int] = {}  # budget key → submissions waiting or in flight
+        self._not_found: dict[str, int] = {}
+        self._in_flight: set[str] = set()
+        self._keys_loaded: set[str] = set()
+        self._last_resync = 0.0
+        self._started = False
+
+    # -- events ------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> None:
+        self.listeners.append(listener)
+
+    def _emit(self, event: EngineEvent) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not stop the engine
+                log.exception("listener failed")
+
+    def _changed(self, task: Task, previous: TaskStatus | None = None) -> None:
+        self._emit(TaskChanged(task, previous))
+
+    # -- start-up ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover from the last run: orphan dead intents, learn ETAs, track pending tasks."""
+        if self._started:
+            return
+        self._started = True
+        now = self.clock()
+        for task in self.store.orphan_stale_intents(now):
+            self._changed(task, TaskStatus.SUBMITTING)
+        for profile, seconds in self.store.generation_history():
+            self.scheduler.learn(profile, seconds)
+        self.resync()
+
+    def resync(self) -> None:
+        """Track pending tasks (also those another instance submitted); drop finished ones."""
+        now = self.clock()
+        self._last_resync = now
+        pending = {t.id: t for t in self.store.pending() if t.status is TaskStatus.PROCESSING}
+        for task_id in self.scheduler.tracked():
+            if task_id not in pending:
+                self.scheduler.forget(task_id)
+        tracked = set(self.scheduler.tracked())
+        keys = {(t.provider, t.key_fingerprint) for t in pending.values()}
+        for provider, fingerprint in keys:
+            self._load_ledger(provider, fingerprint)
+        for task in pending.values():
+            if task.id not in tracked:
+                self.scheduler.track(self._target(task))
+            elif task.last_polled_at and hasattr(self.scheduler, "note_external_poll"):
+                self.scheduler.note_external_poll(task.id, task.last_polled_at)
+
+    def _target(self, task: Task) -> PollTarget:
+        return PollTarget(
+            task_id=task.id,
+            budget_key=budget_key(task.provider, task.key_fingerprint),
+            profile=profile_of(task.provider.value, task.params),
+            submitted_at=task.submitted_at or task.created_at,
+            last_polled_at=task.last_polled_at,
+        )
+
+    def _load_ledger(self, provider: Provider, fingerprint: str | None) -> None:
+        if not fingerprint:
+            return
+        now = self.clock()
+        times = self.store.request_times(provider, fingerprint, now - HOUR)
+        self.scheduler.load_ledger(budget_key(provider, fingerprint), times)
+
+    # -- the request ledger ------------------------------------------------------------
+
+    def _on_request(self, record: RequestRecord) -> None:
+        """Every HTTP request is written to the ledger and counted against the key's budget."""
+        fingerprint = self.settings.key_fingerprint(record.provider) or "-"
+        now = self.clock()
+        self.store.record_request(
+            provider=record.provider,
+            key_fingerprint=fingerprint,
+            endpoint=record.endpoint,
+            http_status=record.http_status,
+            sent=record.sent,
+            elapsed=record.elapsed,
+            error=record.error,
+            now=now,
+        )
+        if record.sent:
+            self.scheduler.record_request(budget_key(record.provider, fingerprint), now)
+
+    # -- submit ------------------------------------------------------------------------
+
+    def validate(self, spec: JobSpec) -> JobSpec:
+        return providers.get(spec.provider).validate(spec)
+
+    async def submit(self, spec: JobSpec) -> Task:
+        """Validate, record the intent durably, send, record the answer durably.
+
+        Raises JobValidationError or MissingKeyError before anything is written or sent.
+        Returns the task (processing, rejected or orphaned); never raises for a refusal.
+        """
+        adapter = providers.get(spec.provider)
+        spec = adapter.validate(spec)
+        quote = adapter.quote(spec)
+        key = self.settings.key(spec.provider)
+        if not key:
+            raise MissingKeyError(spec.provider, adapter.env_key)
+        fingerprint = self.settings.key_fingerprint(spec.provider)
+        bkey = budget_key(spec.provider, fingerprint)
+        task = self.store.create_intent(
+            spec, estimate=quote.credits, key_fingerprint=fingerprint, now=self.clock()
+        )
+        self._changed(task)
+        self._submitting[bkey] = self._submitting.get(bkey, 0) + 1
+        self.scheduler.set_waiting_submissions(bkey, self._submitting[bkey])
+        try:
+            answer = await self.client.generate(
+                spec, gate=lambda: self._wait_for_budget(spec.provider, fingerprint)
+            )
+        except OutcomeUnknown as exc:
+            task = self.store.record_refusal(
+                task.id,
+                TaskStatus.ORPHANED,
+                f"{exc.message}. The provider may have accepted and charged it; neither API can "
+                "list tasks, so check the provider's dashboard before re-running.",
+                self.clock(),
+            )
+            self._changed(task, TaskStatus.SUBMITTING)
+            return task
+        except ApiError as exc:
+            if isinstance(exc, RateLimitError):
+                self.scheduler.on_rate_limited(bkey, exc.retry_after)
+            message = str(exc) + (f" — {exc.hint}" if exc.hint else "")
+            task = self.store.record_refusal(task.id, TaskStatus.REJECTED, message, self.clock())
+            self._changed(task, TaskStatus.SUBMITTING)
+            return task
+        except BaseException:
+            # Cancelled or crashed mid-send: the outcome is unknown; say so durably.
+            with contextlib.suppress(Exception):
+                task = self.store.record_refusal(
+                    task.id,
+                    TaskStatus.ORPHANED,
+                    "interrupted while submitting: the provider may have accepted it",
+                    self.clock(),
+                )
+                self._changed(task, TaskStatus.SUBMITTING)
+            raise
+        finally:
+            self._submitting[bkey] -= 1
+            self.scheduler.set_waiting_submissions(bkey, self._submitting[bkey])
+        task = self.store.record_submitted(task.id, answer.task_id, answer.update, self.clock())
+        self._changed(task, TaskStatus.SUBMITTING)
+        if task.status is TaskStatus.PROCESSING:
+            self.scheduler.track(self._target(task))
+        self._wake.set()
+        return task
+
+    async def _wait_for_budget(self, provider: Provider, fingerprint: str | None) -> None:
+        """Block a submission until the key's budget (and any 429 pause) allows it."""
+        bkey = budget_key(provider, fingerprint)
+        while True:
+            self._load_ledger(provider, fingerprint)
+            delay = self.scheduler.submit_delay(bkey)
+            if delay <= 0:
+                return
+            self._emit(Notice("warning", f"{provider.value}: waiting {delay:.0f}s for rate budget"))
+            await asyncio.sleep(min(delay, 5.0))
+
+    # -- polling -----------------------------------------------------------------------
+
+    async def poll(self, id: str) -> Task:
+        """Send one status request for a task and apply the answer."""
+        task = self.store.get(id)
+        if task.status is not TaskStatus.PROCESSING or not task.task_id:
+            return task
+        bkey = budget_key(task.provider, task.key_fingerprint)
+        self._in_flight.add(id)
+        try:
+            update = await self.client.status(task.provider, task.task_id)
+        except RateLimitError as exc:
+            self.scheduler.on_rate_limited(bkey, exc.retry_after)
+            self.scheduler.on_poll_result(id, pending=True, error=False)
+            return task
+        except AuthError as exc:
+            self.scheduler.on_rate_limited(bkey, AUTH_PAUSE)
+            self._emit(Notice("error", f"{exc} — {exc.hint}"))
+            self.scheduler.on_poll_result(id, pending=True, error=True)
+            return task
+        except NotFoundError as exc:
+            count = self._not_found[id] = self._not_found.get(id, 0) + 1
+            if count < NOT_FOUND_LIMIT:
+                self.scheduler.on_poll_result(id, pending=True, error=True)
+                return task
+            return self._finish_lost(task, str(exc))
+        except ApiError as exc:
+            self.store.add_event(id, "error", str(exc), self.clock())
+            self.scheduler.on_poll_result(id, pending=True, error=True)
+            return task
+        finally:
+            self._in_flight.discard(id)
+        self._not_found.pop(id, None)
+        previous = task.status
+        task, changed = self.store.apply_update(id, update, self.clock())
+        pending = task.status.is_pending
+        self.scheduler.on_poll_result(id, pending=pending)
+        if not pending:
+            self.scheduler.forget(id)
+            if task.status is TaskStatus.COMPLETED and task.generation_time:
+                self.scheduler.learn(
+                    profile_of(task.provider.value, task.params), task.generation_time
+                )
+        if changed or not pending:
+            self._changed(task, previous)
+        return task
+
+    def _finish_lost(self, task: Task, reason: str) -> Task:
+        from .models import TaskUpdate
+
+        update = TaskUpdate(
+            task_id=task.task_id or "",
+            status=TaskStatus.FAILED,
+            error=f"the provider no longer knows this task ({reason})",
+            summary="not found",
+        )
+        self.scheduler.forget(task.id)
+        updated, _ = self.store.apply_update(task.id, update, self.clock())
+        self._changed(updated, task.status)
+        return updated
+
+    def poll_now(self, id: str) -> bool:
+        """The user asked to check a task now; False when the budget does not allow it."""
+        allowed = self.scheduler.poll_now(id)
+        if allowed:
+            self._wake.set()
+        return allowed
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def has_pending(self) -> bool:
+        return bool(self.scheduler.tracked()) or any(self._submitting.values())
+
+    async def run(self, *, until_idle: bool = False, max_wait: float = RESYNC_EVERY) -> None:
+        """The poll loop. With `until_idle`, returns once no task is pending."""
+        self.start()
+        while True:
+            now = self.clock()
+            if now - self._last_resync >= RESYNC_EVERY:
+                self.resync()
+            due = self.scheduler.due_polls()
+            if due:
+                await asyncio.gather(*(self._poll_claimed(i) for i in due))
+                continue
+            if until_idle and not self.has_pending():
+                self.resync()
+                if not self.has_pending():
+                    return
+            wakeup = self.scheduler.next_wakeup()
+            delay = max_wait if wakeup is None else min(max(wakeup - self.clock(), 0.05), max_wait)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    async def _poll_claimed(self, id: str) -> None:
+        """Poll a due task unless another instance polled it a moment ago."""
+        now = self.clock()
+        if not self.store.claim_poll(id, now, MIN_POLL_SPACING):
+            task = self.store.get(id)
+            if task.status.is_terminal:
+                self.scheduler.forget(id)
+                self._changed(task)
+            elif task.last_polled_at and hasattr(self.scheduler, "note_external_poll"):
+                self.scheduler.note_external_poll(id, task.last_polled_at)
+            else:
+                self.scheduler.on_poll_result(id, pending=True)
+            return
+        try:
+            await self.poll(id)
+        except Exception as exc:  # one task's trouble never stops the loop
+            log.exception("poll of %s failed", id)
+            self._emit(Notice("error", f"polling {id[-8:]} failed: {type(exc).__name__}"))
+            self.scheduler.on_poll_result(id, pending=True, error=True)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+__all__ = [
+    "Engine",
+    "EngineEvent",
+    "JobValidationError",
+    "MissingKeyError",
+    "Notice",
+    "TaskChanged",
+    "budget_key",
+]

@@ -1,0 +1,253 @@
+"""What every provider module offers, and the typed errors they raise. Pure: no I/O."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+from urllib.parse import urlsplit
+
+from ..models import CreditQuote, JobSpec, JobValidationError, Provider, TaskUpdate, js_length
+
+MAX_PROMPT = 1000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    """A request did not produce a usable answer.
+
+    `retryable` says whether sending the same request again may succeed;
+    `retry_after` (seconds) is the server's word on when.
+    """
+
+    kind: ClassVar[str] = "api"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: Provider | None = None,
+        code: str | None = None,
+        http_status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.code = code
+        self.http_status = http_status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.details = details or {}
+
+    def __str__(self) -> str:
+        where = f"{self.provider.value}: " if self.provider else ""
+        code = f" [{self.code}]" if self.code else ""
+        status = f" (HTTP {self.http_status})" if self.http_status else ""
+        return f"{where}{self.message}{code}{status}"
+
+    @property
+    def hint(self) -> str:
+        """What the user can do about it."""
+        return ""
+
+
+class AuthError(ApiError):
+    kind = "auth"
+
+    @property
+    def hint(self) -> str:
+        return "check the API key: `seedance-tui key set PROVIDER` or the *_API_KEY variable"
+
+
+class InsufficientCreditsError(ApiError):
+    kind = "credits"
+
+    @property
+    def hint(self) -> str:
+        need = self.details.get("required_credits")
+        return f"top up the account{f' (this job needs {need} credits)' if need else ''}"
+
+
+class RateLimitError(ApiError):
+    kind = "rate_limit"
+
+    @property
+    def hint(self) -> str:
+        return "the provider's rate limit was hit; requests resume after its Retry-After"
+
+
+class BadRequestError(ApiError):
+    kind = "bad_request"
+
+
+class NotFoundError(ApiError):
+    kind = "not_found"
+
+
+class ServerError(ApiError):
+    kind = "server"
+
+
+class ProtocolError(ApiError):
+    """The server answered with something we cannot read (not JSON, wrong shape)."""
+
+    kind = "protocol"
+
+
+class TransportError(ApiError):
+    """No answer: connection refused or reset, a timeout.
+
+    `sent` tells whether the request may have reached the server, which decides
+    whether a non-idempotent request can be retried.
+    """
+
+    kind = "transport"
+
+    def __init__(self, message: str, *, sent: bool, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.sent = sent
+
+
+def error_for_status(status: int) -> type[ApiError]:
+    if status in (401, 403):
+        return AuthError
+    if status == 402:
+        return InsufficientCreditsError
+    if status == 429:
+        return RateLimitError
+    if status == 404:
+        return NotFoundError
+    if 400 <= status < 500:
+        return BadRequestError
+    return ServerError
+
+
+# -- requests --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    """An HTTP request, described; `client.py` sends it."""
+
+    method: str
+    path: str
+    endpoint: str  # "generate" or "status": what the request ledger records
+    json: dict[str, Any] | None = None
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitAnswer:
+    task_id: str
+    update: TaskUpdate
+
+
+class ProviderAdapter(Protocol):
+    name: Provider
+    default_base_url: str
+    env_key: str
+    env_base_url: str
+    requests_per_hour: int | None  # documented limit; None when undocumented
+
+    def validate(self, spec: JobSpec) -> JobSpec: ...
+    def quote(self, spec: JobSpec) -> CreditQuote: ...
+    def defaults(self) -> dict[str, Any]: ...
+    def choices(self) -> dict[str, tuple[str, ...]]: ...
+    def submit_request(self, spec: JobSpec) -> RequestSpec: ...
+    def status_request(self, task_id: str) -> RequestSpec: ...
+    def parse_submit(self, status: int, body: bytes, headers: dict[str, str]) -> SubmitAnswer: ...
+    def parse_status(self, status: int, body: bytes, headers: dict[str, str]) -> TaskUpdate: ...
+
+
+# -- shared checks ---------------------------------------------------------------------
+
+
+def check_prompt(prompt: str) -> str:
+    if not prompt or not prompt.strip():
+        raise JobValidationError("prompt", "is empty: describe the video to generate")
+    length = js_length(prompt)
+    if length > MAX_PROMPT:
+        raise JobValidationError(
+            "prompt", f"is {length} characters; the limit is {MAX_PROMPT} (emoji count as 2)"
+        )
+    return prompt
+
+
+def check_image_url(url: str) -> str:
+    """The APIs take public image URLs only: no data: URIs, no base64, no local files."""
+    text = url.strip()
+    if not text:
+        raise JobValidationError("image_urls", "an image URL is empty")
+    if text.lower().startswith("data:"):
+        raise JobValidationError(
+            "image_urls", "data:/base64 images are not accepted by the API; give a public URL"
+        )
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise JobValidationError("image_urls", f"{_short(text)!r} is not a public http(s) URL")
+    if _CONTROL.search(text) or " " in text:
+        raise JobValidationError(
+            "image_urls", f"{_short(text)!r} contains spaces or control characters"
+        )
+    return text
+
+
+def check_choice(field_name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise JobValidationError(
+            field_name, f"{_short(str(value))!r} is not one of {', '.join(allowed)}"
+        )
+    return value
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def load_json(provider: Provider, status: int, body: bytes) -> Any:
+    """Decode a body or raise a ProtocolError that says what came back."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        preview = body[:80].decode("utf-8", "replace")
+        raise ProtocolError(
+            f"the server sent an answer that is not JSON: {preview!r}",
+            provider=provider,
+            http_status=status,
+            retryable=True,
+        ) from None
+
+
+def text_field(value: Any, limit: int = 2000) -> str | None:
+    """A server-supplied string, bounded; anything else becomes its JSON text."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value)[:limit]
+    return text[:limit]
+
+
+def parse_retry_after(headers: dict[str, str], cap: float = 3600.0) -> float | None:
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            import time
+
+            seconds = parsedate_to_datetime(raw).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError):
+            return None
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), cap)

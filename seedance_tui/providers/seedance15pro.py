@@ -1,0 +1,230 @@
+"""seedance1-5pro.com's API (`api-docs/seedance1-5pro-com.txt`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..models import (
+    CreditQuote,
+    JobSpec,
+    JobValidationError,
+    Mode,
+    Provider,
+    TaskStatus,
+    TaskUpdate,
+)
+from .base import (
+    ProtocolError,
+    RateLimitError,
+    RequestSpec,
+    ServerError,
+    SubmitAnswer,
+    check_choice,
+    check_image_url,
+    check_prompt,
+    error_for_status,
+    load_json,
+    parse_retry_after,
+    text_field,
+)
+
+NAME = Provider.SEEDANCE15PRO
+ASPECTS = ("16:9", "9:16", "1:1")
+DURATIONS = ("5", "10")
+# The API requires aspect_ratio even when images make it moot; this is what we send then.
+ASPECT_WITH_IMAGES = "16:9"
+PRICES = {"5": 65, "10": 130}  # silent; sound doubles
+
+
+class GenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    aspect_ratio: Literal["16:9", "9:16", "1:1"]
+    duration: Literal["5", "10"]
+    sound: bool | None = None
+    image_urls: list[str] | None = None
+
+
+class TaskData(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    task_id: str | None = None
+    status: str | None = None
+    request: Any = None
+    response: list[str] | None = None
+    consumed_credits: int | None = None
+    error_message: Any = None
+    created_at: str | None = None
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: int | None = None
+    message: Any = None
+    data: TaskData | None = None
+
+
+class Seedance15Pro:
+    name = NAME
+    default_base_url = "https://seedance1-5pro.com"
+    env_key = "SEEDANCE15PRO_API_KEY"
+    env_base_url = "SEEDANCE15PRO_BASE_URL"
+    requests_per_hour: int | None = None  # undocumented
+
+    def defaults(self) -> dict[str, Any]:
+        return {"aspect_ratio": "16:9", "duration": "5", "audio": False}
+
+    def choices(self) -> dict[str, tuple[str, ...]]:
+        return {"aspect_ratio": ASPECTS, "duration": DURATIONS}
+
+    def validate(self, spec: JobSpec) -> JobSpec:
+        if spec.provider is not NAME:
+            raise JobValidationError("provider", f"expected {NAME.value}")
+        check_prompt(spec.prompt)
+        if spec.resolution is not None:
+            raise JobValidationError("resolution", "seedance15pro has no resolution setting")
+        if spec.fixed_lens:
+            raise JobValidationError("fixed_lens", "seedance15pro has no fixed-lens setting")
+        urls = tuple(check_image_url(u) for u in spec.image_urls)
+        if spec.mode is Mode.IMAGE_TO_VIDEO and not urls:
+            raise JobValidationError(
+                "image_urls", "image-to-video needs at least one public image URL"
+            )
+        if spec.mode is Mode.TEXT_TO_VIDEO and urls:
+            raise JobValidationError(
+                "image_urls", "given with text-to-video: choose image-to-video or remove them"
+            )
+        if urls and spec.aspect_ratio is not None:
+            raise JobValidationError(
+                "aspect_ratio",
+                "seedance15pro ignores the aspect ratio when image URLs are given; leave it unset",
+            )
+        aspect = None
+        if not urls:
+            aspect = check_choice("aspect_ratio", spec.aspect_ratio or "16:9", ASPECTS)
+        duration = check_choice("duration", str(spec.duration or "5"), DURATIONS)
+        return dataclasses.replace(
+            spec, image_urls=urls, aspect_ratio=aspect, duration=duration, fixed_lens=None
+        )
+
+    def quote(self, spec: JobSpec) -> CreditQuote:
+        spec = self.validate(spec)
+        base = PRICES[spec.duration]
+        credits = base * 2 if spec.audio else base
+        basis = f"{spec.duration}s = {base}" + (" ×2 sound" if spec.audio else "")
+        return CreditQuote(NAME, credits, basis)
+
+    def submit_request(self, spec: JobSpec) -> RequestSpec:
+        spec = self.validate(spec)
+        body = GenerateRequest(
+            prompt=spec.prompt,
+            aspect_ratio=spec.aspect_ratio or ASPECT_WITH_IMAGES,
+            duration=spec.duration,
+            sound=spec.audio,
+            image_urls=list(spec.image_urls) or None,
+        )
+        return RequestSpec(
+            "POST", "/api/generate", "generate", json=body.model_dump(exclude_none=True)
+        )
+
+    def status_request(self, task_id: str) -> RequestSpec:
+        return RequestSpec("GET", "/api/status", "status", params={"task_id": task_id})
+
+    def parse_submit(self, status: int, body: bytes, headers: dict[str, str]) -> SubmitAnswer:
+        data = self._data(status, body, headers)
+        if not data.task_id:
+            raise ProtocolError(
+                "the generate answer has no task_id", provider=NAME, http_status=status
+            )
+        update = self._update(data, status, default=TaskStatus.PROCESSING)
+        return SubmitAnswer(data.task_id, update)
+
+    def parse_status(self, status: int, body: bytes, headers: dict[str, str]) -> TaskUpdate:
+        data = self._data(status, body, headers)
+        if not data.task_id:
+            raise ProtocolError(
+                "the status answer has no task_id", provider=NAME, http_status=status
+            )
+        return self._update(data, status, default=None)
+
+    # -- parsing -----------------------------------------------------------------------
+
+    def _data(self, status: int, body: bytes, headers: dict[str, str]) -> TaskData:
+        raw = load_json(NAME, status, body) if body.strip() or status < 400 else {}
+        if not isinstance(raw, dict):
+            raise ProtocolError(
+                f"expected a JSON object, got {type(raw).__name__}",
+                provider=NAME,
+                http_status=status,
+            )
+        try:
+            envelope = Envelope.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            raise ProtocolError(
+                f"unexpected answer: {where}: {err.get('msg')}",
+                provider=NAME,
+                http_status=status,
+                retryable=status >= 500,
+            ) from None
+        code = envelope.code
+        failing = status >= 400 or (code is not None and code != 200)
+        if failing:
+            effective = status if status >= 400 else (code if code and code >= 400 else 500)
+            cls = error_for_status(effective)
+            return_message = text_field(envelope.message) or f"HTTP {effective}"
+            raise cls(
+                return_message,
+                provider=NAME,
+                code=str(code) if code is not None else None,
+                http_status=status,
+                retryable=cls in (RateLimitError, ServerError),
+                retry_after=parse_retry_after(headers),
+            )
+        if envelope.data is None:
+            raise ProtocolError("the answer has no data", provider=NAME, http_status=status)
+        return envelope.data
+
+    def _update(self, data: TaskData, status: int, default: TaskStatus | None) -> TaskUpdate:
+        raw = (data.status or "").upper()
+        mapping = {
+            "IN_PROGRESS": TaskStatus.PROCESSING,
+            "SUCCESS": TaskStatus.COMPLETED,
+            "FAILED": TaskStatus.FAILED,
+        }
+        normalised = mapping.get(raw, default if not raw else None)
+        if normalised is None:
+            raise ProtocolError(
+                f"undocumented status {text_field(data.status, 40)!r}",
+                provider=NAME,
+                http_status=status,
+                retryable=True,
+            )
+        urls = tuple(u for u in (data.response or ()) if isinstance(u, str))
+        if normalised is TaskStatus.COMPLETED and not urls:
+            raise ProtocolError(
+                "SUCCESS without media URLs", provider=NAME, http_status=status, retryable=True
+            )
+        error = text_field(data.error_message) if normalised is TaskStatus.FAILED else None
+        if normalised is TaskStatus.FAILED and not error:
+            error = "the render failed (the provider gave no reason)"
+        summary = raw or normalised.value
+        if data.consumed_credits is not None:
+            summary += f" credits={data.consumed_credits}"
+        return TaskUpdate(
+            task_id=data.task_id or "",
+            status=normalised,
+            credits_charged=data.consumed_credits,
+            video_urls=urls,
+            error=error,
+            summary=summary,
+        )
+
+
+adapter = Seedance15Pro()

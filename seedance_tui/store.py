@@ -1,0 +1,733 @@
+"""The only place that speaks SQL: the history file.
+
+Plain SQLite (WAL) that `sqlite3` or Datasette can open. Tables:
+
+  tasks     one row per job: spec, normalised status, the provider's task id,
+            estimated/charged/refunded credits, result URLs, error, times.
+  events    append-only: each status change and a summary of each server answer.
+  requests  one row per HTTP request to a provider: time, provider, key fingerprint
+            (never the key), endpoint, HTTP status. The rate budget is computed from it.
+  tasks_fts FTS5 index of prompts (kept by triggers that fire only when a prompt changes).
+  _migrations  named migrations applied, in order.
+
+Times are ISO 8601 UTC text with milliseconds ("2026-11-21T05:33:00.000Z"), which sort
+as text. Every write is its own short transaction, committed before the caller goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from .models import (
+    PENDING_STATUSES,
+    JobSpec,
+    Provider,
+    Task,
+    TaskStatus,
+    TaskUpdate,
+    from_iso,
+    iso,
+)
+
+
+class StoreError(Exception):
+    """The history file cannot be used; the message says why and what to do."""
+
+
+# -- migrations ------------------------------------------------------------------------
+
+Migration = Callable[[sqlite_utils.Database], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE tasks (
+            id TEXT PRIMARY KEY,
+            provider TEXT NOT NULL,
+            task_id TEXT,
+            key_fingerprint TEXT,
+            status TEXT NOT NULL,
+            prompt TEXT NOT NULL,
+            params TEXT NOT NULL,
+            credits_estimated INTEGER,
+            credits_charged INTEGER,
+            credits_refunded INTEGER NOT NULL DEFAULT 0,
+            video_urls TEXT NOT NULL DEFAULT '[]',
+            error TEXT,
+            created_at TEXT NOT NULL,
+            submitted_at TEXT,
+            completed_at TEXT,
+            updated_at TEXT,
+            generation_time REAL,
+            last_polled_at TEXT,
+            owner TEXT,
+            local_path TEXT
+        );
+        CREATE UNIQUE INDEX idx_tasks_provider_task ON tasks(provider, task_id);
+        CREATE INDEX idx_tasks_created ON tasks(created_at);
+        CREATE INDEX idx_tasks_status_created ON tasks(status, created_at);
+        CREATE INDEX idx_tasks_provider_created ON tasks(provider, created_at);
+        CREATE INDEX idx_tasks_credits ON tasks(credits_charged, created_at);
+
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            task TEXT NOT NULL REFERENCES tasks(id),
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            status TEXT,
+            detail TEXT
+        );
+        CREATE INDEX idx_events_task ON events(task, id);
+
+        CREATE TABLE requests (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            key_fingerprint TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            http_status INTEGER,
+            sent INTEGER NOT NULL,
+            elapsed_ms INTEGER,
+            error TEXT
+        );
+        CREATE INDEX idx_requests_key_at ON requests(provider, key_fingerprint, at);
+
+        CREATE VIRTUAL TABLE tasks_fts USING fts5(
+            prompt, content='tasks', content_rowid='rowid', tokenize='unicode61'
+        );
+        CREATE TRIGGER tasks_fts_insert AFTER INSERT ON tasks BEGIN
+            INSERT INTO tasks_fts(rowid, prompt) VALUES (new.rowid, new.prompt);
+        END;
+        CREATE TRIGGER tasks_fts_delete AFTER DELETE ON tasks BEGIN
+            INSERT INTO tasks_fts(tasks_fts, rowid, prompt) VALUES ('delete', old.rowid, old.prompt);
+        END;
+        CREATE TRIGGER tasks_fts_update AFTER UPDATE OF prompt ON tasks BEGIN
+            INSERT INTO tasks_fts(tasks_fts, rowid, prompt) VALUES ('delete', old.rowid, old.prompt);
+            INSERT INTO tasks_fts(rowid, prompt) VALUES (new.rowid, new.prompt);
+        END;
+        """
+    )
+
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# -- the store -------------------------------------------------------------------------
+
+TASK_COLUMNS = (
+    "id, provider, task_id, key_fingerprint, status, prompt, params, credits_estimated, "
+    "credits_charged, credits_refunded, video_urls, error, created_at, submitted_at, "
+    "completed_at, updated_at, generation_time, last_polled_at, owner, local_path"
+)
+
+
+def new_task_id(now: float) -> str:
+    """Time-ordered id: 12 hex digits of milliseconds, 8 random."""
+    return f"{int(now * 1000):012x}{os.urandom(4).hex()}"
+
+
+def this_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    """Is the process that wrote an intent row still running (on this host)?"""
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return True  # can't tell: another machine sharing the file
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    tasks: list[Task]
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    status: tuple[str, ...] = ()
+    provider: str | None = None
+    search: str | None = None
+    since: float | None = None
+
+    def where(self) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        if self.status:
+            clauses.append(f"status IN ({','.join('?' * len(self.status))})")
+            args.extend(self.status)
+        if self.provider:
+            clauses.append("provider = ?")
+            args.append(self.provider)
+        if self.since is not None:
+            clauses.append("created_at >= ?")
+            args.append(iso(self.since))
+        query = fts_query(self.search or "")
+        if query:
+            clauses.append("rowid IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH ?)")
+            args.append(query)
+        return clauses, args
+
+
+def fts_query(text: str) -> str:
+    """User text → an FTS5 query: every word must match, as a prefix, literally."""
+    words = [w for w in "".join(c if c.isalnum() else " " for c in text).split() if w]
+    return " ".join(f'"{w}"*' for w in words[:16])
+
+
+SORTS = {
+    "newest": "created_at DESC, id DESC",
+    "oldest": "created_at ASC, id ASC",
+    "credits": "COALESCE(credits_charged - credits_refunded, credits_estimated, 0) DESC, created_at DESC",
+}
+
+
+class Store:
+    def __init__(self, db: sqlite_utils.Database, path: Path | None) -> None:
+        self.db = db
+        self.path = path
+
+    # -- opening -----------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None, *, create: bool = True) -> Store:
+        """Open (and if new, create) the history file; never overwrites one we can't read."""
+        if path is None or str(path) == ":memory:":
+            conn = sqlite3.connect(":memory:", isolation_level=None)
+            store = cls(sqlite_utils.Database(conn), None)
+            store._migrate()
+            return store
+        file = Path(path).expanduser()
+        if file.is_dir():
+            raise StoreError(f"{file} is a folder, not a history file; pass a file path with --db")
+        if not file.exists():
+            if not create:
+                raise StoreError(f"no history file at {file}")
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the folder for {file}: {exc.strerror}; choose another path with --db"
+                ) from None
+        elif not os.access(file, os.R_OK | os.W_OK):
+            raise StoreError(
+                f"{file} is not readable and writable by you; fix its permissions or use --db"
+            )
+        try:
+            conn = sqlite3.connect(file, timeout=10.0, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                conn.execute("PRAGMA journal_mode = DELETE")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{file} is not a readable history file ({exc}); it was left untouched. "
+                "Move it aside or pass another path with --db"
+            ) from None
+        store = cls(sqlite_utils.Database(conn), file)
+        store._migrate()
+        return store
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction (BEGIN IMMEDIATE: a second writer waits, not fails)."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        conn = self.db.conn
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{self.path} is not a readable history file ({exc}); it was left untouched. "
+                "Move it aside or pass another path with --db"
+            ) from None
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer seedance-tui (schema {version}, this "
+                f"version knows {SCHEMA_VERSION}); upgrade seedance-tui to open it"
+            )
+        if version == 0 and self._has_foreign_tables():
+            raise StoreError(
+                f"{self.path} is an SQLite file of another program; it was left untouched. "
+                "Pass another path with --db"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self._tx() as tx:
+            tx.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+            )
+            version = tx.execute("PRAGMA user_version").fetchone()[0]  # re-read under the lock
+            for index, (name, fn) in enumerate(MIGRATIONS, start=1):
+                if index <= version:
+                    continue
+                fn(self.db)
+                tx.execute(
+                    "INSERT OR REPLACE INTO _migrations VALUES (?, ?)", (name, iso(time.time()))
+                )
+                tx.execute(f"PRAGMA user_version = {index}")
+
+    def _has_foreign_tables(self) -> bool:
+        names = {
+            r[0] for r in self.db.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        return bool(names - {"_migrations"})
+
+    # -- writes ------------------------------------------------------------------------
+
+    def create_intent(
+        self, spec: JobSpec, *, estimate: int | None, key_fingerprint: str | None, now: float
+    ) -> Task:
+        """Record a submission before it is sent (status `submitting`), committed."""
+        task = Task(
+            id=new_task_id(now),
+            provider=spec.provider,
+            status=TaskStatus.SUBMITTING,
+            prompt=spec.prompt,
+            params=spec.params(),
+            created_at=now,
+            key_fingerprint=key_fingerprint,
+            credits_estimated=estimate,
+            updated_at=now,
+        )
+        with self._tx() as tx:
+            tx.execute(
+                "INSERT INTO tasks (id, provider, key_fingerprint, status, prompt, params, "
+                "credits_estimated, created_at, updated_at, owner) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    task.id,
+                    task.provider.value,
+                    key_fingerprint,
+                    task.status.value,
+                    task.prompt,
+                    json.dumps(task.params),
+                    estimate,
+                    iso(now),
+                    iso(now),
+                    this_owner(),
+                ),
+            )
+            self._event(tx, task.id, now, "intent", task.status, f"estimate={estimate}")
+        return task
+
+    def record_submitted(
+        self, id: str, answer_task_id: str, update: TaskUpdate, now: float
+    ) -> Task:
+        """The provider accepted the job: its task id and first answer, committed."""
+        with self._tx() as tx:
+            tx.execute(
+                "UPDATE tasks SET task_id=?, status=?, submitted_at=?, updated_at=?, owner=NULL "
+                "WHERE id=?",
+                (answer_task_id, TaskStatus.PROCESSING.value, iso(now), iso(now), id),
+            )
+            self._event(
+                tx,
+                id,
+                now,
+                "submitted",
+                TaskStatus.PROCESSING,
+                f"task_id={answer_task_id} {update.summary}",
+            )
+            self._apply(tx, id, update, now, event=False)
+        return self.get(id)
+
+    def record_refusal(self, id: str, status: TaskStatus, error: str, now: float) -> Task:
+        """The submission ended without a task id: `rejected` (refused) or `orphaned` (unknown)."""
+        with self._tx() as tx:
+            tx.execute(
+                "UPDATE tasks SET status=?, error=?, updated_at=?, completed_at=?, owner=NULL "
+                "WHERE id=? AND task_id IS NULL",
+                (status.value, error, iso(now), iso(now), id),
+            )
+            self._event(tx, id, now, "status", status, error)
+        return self.get(id)
+
+    def apply_update(self, id: str, update: TaskUpdate, now: float) -> tuple[Task, bool]:
+        """Apply a status answer; returns the task and whether anything visible changed."""
+        with self._tx() as tx:
+            changed = self._apply(tx, id, update, now, event=True)
+        return self.get(id), changed
+
+    def _apply(
+        self, tx: sqlite3.Connection, id: str, update: TaskUpdate, now: float, *, event: bool
+    ) -> bool:
+        row = tx.execute(
+            "SELECT status, credits_charged, credits_refunded, credits_estimated, video_urls, "
+            "error, generation_time, submitted_at FROM tasks WHERE id=?",
+            (id,),
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no task {id}")
+        old_status = TaskStatus(row[0])
+        if old_status.is_terminal and old_status is not TaskStatus.ORPHANED:
+            return False  # a late answer never reopens a finished task
+        charged, refunded, estimated = row[1], row[2], row[3]
+        status = update.status
+        if update.credits_charged:
+            charged = max(charged or 0, update.credits_charged)
+        if status is TaskStatus.FAILED:
+            # Failed renders are refunded (both providers' docs). When the server only ever
+            # said "0" (seedance15pro reports 0 once refunded), the charge was the estimate.
+            if not charged:
+                charged = estimated
+            refunded = charged or 0
+        urls = json.dumps(list(update.video_urls)) if update.video_urls else row[4]
+        error = update.error if update.error else row[5]
+        generation_time = update.generation_time if update.generation_time is not None else row[6]
+        completed_at = None
+        if status.is_terminal:
+            completed_at = iso(now)
+            if generation_time is None and row[7]:
+                generation_time = round(now - (from_iso(row[7]) or now), 1)
+        new = (status.value, charged, refunded, urls, error, generation_time)
+        old = (row[0], row[1], row[2], row[4], row[5], row[6])
+        changed = new != old
+        tx.execute(
+            "UPDATE tasks SET status=?, credits_charged=?, credits_refunded=?, video_urls=?, "
+            "error=?, generation_time=?, updated_at=?, last_polled_at=?, "
+            "completed_at=COALESCE(completed_at, ?) WHERE id=?",
+            (*new, iso(now), iso(now), completed_at, id),
+        )
+        if event and (changed or update.summary):
+            self._event(
+                tx,
+                id,
+                now,
+                "status" if status is not old_status else "answer",
+                status,
+                update.summary,
+            )
+        return changed
+
+    def _event(
+        self,
+        tx: sqlite3.Connection,
+        id: str,
+        now: float,
+        kind: str,
+        status: TaskStatus | None,
+        detail: str | None,
+    ) -> None:
+        tx.execute(
+            "INSERT INTO events (task, at, kind, status, detail) VALUES (?,?,?,?,?)",
+            (id, iso(now), kind, status.value if status else None, (detail or "")[:1000]),
+        )
+
+    def add_event(
+        self, id: str, kind: str, detail: str, now: float, status: TaskStatus | None = None
+    ) -> None:
+        with self._tx() as tx:
+            self._event(tx, id, now, kind, status, detail)
+
+    def claim_poll(self, id: str, now: float, min_interval: float) -> bool:
+        """Mark a task as being polled now, unless some instance polled it within min_interval.
+
+        One statement, so two instances sharing the file never both claim the same poll.
+        """
+        with self._tx() as tx:
+            cursor = tx.execute(
+                "UPDATE tasks SET last_polled_at=? WHERE id=? AND status IN ('processing') "
+                "AND (last_polled_at IS NULL OR last_polled_at <= ?)",
+                (iso(now), id, iso(now - min_interval)),
+            )
+            return cursor.rowcount == 1
+
+    def record_request(
+        self,
+        *,
+        provider: Provider,
+        key_fingerprint: str,
+        endpoint: str,
+        http_status: int | None,
+        sent: bool,
+        elapsed: float,
+        error: str | None,
+        now: float,
+    ) -> None:
+        with self._tx() as tx:
+            tx.execute(
+                "INSERT INTO requests (at, provider, key_fingerprint, endpoint, http_status, sent, "
+                "elapsed_ms, error) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    iso(now),
+                    provider.value,
+                    key_fingerprint,
+                    endpoint,
+                    http_status,
+                    int(sent),
+                    int(elapsed * 1000),
+                    error,
+                ),
+            )
+
+    def set_local_path(self, id: str, path: str | None, now: float) -> None:
+        with self._tx() as tx:
+            tx.execute(
+                "UPDATE tasks SET local_path=?, updated_at=? WHERE id=?", (path, iso(now), id)
+            )
+
+    def orphan_stale_intents(self, now: float, max_age: float = 900.0) -> list[Task]:
+        """Intent rows whose submitter is gone become `orphaned` (the outcome is unknown)."""
+        rows = self.db.conn.execute(
+            "SELECT id, owner, created_at FROM tasks WHERE status='submitting' AND task_id IS NULL"
+        ).fetchall()
+        orphaned = []
+        for id, owner, created in rows:
+            age = now - (from_iso(created) or now)
+            if owner == this_owner():
+                continue
+            if _owner_alive(owner) and age < max_age:
+                continue
+            orphaned.append(
+                self.record_refusal(
+                    id,
+                    TaskStatus.ORPHANED,
+                    "interrupted while submitting: the provider may have accepted and charged "
+                    "this job, but its task id was never received. Neither API can list tasks; "
+                    "check the provider's dashboard before re-running.",
+                    now,
+                )
+            )
+        return orphaned
+
+    # -- reads -------------------------------------------------------------------------
+
+    def _rows(self, sql: str, args: Any = ()) -> list[Task]:
+        return [_task(row) for row in self.db.conn.execute(sql, args).fetchall()]
+
+    def get(self, id: str) -> Task:
+        rows = self._rows(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id=?", (id,))
+        if not rows:
+            raise StoreError(f"no task {id}")
+        return rows[0]
+
+    def find(self, ref: str) -> Task | None:
+        """A task by our id, its last 8 characters, or the provider's task id."""
+        ref = ref.strip()
+        rows = self._rows(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE id=? OR task_id=? LIMIT 2", (ref, ref)
+        )
+        if not rows and 6 <= len(ref) < 20:
+            rows = self._rows(
+                f"SELECT {TASK_COLUMNS} FROM tasks WHERE id LIKE ? ESCAPE '\\' LIMIT 2",
+                ("%" + ref.replace("%", "\\%").replace("_", "\\_"),),
+            )
+        return rows[0] if len(rows) == 1 else None
+
+    def pending(self) -> list[Task]:
+        marks = ",".join("?" * len(PENDING_STATUSES))
+        return self._rows(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE status IN ({marks}) ORDER BY created_at",
+            [s.value for s in PENDING_STATUSES],
+        )
+
+    def list(
+        self,
+        filter: Filter | None = None,
+        *,
+        sort: str = "newest",
+        limit: int | None = 50,
+        offset: int = 0,
+    ) -> list[Task]:
+        clauses, args = (filter or Filter()).where()
+        sql = f"SELECT {TASK_COLUMNS} FROM tasks"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += f" ORDER BY {SORTS[sort]}"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            args += [limit, offset]
+        return self._rows(sql, args)
+
+    def count(self, filter: Filter | None = None) -> int:
+        clauses, args = (filter or Filter()).where()
+        sql = "SELECT count(*) FROM tasks" + (" WHERE " + " AND ".join(clauses) if clauses else "")
+        return self.db.conn.execute(sql, args).fetchone()[0]
+
+    def events(self, id: str) -> list[dict[str, Any]]:
+        rows = self.db.conn.execute(
+            "SELECT at, kind, status, detail FROM events WHERE task=? ORDER BY id", (id,)
+        ).fetchall()
+        return [
+            {"at": from_iso(at), "kind": kind, "status": status, "detail": detail}
+            for at, kind, status, detail in rows
+        ]
+
+    def request_times(self, provider: Provider, key_fingerprint: str, since: float) -> list[float]:
+        """Times of requests that reached (or may have reached) the server since `since`."""
+        rows = self.db.conn.execute(
+            "SELECT at FROM requests WHERE provider=? AND key_fingerprint=? AND at > ? AND sent=1",
+            (provider.value, key_fingerprint, iso(since)),
+        ).fetchall()
+        return [from_iso(r[0]) for r in rows]
+
+    def generation_history(self, limit_per_profile: int = 50) -> list[tuple[tuple, float]]:
+        """(profile, seconds) of recent completed renders, oldest first: what ETAs learn from."""
+        rows = self.db.conn.execute(
+            "SELECT provider, params, generation_time FROM tasks WHERE status='completed' "
+            "AND generation_time IS NOT NULL ORDER BY completed_at DESC LIMIT 2000"
+        ).fetchall()
+        seen: dict[tuple, int] = {}
+        out: list[tuple[tuple, float]] = []
+        for provider, params, seconds in rows:
+            profile = profile_of(provider, json.loads(params))
+            if seen.get(profile, 0) >= limit_per_profile:
+                continue
+            seen[profile] = seen.get(profile, 0) + 1
+            out.append((profile, float(seconds)))
+        out.reverse()
+        return out
+
+    def credits_summary(self, now: float, days: int = 14) -> dict[str, Any]:
+        """Credits per provider: today, last 7 days, all time, refunds, held; and per day."""
+        import datetime as dt
+
+        today = dt.datetime.fromtimestamp(now, tz=dt.UTC).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        today_iso = iso(today.timestamp())
+        week_iso = iso((today - dt.timedelta(days=6)).timestamp())
+        net = "COALESCE(credits_charged, 0) - credits_refunded"
+        rows = self.db.conn.execute(
+            f"""SELECT provider,
+                   SUM(CASE WHEN created_at >= ? THEN {net} ELSE 0 END),
+                   SUM(CASE WHEN created_at >= ? THEN {net} ELSE 0 END),
+                   SUM({net}),
+                   SUM(credits_refunded),
+                   SUM(CASE WHEN status IN ('submitting','processing')
+                            THEN COALESCE(credits_charged, credits_estimated, 0) ELSE 0 END),
+                   SUM(CASE WHEN status = 'orphaned' THEN COALESCE(credits_estimated, 0) ELSE 0 END),
+                   COUNT(*),
+                   SUM(status = 'completed'), SUM(status = 'failed')
+                FROM tasks GROUP BY provider""",
+            (today_iso, week_iso),
+        ).fetchall()
+        providers = {}
+        for p, d, w, total, refunds, held, orphan, n, done, failed in rows:
+            providers[p] = {
+                "today": d or 0,
+                "last_7_days": w or 0,
+                "all": total or 0,
+                "refunded": refunds or 0,
+                "held_by_pending": held or 0,
+                "at_risk_orphaned": orphan or 0,
+                "tasks": n,
+                "completed": done or 0,
+                "failed": failed or 0,
+            }
+        start = today - dt.timedelta(days=days - 1)
+        series_rows = self.db.conn.execute(
+            f"SELECT substr(created_at, 1, 10), provider, SUM({net}) FROM tasks "
+            "WHERE created_at >= ? GROUP BY 1, 2",
+            (iso(start.timestamp()),),
+        ).fetchall()
+        per_day: dict[str, dict[str, int]] = {}
+        for i in range(days):
+            per_day[(start + dt.timedelta(days=i)).strftime("%Y-%m-%d")] = {}
+        for day, p, credits in series_rows:
+            per_day.setdefault(day, {})[p] = credits or 0
+        return {"providers": providers, "per_day": per_day}
+
+    def stats(self) -> dict[str, Any]:
+        counts = dict(
+            self.db.conn.execute("SELECT status, count(*) FROM tasks GROUP BY status").fetchall()
+        )
+        return {
+            "tasks": sum(counts.values()),
+            "by_status": counts,
+            "events": self.db.conn.execute("SELECT count(*) FROM events").fetchone()[0],
+            "requests": self.db.conn.execute("SELECT count(*) FROM requests").fetchone()[0],
+            "schema_version": SCHEMA_VERSION,
+        }
+
+
+def profile_of(provider: str, params: dict[str, Any]) -> tuple:
+    """What a render's duration depends on: the scheduler learns ETAs per profile."""
+    return (provider, params.get("resolution"), params.get("duration"), bool(params.get("audio")))
+
+
+def _task(row: tuple) -> Task:
+    (
+        id,
+        provider,
+        task_id,
+        key_fp,
+        status,
+        prompt,
+        params,
+        est,
+        charged,
+        refunded,
+        urls,
+        error,
+        created,
+        submitted,
+        completed,
+        updated,
+        gen_time,
+        polled,
+        _owner,
+        local_path,
+    ) = row
+    return Task(
+        id=id,
+        provider=Provider(provider),
+        status=TaskStatus(status),
+        prompt=prompt,
+        params=json.loads(params),
+        created_at=from_iso(created) or 0.0,
+        task_id=task_id,
+        key_fingerprint=key_fp,
+        credits_estimated=est,
+        credits_charged=charged,
+        credits_refunded=refunded or 0,
+        video_urls=tuple(json.loads(urls or "[]")),
+        error=error,
+        submitted_at=from_iso(submitted),
+        completed_at=from_iso(completed),
+        generation_time=gen_time,
+        updated_at=from_iso(updated),
+        last_polled_at=from_iso(polled),
+        local_path=local_path,
+    )
