@@ -103,6 +103,9 @@ class ProviderApi:
         `fault_after_accept` is set: then the client cannot know it was accepted.
         """
         cfg = self.state.config
+        # Read the whole request first: closing a socket with unread input sends an RST,
+        # which could wipe the partial answer a `reset` fault means the client to see.
+        await request.body()
         if kind == "slow":
             await self.state.sleep(cfg.slow_seconds)
             return await handler(request, digest)
