@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -835,3 +837,26 @@ def test_server_start_stop_and_two_at_once() -> None:
         assert time.monotonic() - started < 2.0
     with pytest.raises(httpx.ConnectError):
         httpx.get(url1 + "/_sim/health")
+
+
+def test_serve_refuses_a_taken_port() -> None:
+    with SimulatorServer() as sim, pytest.raises(ValueError, match="cannot listen"):
+        serve(port=sim.port or 0)
+
+
+def test_serve_blocks_and_serves_on_loopback() -> None:
+    code = (
+        "from seedance_tui.simulator import serve\n"
+        "serve(port=0, on_ready=lambda url: print(url, flush=True))\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
+        assert httpx.get(url + "/_sim/health").json() == {"ok": True}
+        response = httpx.post(url + SD_GEN, json=SD_SAMPLE, headers=AUTH)
+        assert response.json()["code"] == 200
+    finally:
+        process.terminate()
+        process.wait(5)

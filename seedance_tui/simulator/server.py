@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -33,11 +34,24 @@ def check_loopback(host: str) -> None:
         )
 
 
-def _uvicorn_config(app: Starlette, host: str, port: int) -> uvicorn.Config:
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket on host:port (port 0: a free one); OSError if taken."""
+    host = "127.0.0.1" if host == "localhost" else host
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _uvicorn_config(app: Starlette) -> uvicorn.Config:
+    # The socket is bound beforehand (see _bind), so uvicorn's host/port are unused.
     return uvicorn.Config(
         app,
-        host=host,
-        port=port,
         log_level="warning",
         access_log=False,
         log_config=None,  # leave the process's logging setup alone
@@ -88,8 +102,12 @@ class SimulatorServer:
         if self._thread is not None:
             return self.base_url
         self.state.shutting_down = False
-        server = uvicorn.Server(_uvicorn_config(self.app, self.host, self.requested_port))
-        thread = threading.Thread(target=server.run, name="seedance-simulator", daemon=True)
+        sock = _bind(self.host, self.requested_port)
+        self.port = sock.getsockname()[1]
+        server = uvicorn.Server(_uvicorn_config(self.app))
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="seedance-simulator", daemon=True
+        )
         self._server, self._thread = server, thread
         thread.start()
         deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -98,7 +116,6 @@ class SimulatorServer:
                 self.stop()
                 raise RuntimeError("the simulator did not start")
             time.sleep(0.005)
-        self.port = server.servers[0].sockets[0].getsockname()[1]
         return self.base_url
 
     def stop(self) -> None:
@@ -138,17 +155,22 @@ def serve(
     """Serve both fake APIs until interrupted (blocking): `seedance-tui simulator`.
 
     `on_ready` is called with the base URL once the server accepts connections.
-    Raises ValueError for a host that is not loopback.
+    Raises ValueError for a host that is not loopback, or when host:port cannot be
+    listened on (e.g. the port is taken).
     """
     check_loopback(host)
-    server = uvicorn.Server(_uvicorn_config(create_app(config), host, port))
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    server = uvicorn.Server(_uvicorn_config(create_app(config)))
     if on_ready is not None:
-        _announce_when_started(server, host, on_ready)
-    server.run()
+        _announce_when_started(server, _url(host, sock.getsockname()[1]), on_ready)
+    server.run(sockets=[sock])
 
 
 def _announce_when_started(
-    server: uvicorn.Server, host: str, on_ready: Callable[[str], None]
+    server: uvicorn.Server, url: str, on_ready: Callable[[str], None]
 ) -> None:
     """Call `on_ready(url)` from a watcher thread as soon as uvicorn is listening."""
 
@@ -157,6 +179,6 @@ def _announce_when_started(
             if server.should_exit:
                 return
             time.sleep(0.01)
-        on_ready(_url(host, server.servers[0].sockets[0].getsockname()[1]))
+        on_ready(url)
 
     threading.Thread(target=watch, name="seedance-simulator-ready", daemon=True).start()
