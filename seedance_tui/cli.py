@@ -1,0 +1,543 @@
+"""Entry point `seedance-tui`: the dashboard by default, plus headless commands.
+
+Exit codes: 0 ok, 1 the job or request failed, 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import __version__, providers
+from .config import ConfigError, Settings, load_settings
+from .engine import Engine, MissingKeyError, Notice, TaskChanged
+from .models import JobSpec, JobValidationError, Mode, Provider, Task, TaskStatus, iso
+from .store import Filter, Store, StoreError
+from .text import inert, one_line, to_json
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad input from the user: exit 2 with the message."""
+
+
+# -- argument parsing ------------------------------------------------------------------
+
+
+def _provider_defaults_help() -> str:
+    nano = providers.nanophoto.defaults()
+    seed = providers.seedance15pro.defaults()
+    return (
+        f"defaults — nanophoto: {nano['resolution']}, {nano['duration']}s, {nano['aspect_ratio']}; "
+        f"seedance15pro: {seed['duration']}s, {seed['aspect_ratio']}"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seedance-tui",
+        description="A terminal dashboard for Seedance 1.5 Pro video generation. "
+        "With no command, opens the dashboard.",
+        epilog="Exit codes: 0 ok, 1 the job or request failed, 2 bad usage or input.",
+    )
+    parser.add_argument("--version", action="version", version=f"seedance-tui {__version__}")
+    parser.add_argument("--db", metavar="PATH", help="the history file (env SEEDANCE_TUI_DB)")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="open the dashboard against the built-in simulator with a demo history (no key, no network)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("submit", help="submit a job", description=_provider_defaults_help())
+    p.add_argument("--provider", choices=[x.value for x in Provider], default="nanophoto",
+                   help="default: nanophoto")  # fmt: skip
+    p.add_argument(
+        "--prompt", required=True, help="what to generate (≤1000 characters); - reads stdin"
+    )
+    p.add_argument("--image", action="append", default=[], metavar="URL",
+                   help="a public image URL (repeatable); given means image-to-video")  # fmt: skip
+    p.add_argument("--mode", choices=["text", "image"],
+                   help="default: image when --image is given, else text")  # fmt: skip
+    p.add_argument("--aspect", help="nanophoto: landscape|portrait (or 16:9|9:16), default landscape; "
+                   "seedance15pro: 16:9|9:16|1:1, default 16:9 (not with images)")  # fmt: skip
+    p.add_argument("--resolution", help="nanophoto only: 480p|720p|1080p, default 720p")
+    p.add_argument(
+        "--duration", help="seconds — nanophoto: 4|8|12, default 4; seedance15pro: 5|10, default 5"
+    )
+    p.add_argument("--audio", "--sound", action="store_true", dest="audio",
+                   help="generate audio (doubles the price)")  # fmt: skip
+    p.add_argument("--fixed-lens", action="store_true", help="nanophoto only: a fixed camera")
+    p.add_argument("--wait", action="store_true", help="poll until the job ends")
+    p.add_argument("--json", action="store_true", help="print the task as JSON")
+
+    p = sub.add_parser(
+        "status", help="show one task (our id, its last 8 characters, or the provider's task id)"
+    )
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--no-refresh", action="store_true", help="don't ask the provider, show the history only"
+    )
+
+    p = sub.add_parser("list", help="list tasks, newest first")
+    p.add_argument("--status", choices=[s.value for s in TaskStatus], action="append")
+    p.add_argument("--provider", choices=[x.value for x in Provider])
+    p.add_argument("--limit", type=_positive_int, default=20, help="default: 20 (0: all)")
+    p.add_argument("--search", metavar="TEXT", help="words the prompt contains")
+    p.add_argument("--since", metavar="DATE", help="YYYY-MM-DD or an ISO time")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("credits", help="credits spent per provider (as the servers reported them)")
+    p.add_argument("--json", action="store_true")
+
+    sub.add_parser("watch", help="poll every pending task until none is left")
+
+    p = sub.add_parser("simulator", help="serve the fake provider APIs on loopback")
+    p.add_argument("--port", type=int, default=8765, help="default: 8765")
+    p.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
+    p.add_argument("--generation-time", type=float, nargs=2, metavar=("MIN", "MAX"), default=(20.0, 60.0),
+                   help="seconds a render takes (default: 20 60)")  # fmt: skip
+    p.add_argument(
+        "--failure-rate", type=float, default=0.1, help="share of renders that fail (default 0.1)"
+    )
+    p.add_argument(
+        "--fault-rate", type=float, default=0.0, help="share of answers that are faults (default 0)"
+    )
+    p.add_argument("--seed", type=int)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _parse_since(text: str | None) -> float | None:
+    if not text:
+        return None
+    import datetime as dt
+
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--since: {text!r} is not a date (YYYY-MM-DD) or ISO time") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.timestamp()
+
+
+# -- shared plumbing -------------------------------------------------------------------
+
+
+def out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def open_store(settings: Settings) -> Store:
+    return Store.open(settings.db_path)
+
+
+def spec_from_args(args: argparse.Namespace) -> JobSpec:
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    mode = args.mode or ("image" if args.image else "text")
+    provider = Provider(args.provider)
+    return JobSpec(
+        provider=provider,
+        prompt=prompt,
+        mode=Mode.IMAGE_TO_VIDEO if mode == "image" else Mode.TEXT_TO_VIDEO,
+        image_urls=tuple(args.image),
+        aspect_ratio=args.aspect,
+        resolution=args.resolution,
+        duration=args.duration,
+        audio=args.audio,
+        fixed_lens=True if args.fixed_lens else None,
+    )
+
+
+def age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d"
+
+
+def task_line(task: Task, now: float) -> str:
+    credits = task.credits_charged if task.credits_charged is not None else task.credits_estimated
+    credits_text = f"{task.credits_net}" if task.credits_charged is not None else f"~{credits or 0}"
+    return (
+        f"{task.short_id}  {task.provider.value:<13} {task.status.value:<10} "
+        f"{credits_text:>5}  {age(now - task.created_at):>7}  {one_line(task.prompt, 48)}"
+    )
+
+
+def task_detail(task: Task, events: list[dict[str, Any]]) -> str:
+    lines = [
+        f"id            {task.id}",
+        f"provider      {task.provider.value}",
+        f"task id       {inert(task.task_id) or '—'}",
+        f"status        {task.status.value}",
+        f"parameters    {task.spec.summary() or '—'}",
+        f"credits       estimated {task.credits_estimated}, charged "
+        f"{'—' if task.credits_charged is None else task.credits_charged}"
+        + (f", refunded {task.credits_refunded}" if task.credits_refunded else "")
+        + ("  (differs from the estimate)" if task.credits_mismatch else ""),
+        f"created       {iso(task.created_at)}",
+    ]
+    if task.completed_at:
+        lines.append(f"completed     {iso(task.completed_at)}")
+    if task.generation_time is not None:
+        lines.append(f"generation    {task.generation_time:g}s")
+    for url in task.video_urls:
+        lines.append(f"video         {inert(url, newlines=False)}")
+    if task.local_path:
+        lines.append(f"saved         {inert(task.local_path)}")
+    if task.error:
+        lines.append(f"error         {inert(task.error)}")
+    lines.append(f"prompt        {inert(task.prompt)}")
+    if events:
+        lines.append("events")
+        for event in events:
+            lines.append(
+                f"  {iso(event['at'])}  {event['kind']:<9} {event['status'] or '':<10} "
+                f"{one_line(event['detail'], 60)}"
+            )
+    return "\n".join(lines)
+
+
+def make_engine(settings: Settings, store: Store) -> Engine:
+    return Engine(settings, store)
+
+
+def _describe_outcome(task: Task) -> str:
+    if task.status is TaskStatus.COMPLETED:
+        return f"completed: {', '.join(inert(u, newlines=False) for u in task.video_urls)}"
+    if task.status is TaskStatus.PROCESSING:
+        return f"submitted as {inert(task.task_id)} (id {task.short_id}); check with `seedance-tui status {task.short_id}`"
+    return f"{task.status.value}: {inert(task.error)}"
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    spec = spec_from_args(args)
+    adapter = providers.get(spec.provider)
+    spec = adapter.validate(spec)  # raises JobValidationError before anything is written
+    quote = adapter.quote(spec)
+    if not settings.key(spec.provider):
+        raise MissingKeyError(spec.provider, adapter.env_key)
+    store = open_store(settings)
+    engine = make_engine(settings, store)
+    try:
+        if not args.json:
+            err(
+                f"submitting to {spec.provider.value}: estimated {quote.credits} credits ({quote.basis})"
+            )
+        task = await engine.submit(spec)
+        if args.wait and task.status is TaskStatus.PROCESSING:
+            task = await _wait_for(engine, task, quiet=args.json)
+        if args.json:
+            out(to_json(task.to_public()))
+        else:
+            out(_describe_outcome(task))
+        return (
+            EXIT_OK if task.status in (TaskStatus.PROCESSING, TaskStatus.COMPLETED) else EXIT_FAILED
+        )
+    finally:
+        await engine.aclose()
+        store.close()
+
+
+async def _wait_for(engine: Engine, task: Task, *, quiet: bool) -> Task:
+    """Run the poll loop until this task ends."""
+    done = asyncio.Event()
+    final: dict[str, Task] = {}
+
+    def listen(event: object) -> None:
+        if isinstance(event, TaskChanged) and event.task.id == task.id:
+            if not quiet:
+                err(f"  {event.task.status.value}  ({age(time.time() - task.created_at)})")
+            if event.task.status.is_terminal:
+                final["task"] = event.task
+                done.set()
+
+    engine.subscribe(listen)
+    loop = asyncio.create_task(engine.run())
+    try:
+        waiter = asyncio.create_task(done.wait())
+        await asyncio.wait({loop, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if loop.done():
+            loop.result()  # surface a crash of the loop
+        waiter.cancel()
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+    return final.get("task") or engine.store.get(task.id)
+
+
+async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    try:
+        task = store.find(args.id)
+        if task is None:
+            raise UsageError(f"no task matches {args.id!r} (use an id from `seedance-tui list`)")
+        if (
+            task.status is TaskStatus.PROCESSING
+            and not args.no_refresh
+            and settings.key(task.provider)
+        ):
+            engine = make_engine(settings, store)
+            try:
+                task = await engine.poll(task.id)
+            finally:
+                await engine.aclose()
+        if args.json:
+            public = task.to_public()
+            public["events"] = [{**e, "at": iso(e["at"])} for e in store.events(task.id)]
+            out(to_json(public))
+        else:
+            out(task_detail(task, store.events(task.id)))
+        return (
+            EXIT_FAILED
+            if task.status in (TaskStatus.FAILED, TaskStatus.REJECTED, TaskStatus.ORPHANED)
+            else EXIT_OK
+        )
+    finally:
+        store.close()
+
+
+def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    try:
+        flt = Filter(
+            status=tuple(args.status or ()),
+            provider=args.provider,
+            search=args.search,
+            since=_parse_since(args.since),
+        )
+        tasks = store.list(flt, limit=args.limit or None)
+        if args.json:
+            out(to_json([t.to_public() for t in tasks]))
+            return EXIT_OK
+        if not tasks:
+            err(
+                "no tasks"
+                + (
+                    " match"
+                    if any((args.status, args.provider, args.search, args.since))
+                    else " yet"
+                )
+            )
+            return EXIT_OK
+        now = time.time()
+        out(f"{'id':<8}  {'provider':<13} {'status':<10} {'cred':>5}  {'age':>7}  prompt")
+        for task in tasks:
+            out(task_line(task, now))
+        return EXIT_OK
+    finally:
+        store.close()
+
+
+def cmd_credits(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    try:
+        summary = store.credits_summary(time.time())
+        providers_summary = {
+            p.value: summary["providers"].get(p.value, {
+                "today": 0, "last_7_days": 0, "all": 0, "refunded": 0, "held_by_pending": 0,
+                "at_risk_orphaned": 0, "tasks": 0, "completed": 0, "failed": 0,
+            })
+            for p in Provider
+        }  # fmt: skip
+        if args.json:
+            out(to_json({"providers": providers_summary, "per_day": summary["per_day"]}))
+            return EXIT_OK
+        out(f"{'provider':<14}{'today':>7}{'7 days':>8}{'all':>8}{'refunded':>10}{'held':>7}")
+        for name, row in providers_summary.items():
+            out(
+                f"{name:<14}{row['today']:>7}{row['last_7_days']:>8}{row['all']:>8}"
+                f"{row['refunded']:>10}{row['held_by_pending']:>7}"
+            )
+        out(
+            "Credits are what the servers reported (failed renders refunded); 'held' is pending work."
+        )
+        return EXIT_OK
+    finally:
+        store.close()
+
+
+async def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    engine = make_engine(settings, store)
+    try:
+        engine.start()
+        watched = {t.id: t for t in store.pending()}
+        missing = sorted(
+            {t.provider.value for t in watched.values() if not settings.key(t.provider)}
+        )
+        if missing:
+            err(f"no API key for {', '.join(missing)}: their tasks cannot be polled "
+                "(set the *_API_KEY variable or run `seedance-tui key set`)")  # fmt: skip
+            for task_id in [i for i, t in watched.items() if t.provider.value in missing]:
+                engine.scheduler.forget(task_id)
+        if not engine.has_pending():
+            err("nothing pending")
+            return EXIT_OK
+        display = WatchDisplay(engine, watched)
+        engine.subscribe(display.on_event)
+        display.start()
+        try:
+            await engine.run(until_idle=True)
+        finally:
+            display.stop()
+        finished = [store.get(i) for i in watched]
+        failed = [t for t in finished if t.status is not TaskStatus.COMPLETED]
+        err(f"{len(finished) - len(failed)} completed, {len(failed)} not")
+        return EXIT_FAILED if failed else EXIT_OK
+    finally:
+        await engine.aclose()
+        store.close()
+
+
+class WatchDisplay:
+    """Progress of `watch`: a live table on a terminal, one line per change otherwise."""
+
+    def __init__(self, engine: Engine, watched: dict[str, Task]) -> None:
+        self.engine = engine
+        self.tasks = dict(watched)
+        self.live: Any = None
+        self.tty = sys.stderr.isatty()
+
+    def start(self) -> None:
+        if not self.tty:
+            err(f"watching {len(self.tasks)} pending task(s)")
+            return
+        from rich.console import Console
+        from rich.live import Live
+
+        self.live = Live(self.render(), console=Console(stderr=True), refresh_per_second=2,
+                         get_renderable=self.render)  # fmt: skip
+        self.live.start()
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    def on_event(self, event: object) -> None:
+        if isinstance(event, TaskChanged):
+            self.tasks[event.task.id] = event.task
+            if not self.tty:
+                err(f"{task_line(event.task, time.time())}")
+        elif isinstance(event, Notice) and not self.tty:
+            err(f"{event.level}: {inert(event.message)}")
+
+    def render(self) -> Any:
+        from rich.table import Table
+        from rich.text import Text
+
+        now = time.time()
+        done = sum(1 for t in self.tasks.values() if t.status.is_terminal)
+        table = Table(title=Text(f"watching: {done}/{len(self.tasks)} done"), expand=False)
+        for column in ("id", "provider", "status", "elapsed", "next check", "prompt"):
+            table.add_column(column)
+        for task in sorted(self.tasks.values(), key=lambda t: t.created_at):
+            next_at = self.engine.scheduler.next_check(task.id)
+            table.add_row(
+                task.short_id,
+                task.provider.value,
+                task.status.value,
+                age(now - (task.submitted_at or task.created_at)),
+                "—" if next_at is None else f"in {max(0, next_at - now):.0f}s",
+                Text(one_line(task.prompt, 40)),
+            )
+        return table
+
+
+def cmd_simulator(args: argparse.Namespace) -> int:
+    from .simulator import SimConfig, serve
+
+    config = SimConfig(
+        generation_time=tuple(args.generation_time), failure_rate=args.failure_rate,
+        fault_rate=args.fault_rate, seed=args.seed,
+    )  # fmt: skip
+    try:
+        err(f"simulator on http://{args.host}:{args.port} — point NANOPHOTO_BASE_URL and "
+            f"SEEDANCE15PRO_BASE_URL at it; Ctrl+C stops it")  # fmt: skip
+        serve(args.host, args.port, config)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
+    from .tui import run_app
+
+    return run_app(settings, demo=args.demo)
+
+
+# -- main ------------------------------------------------------------------------------
+
+ASYNC_COMMANDS: dict[str, Callable[..., Any]] = {
+    "submit": cmd_submit, "status": cmd_status, "watch": cmd_watch,
+}  # fmt: skip
+SYNC_COMMANDS: dict[str, Callable[..., int]] = {"list": cmd_list, "credits": cmd_credits}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "simulator":
+            return cmd_simulator(args)
+        settings = load_settings(db=args.db)
+        if args.command is None:
+            return cmd_tui(args, settings)
+        if args.command in ASYNC_COMMANDS:
+            return asyncio.run(ASYNC_COMMANDS[args.command](args, settings))
+        return SYNC_COMMANDS[args.command](args, settings)
+    except JobValidationError as exc:
+        err(f"error: {exc.field}: {exc.message}")
+        return EXIT_USAGE
+    except (UsageError, MissingKeyError, ConfigError) as exc:
+        err(f"error: {exc}")
+        return EXIT_USAGE
+    except StoreError as exc:
+        err(f"error: {exc}")
+        return EXIT_USAGE
+    except providers.ApiError as exc:
+        err(f"error: {exc}" + (f" — {exc.hint}" if exc.hint else ""))
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        err("interrupted")
+        return 130
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    run()
