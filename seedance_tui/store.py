@@ -501,6 +501,28 @@ class Store:
                 ),
             )
 
+    def insert_task(self, task: Task, events: list[dict[str, Any]] | None = None) -> None:
+        """Insert a whole task as it stands (demo history, imports), with its events."""
+        with self._tx() as tx:
+            tx.execute(
+                f"INSERT INTO tasks ({TASK_COLUMNS}) VALUES ({','.join('?' * 20)})",
+                (
+                    task.id, task.provider.value, task.task_id, task.key_fingerprint,
+                    task.status.value, task.prompt, json.dumps(task.params),
+                    task.credits_estimated, task.credits_charged, task.credits_refunded,
+                    json.dumps(list(task.video_urls)), task.error, iso(task.created_at),
+                    iso(task.submitted_at), iso(task.completed_at),
+                    iso(task.updated_at or task.created_at), task.generation_time,
+                    iso(task.last_polled_at), None, task.local_path,
+                ),
+            )
+            for event in events or ():
+                status = event.get("status")
+                self._event(
+                    tx, task.id, event["at"], event["kind"],
+                    TaskStatus(status) if status else None, event.get("detail"),
+                )
+
     def set_local_path(self, id: str, path: str | None, now: float) -> None:
         with self._tx() as tx:
             tx.execute(
