@@ -181,8 +181,7 @@ class Nanophoto:
             raise ProtocolError(
                 "the generate answer has no taskId", provider=NAME, http_status=status
             )
-        update = self._update(answer, status, default=TaskStatus.PROCESSING)
-        return SubmitAnswer(answer.taskId, update)
+        return SubmitAnswer(answer.taskId, self._accepted(answer, status))
 
     def parse_status(self, status: int, body: bytes, headers: dict[str, str]) -> TaskUpdate:
         answer = self._answer(status, body, headers)
@@ -191,6 +190,19 @@ class Nanophoto:
                 "the status answer has no taskId", provider=NAME, http_status=status
             )
         return self._update(answer, status, default=None)
+
+    def _accepted(self, answer: Answer, status: int) -> TaskUpdate:
+        """A generate answer with a task id is never thrown away: the job exists (and may
+        be charged) whatever else the answer says; polling tells the rest."""
+        try:
+            return self._update(answer, status, default=TaskStatus.PROCESSING)
+        except ProtocolError:
+            return TaskUpdate(
+                task_id=answer.taskId or "",
+                status=TaskStatus.PROCESSING,
+                credits_charged=answer.creditsUsed,
+                summary=f"accepted ({text_field(answer.status, 40)})",
+            )
 
     # -- parsing -----------------------------------------------------------------------
 

@@ -141,8 +141,7 @@ class Seedance15Pro:
             raise ProtocolError(
                 "the generate answer has no task_id", provider=NAME, http_status=status
             )
-        update = self._update(data, status, default=TaskStatus.PROCESSING)
-        return SubmitAnswer(data.task_id, update)
+        return SubmitAnswer(data.task_id, self._accepted(data, status))
 
     def parse_status(self, status: int, body: bytes, headers: dict[str, str]) -> TaskUpdate:
         data = self._data(status, body, headers)
@@ -151,6 +150,19 @@ class Seedance15Pro:
                 "the status answer has no task_id", provider=NAME, http_status=status
             )
         return self._update(data, status, default=None)
+
+    def _accepted(self, data: TaskData, status: int) -> TaskUpdate:
+        """A generate answer with a task id is never thrown away: the job exists (and may
+        be charged) whatever else the answer says; polling tells the rest."""
+        try:
+            return self._update(data, status, default=TaskStatus.PROCESSING)
+        except ProtocolError:
+            return TaskUpdate(
+                task_id=data.task_id or "",
+                status=TaskStatus.PROCESSING,
+                credits_charged=data.consumed_credits,
+                summary=f"accepted ({text_field(data.status, 40)})",
+            )
 
     # -- parsing -----------------------------------------------------------------------
 
