@@ -27,6 +27,7 @@ Policy in brief:
 from __future__ import annotations
 
 import bisect
+import contextlib
 import math
 import random
 from collections import deque
@@ -41,7 +42,9 @@ PRIOR_WEIGHT = 5.0  # the prior counts as this many observations...
 PRIOR_FADE = 20  # ...fading linearly to nothing once a profile has this many
 PRIOR_POINTS = 20  # the prior is a uniform distribution, drawn as this many points
 LOW_Q, HIGH_Q = 0.05, 0.95
-FIRST_POLL_IMPUTE = 0.25  # see `_learn_finish`  # the "likely window" of a render: between these quantiles
+FIRST_POLL_IMPUTE = (
+    0.25  # see `_learn_finish`  # the "likely window" of a render: between these quantiles
+)
 
 # Polling cadence.
 CHECKS_PER_WINDOW = 4.0  # aim for about this many checks across the likely window
@@ -149,10 +152,8 @@ def prior_range(profile: tuple) -> tuple[float, float]:
     """
     _provider, resolution, duration, audio = (tuple(profile) + (None,) * 4)[:4]
     factor = {"480p": 0.8, "720p": 1.0, "1080p": 1.4}.get(str(resolution), 1.0)
-    try:
+    with contextlib.suppress(TypeError, ValueError):
         factor *= 0.6 + 0.05 * float(duration)  # 8 s: 1.0, 12 s: 1.2, 5 s: 0.85
-    except (TypeError, ValueError):
-        pass
     if audio:
         factor *= 1.1
     return 60.0 * factor, 180.0 * factor
@@ -505,6 +506,17 @@ class Scheduler:
             generation_time = min(seen, max(before, quantile))
         self.render_times.learn(target.profile, generation_time, target.task_id)
 
+    def poll_skipped(self, task_id: str) -> None:
+        """A poll handed out by `due_polls` was not sent after all (e.g. a 429 on an
+        earlier request of the same batch paused the key): the task is due again as
+        before, and nothing is held for it."""
+        tracked = self._tasks.get(task_id)
+        if tracked is None or tracked.in_flight_at is None:
+            return
+        tracked.in_flight_at = None
+        tracked.last_e = tracked.prev_e
+        tracked.prev_e = None
+
     def note_external_poll(self, task_id: str, at: float) -> None:
         """Another instance polled this task at `at` (and it was still pending then).
 
@@ -662,14 +674,13 @@ class Scheduler:
             candidates.append((rank, task_id, tracked))
         candidates.sort(key=lambda c: c[0])
         due: list[str] = []
-        spent: dict[str, int] = {}
         for _rank, task_id, tracked in candidates:
             key = tracked.target.budget_key
             budget = self._budget(key)
             keep = budget.waiting_submissions if tracked.forced else self._reserve(budget)
-            if self._free(key, now, keep) - spent.get(key, 0) < 1:
+            # Polls handed out count as in flight, so each one lowers what is free.
+            if self._free(key, now, keep) < 1:
                 continue
-            spent[key] = spent.get(key, 0) + 1
             self._hand_out(tracked, now)
             due.append(task_id)
         return due

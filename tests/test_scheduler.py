@@ -1,0 +1,499 @@
+"""The scheduler on a virtual clock: unit tests, then property tests over random workloads."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass, field
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from seedance_tui.scheduler import HOUR, PollTarget, Scheduler
+
+KEY = "nanophoto:abc123"
+OTHER = "seedance15pro:def456"
+PROFILE = ("nanophoto", "720p", "8", False)
+LIMITS: dict[str, int | None] = {"nanophoto": 100, "seedance15pro": None}
+
+
+class Clock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(clock: Clock, limits: dict[str, int | None] | None = None, **kw) -> Scheduler:
+    return Scheduler(clock, LIMITS if limits is None else limits, rng=random.Random(0), **kw)
+
+
+def target(task_id: str, at: float, key: str = KEY, **kw) -> PollTarget:
+    return PollTarget(task_id, key, PROFILE, at, **kw)
+
+
+def drain(s: Scheduler, clock: Clock, key: str = KEY) -> list[str]:
+    """Poll what is due now as the engine would, all still pending."""
+    due = s.due_polls()
+    for task_id in due:
+        s.record_request(key)
+        s.on_poll_result(task_id, pending=True)
+    return due
+
+
+# -- cadence -------------------------------------------------------------------------
+
+
+def test_first_poll_follows_the_prior_before_anything_is_learned() -> None:
+    clock = Clock()
+    s = make(clock)
+    s.track(target("t1", clock.now))
+    first = s.next_check("t1") - clock.now
+    assert 60 < first < 120  # after the earliest likely finish, before the median
+    assert s.eta("t1") - clock.now == __import__("pytest").approx(120, abs=5)
+    assert s.due_polls() == []
+
+
+def test_first_poll_lands_near_a_learned_render_time() -> None:
+    clock = Clock()
+    s = make(clock)
+    rng = random.Random(1)
+    for _ in range(40):
+        s.learn(PROFILE, rng.uniform(95, 105))
+    s.track(target("t1", clock.now))
+    first = s.next_check("t1") - clock.now
+    assert 90 <= first <= 105
+    assert abs(s.eta("t1") - clock.now - 100) < 3
+    # Tight distribution: tight polls around it.
+    clock.now += first
+    assert drain(s, clock) == ["t1"]
+    assert s.next_check("t1") - clock.now <= 10
+
+
+def test_a_slow_profile_borrows_the_provider_speed_of_its_siblings() -> None:
+    clock = Clock()
+    s = make(clock)
+    for _ in range(30):
+        s.learn(PROFILE, 240.0)  # this provider runs at twice the docs' estimate
+    other = ("nanophoto", "1080p", "8", False)
+    assert s.estimate(other).median > 1.5 * s.estimate(("seedance15pro", None, "5", False)).median
+
+
+def test_polls_tighten_in_the_likely_window_and_relax_when_overdue() -> None:
+    clock = Clock()
+    s = make(clock, max_interval=300)
+    start = clock.now
+    s.track(target("t1", start))
+    times = []
+    for _ in range(14):
+        clock.now = s.next_check("t1")
+        assert drain(s, clock) == ["t1"]
+        times.append(clock.now - start)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    in_window = [g for t, g in zip(times, gaps, strict=False) if t < 170]
+    assert max(in_window) <= 30 + 1e-6
+    assert gaps[-1] > max(in_window)  # relaxed when overdue
+    assert max(gaps) <= 300 + 1e-6  # within the cap
+    assert all(g >= 5 - 1e-9 for g in gaps)
+
+
+def test_eta_moves_later_when_the_task_is_overdue() -> None:
+    clock = Clock()
+    s = make(clock)
+    s.track(target("t1", clock.now))
+    first_eta = s.eta("t1")
+    clock.now += 200
+    s.note_external_poll("t1", clock.now)
+    assert s.eta("t1") > first_eta
+    assert s.eta("t1") >= clock.now
+
+
+def test_finished_task_is_forgotten_and_learned() -> None:
+    clock = Clock()
+    s = make(clock)
+    s.track(target("t1", clock.now))
+    clock.now = s.next_check("t1")
+    assert s.due_polls() == ["t1"]
+    s.record_request(KEY)
+    s.on_poll_result("t1", pending=False, generation_time=77.0)
+    assert s.tracked() == []
+    assert s.render_times.count(PROFILE) == 1
+    s.learn(PROFILE, 78.0, task_id="t1")  # the same task again replaces, not adds
+    assert s.render_times.count(PROFILE) == 1
+
+
+# -- budget --------------------------------------------------------------------------
+
+
+def test_budget_comes_from_the_ledger() -> None:
+    clock = Clock()
+    s = make(clock)
+    s.load_ledger(KEY, [clock.now - HOUR - 5] + [clock.now - 600 + i for i in range(95)])
+    b = s.budget(KEY)
+    assert (b.limit, b.used, b.remaining) == (100, 95, 5)
+    assert b.resets_at == clock.now - 600 + HOUR
+    assert s.budget(OTHER).remaining is None
+
+
+def test_a_ledger_reload_keeps_requests_not_persisted_yet() -> None:
+    clock = Clock()
+    s = make(clock)
+    s.record_request(KEY)
+    s.load_ledger(KEY, [clock.now - 100])  # the file does not have ours yet
+    assert s.budget(KEY).used == 2
+    s.load_ledger(KEY, [clock.now - 100, clock.now])  # now it does: no double count
+    assert s.budget(KEY).used == 2
+
+
+def test_polls_leave_the_reserve_and_waiting_submissions_their_share() -> None:
+    clock = Clock()
+    s = make(clock, reserve=3)
+    s.load_ledger(KEY, [clock.now - 60] * 90)
+    for i in range(10):
+        s.track(target(f"t{i}", clock.now - 400))  # all overdue
+    s.set_waiting_submissions(KEY, 2)
+    due = drain(s, clock)
+    assert len(due) == 100 - 90 - 3 - 2
+    assert s.submit_delay(KEY) == 0  # submissions may use the rest
+    for _ in range(5):
+        s.record_request(KEY)
+    assert s.submit_delay(KEY) > 0
+
+
+def test_when_short_the_most_overdue_task_goes_first() -> None:
+    clock = Clock()
+    s = make(clock, reserve=0)
+    s.load_ledger(KEY, [clock.now - 60] * 99)
+    s.track(target("young", clock.now - 100))
+    s.track(target("old", clock.now - 600))
+    s.track(target("mid", clock.now - 200))
+    assert s.due_polls() == ["old"]
+
+
+def test_a_429_pauses_the_key_until_retry_after() -> None:
+    clock = Clock()
+    s = make(clock)
+    s.track(target("t1", clock.now - 500))
+    s.track(target("o1", clock.now - 500, key=OTHER))
+    s.on_rate_limited(KEY, 120)
+    assert s.due_polls() == ["o1"]
+    assert s.submit_delay(KEY) == 120
+    assert s.budget(KEY).paused_until == clock.now + 120
+    assert s.next_check("t1") >= clock.now + 120
+    clock.now += 119
+    assert "t1" not in s.due_polls()
+    clock.now += 1
+    assert s.due_polls() == ["t1"]
+
+
+def test_server_errors_back_the_task_off_with_jitter() -> None:
+    waits = []
+    for seed in range(5):
+        clock = Clock()
+        s = Scheduler(clock, LIMITS, rng=random.Random(seed))
+        s.track(target("t1", clock.now - 500))
+        backoffs = []
+        for _ in range(4):
+            clock.now = s.next_check("t1")
+            assert s.due_polls() == ["t1"]
+            s.record_request(KEY)
+            s.on_poll_result("t1", pending=True, error=True)
+            backoffs.append(s.next_check("t1") - clock.now)
+        assert backoffs[-1] > backoffs[0]  # exponential
+        waits.append(tuple(backoffs))
+    assert len(set(waits)) > 1  # jittered
+
+
+def test_poll_now_overrides_the_schedule_within_the_budget() -> None:
+    clock = Clock()
+    s = make(clock, reserve=5)
+    s.track(target("t1", clock.now))
+    assert s.poll_now("t1")
+    assert s.due_polls() == ["t1"]
+    s.on_poll_result("t1", pending=True)
+    # It may use the standing reserve but not a waiting submission's share.
+    s.load_ledger(KEY, [clock.now - 10] * 98)
+    s.set_waiting_submissions(KEY, 2)
+    assert not s.poll_now("t1")
+    s.set_waiting_submissions(KEY, 1)
+    assert s.poll_now("t1")
+    assert s.due_polls() == ["t1"]
+    assert not s.poll_now("unknown")
+
+
+def test_external_polls_space_ours() -> None:
+    clock = Clock()
+    s = make(clock)
+    start = clock.now
+    s.track(target("t1", start))
+    clock.now = s.next_check("t1")
+    assert drain(s, clock) == ["t1"]
+    ours_gap = s.next_check("t1") - clock.now
+    # Another instance polls halfway to our next check: ours moves a full gap after it.
+    other_at = clock.now + ours_gap / 2
+    clock.now = other_at
+    s.note_external_poll("t1", other_at)
+    assert s.next_check("t1") >= other_at + ours_gap - 1e-6
+    # An older external poll changes nothing.
+    before = s.next_check("t1")
+    s.note_external_poll("t1", start + 1)
+    assert s.next_check("t1") == before
+
+
+def test_next_wakeup_waits_for_a_freed_slot_not_a_busy_loop() -> None:
+    clock = Clock()
+    s = make(clock, reserve=0)
+    oldest = clock.now - 3000
+    s.load_ledger(KEY, [oldest] + [clock.now - 10] * 99)
+    s.track(target("t1", clock.now - 500))
+    assert s.due_polls() == []
+    assert s.next_wakeup() == oldest + HOUR
+    clock.now = s.next_wakeup()
+    assert s.due_polls() == ["t1"]
+    assert make(Clock()).next_wakeup() is None
+
+
+def test_restart_resumes_with_learned_etas_and_the_ledger() -> None:
+    clock = Clock()
+    history = [(PROFILE, 150 + i % 7) for i in range(30)]
+    ledger = [clock.now - 1000 + i for i in range(97)]
+    s = make(clock, reserve=0)
+    for profile, seconds in history:
+        s.learn(profile, seconds)
+    s.load_ledger(KEY, ledger)
+    s.track(target("t1", clock.now - 20))
+    expected = s.next_check("t1")
+
+    fresh = make(clock, reserve=0)  # a new process: the same history and ledger
+    for profile, seconds in history:
+        fresh.learn(profile, seconds)
+    fresh.load_ledger(KEY, ledger)
+    fresh.track(target("t1", clock.now - 20))
+    assert fresh.next_check("t1") == expected
+    assert 140 <= fresh.next_check("t1") - (clock.now - 20) <= 160
+    assert fresh.budget(KEY).remaining == 3
+    clock.now = fresh.next_check("t1")
+    assert len(drain(fresh, clock)) == 1
+
+
+# -- property tests over random workloads --------------------------------------------
+
+
+@dataclass
+class SimJob:
+    key: str
+    arrival: float
+    render: float
+    task_id: str
+    submitted_at: float | None = None
+    seen_at: float | None = None
+
+
+@dataclass
+class Sim:
+    """The engine's loop against a provider that enforces the limit and misbehaves."""
+
+    limits: dict[str, int | None]
+    rng: random.Random
+    p429: float
+    p5xx: float
+    clock: Clock = field(default_factory=Clock)
+    sent: dict[str, list[float]] = field(default_factory=dict)
+    pauses: dict[str, float] = field(default_factory=dict)
+    waiting: dict[str, int] = field(default_factory=dict)  # submissions queued per key
+
+    def in_window(self, key: str) -> int:
+        return sum(1 for at in self.sent.get(key, ()) if at > self.clock.now - HOUR)
+
+    def limit(self, key: str) -> int | None:
+        return self.limits.get(key.split(":")[0])
+
+    def request(self, key: str) -> tuple[int, float | None]:
+        """Send one request: the checks every request must pass happen here."""
+        now = self.clock.now
+        assert now >= self.pauses.get(key, -1.0), "request during a 429 pause"
+        sent = self.sent.setdefault(key, [])
+        sent.append(now)
+        limit = self.limit(key)
+        if limit is not None:
+            assert self.in_window(key) <= limit, "hourly budget exceeded"
+        roll = self.rng.random()
+        if roll < self.p429:
+            retry = self.rng.uniform(1, 300)
+            self.pauses[key] = now + retry
+            return 429, retry
+        if roll < self.p429 + self.p5xx:
+            return 500, None
+        return 200, None
+
+
+def run_sim(sim: Sim, jobs: list[SimJob], restart_at: float | None = None) -> Scheduler:
+    s = Scheduler(sim.clock, sim.limits, rng=random.Random(0))
+    start = sim.clock.now
+    pending = deque(sorted(jobs, key=lambda j: j.arrival))
+    queues: dict[str, deque[SimJob]] = {}
+    by_id = {j.task_id: j for j in jobs}
+    learned: list[tuple[tuple, float]] = []
+    for _ in range(20_000):
+        now = sim.clock.now
+        if restart_at is not None and now >= start + restart_at:
+            s = restart(sim, jobs, learned)
+            restart_at = None
+        while pending and pending[0].arrival <= now - start:
+            job = pending.popleft()
+            queues.setdefault(job.key, deque()).append(job)
+        for key, queue in queues.items():
+            submit(sim, s, key, queue)
+        for task_id in s.due_polls():
+            job = by_id[task_id]
+            if sim.pauses.get(job.key, 0) > sim.clock.now:
+                s.poll_skipped(task_id)  # a 429 earlier in this batch paused the key
+            else:
+                poll(sim, s, job, learned)
+        if all(j.seen_at is not None for j in jobs):
+            return s
+        wake = [w for w in [s.next_wakeup()] if w is not None]
+        if pending:
+            wake.append(start + pending[0].arrival)
+        assert wake, "work left but nothing scheduled"
+        sim.clock.now = max(now, min(wake))
+        if sim.clock.now == now:
+            sim.clock.now += 1e-3  # a wake-up that is due now must make progress next time
+    raise AssertionError("simulation did not finish")
+
+
+def submit(sim: Sim, s: Scheduler, key: str, queue: deque[SimJob]) -> None:
+    while queue:
+        s.set_waiting_submissions(key, len(queue))
+        sim.waiting[key] = len(queue)
+        if s.submit_delay(key) > 0:
+            if sim.pauses.get(key, 0) <= sim.clock.now:
+                assert sim.in_window(key) == sim.limit(key), "submission held back needlessly"
+            return
+        s.record_request(key)
+        status, retry = sim.request(key)
+        if status == 429:
+            s.on_rate_limited(key, retry)
+            return
+        if status == 200:
+            job = queue.popleft()
+            job.submitted_at = sim.clock.now
+            s.track(PollTarget(job.task_id, key, PROFILE, job.submitted_at))
+    s.set_waiting_submissions(key, 0)
+    sim.waiting[key] = 0
+
+
+def poll(sim: Sim, s: Scheduler, job: SimJob, learned: list) -> None:
+    s.record_request(job.key)
+    status, retry = sim.request(job.key)
+    limit = sim.limit(job.key)
+    if limit is not None:
+        assert sim.in_window(job.key) + sim.waiting.get(job.key, 0) <= limit, (
+            "poll took a submission's share"
+        )
+    if status == 429:
+        s.on_rate_limited(job.key, retry)
+        s.on_poll_result(job.task_id, pending=True, error=True)
+    elif status != 200:
+        s.on_poll_result(job.task_id, pending=True, error=True)
+    elif sim.clock.now >= job.submitted_at + job.render:
+        s.on_poll_result(job.task_id, pending=False, generation_time=job.render)
+        job.seen_at = sim.clock.now
+        learned.append((PROFILE, job.render))
+    else:
+        s.on_poll_result(job.task_id, pending=True)
+
+
+def restart(sim: Sim, jobs: list[SimJob], learned: list) -> Scheduler:
+    """A new process: the ledger, the learned history and the pending tasks, nothing else."""
+    s = Scheduler(sim.clock, sim.limits, rng=random.Random(1))
+    for key, sent in sim.sent.items():
+        s.load_ledger(key, [at for at in sent if at > sim.clock.now - HOUR])
+        if sim.pauses.get(key, 0) > sim.clock.now:
+            s.on_rate_limited(key, sim.pauses[key] - sim.clock.now)  # persisted pause
+    for profile, seconds in learned:
+        s.learn(profile, seconds)
+    for job in jobs:
+        if job.submitted_at is not None and job.seen_at is None:
+            s.track(PollTarget(job.task_id, job.key, PROFILE, job.submitted_at))
+    return s
+
+
+job_lists = st.lists(
+    st.tuples(
+        st.sampled_from([KEY, OTHER]),
+        st.floats(0, 3600),  # arrival, seconds after the start
+        st.floats(20, 400),  # render time
+        st.integers(1, 6),  # burst size
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def build_jobs(spec: list[tuple[str, float, float, int]]) -> list[SimJob]:
+    jobs = []
+    for key, arrival, render, burst in spec:
+        for i in range(burst):
+            jobs.append(SimJob(key, arrival + i, render * (1 + 0.1 * i), f"j{len(jobs)}"))
+    return jobs
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    spec=job_lists,
+    limit=st.integers(8, 60),
+    p429=st.sampled_from([0.0, 0.02, 0.1]),
+    p5xx=st.sampled_from([0.0, 0.05, 0.2]),
+    seed=st.integers(0, 1000),
+    restart_at=st.one_of(st.none(), st.floats(0, 4000)),
+)
+def test_random_workloads_keep_every_rule(
+    spec: list, limit: int, p429: float, p5xx: float, seed: int, restart_at: float | None
+) -> None:
+    """Budget never exceeded in any sliding hour, no request during a 429 pause (both
+    checked at every request by `Sim.request`), across a restart too; every job is
+    submitted and seen finished (nobody starves)."""
+    sim = Sim({"nanophoto": limit, "seedance15pro": None}, random.Random(seed), p429, p5xx)
+    jobs = build_jobs(spec)
+    run_sim(sim, jobs, restart_at)
+    assert all(j.seen_at is not None for j in jobs)
+
+
+@settings(max_examples=25, deadline=None)
+@given(spec=job_lists, seed=st.integers(0, 1000), limit=st.integers(10, 40))
+def test_submissions_are_not_starved_by_polls(spec: list, seed: int, limit: int) -> None:
+    """Checked by `Sim` at every step: no poll is sent that leaves less than the waiting
+    submissions need, and a submission waits only when the window is genuinely full."""
+    sim = Sim({"nanophoto": limit, "seedance15pro": None}, random.Random(seed), 0.0, 0.0)
+    jobs = build_jobs(spec)
+    run_sim(sim, jobs)
+    assert all(j.submitted_at is not None for j in jobs)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    used=st.integers(0, 100),
+    waiting=st.integers(0, 5),
+    tasks=st.integers(1, 8),
+    ages=st.lists(st.floats(0, 900), min_size=8, max_size=8),
+)
+def test_poll_now_and_due_polls_respect_the_budget(
+    used: int, waiting: int, tasks: int, ages: list[float]
+) -> None:
+    clock = Clock()
+    s = make(clock, reserve=3)
+    s.load_ledger(KEY, [clock.now - 30] * used)
+    s.set_waiting_submissions(KEY, waiting)
+    for i in range(tasks):
+        s.track(target(f"t{i}", clock.now - ages[i]))
+    allowed_for_user = max(0, 100 - used - waiting)
+    granted = [s.poll_now(f"t{i}") for i in range(tasks)]
+    if allowed_for_user == 0:
+        assert not any(granted)
+    drain(s, clock)
+    after = s.budget(KEY).used
+    assert after <= max(used, 100 - waiting)  # never a waiting submission's share
+    if not any(granted):
+        assert after <= max(used, 100 - waiting - 3)  # and the reserve unless the user asked
