@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import providers
 from .client import Client, OutcomeUnknown, RequestRecord
@@ -20,6 +21,9 @@ from .models import JobSpec, JobValidationError, Provider, Task, TaskStatus
 from .providers import ApiError, AuthError, NotFoundError, RateLimitError
 from .scheduler import HOUR, PollTarget, Scheduler
 from .store import Store, profile_of
+
+if TYPE_CHECKING:
+    from .library import AutoDownloader
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,18 @@ EngineEvent = TaskChanged | Notice
 Listener = Callable[[EngineEvent], None]
 
 
+def make_scheduler(settings: Settings, clock: Callable[[], float]) -> Scheduler:
+    """The scheduler with the user's `[polling]` settings."""
+    knobs = dict(settings.polling)
+    options: dict = {}
+    if "min_interval" in knobs:
+        options["poll_interval"] = knobs["min_interval"]
+    for name in ("target_latency", "max_interval", "prior"):
+        if name in knobs:
+            options[name] = knobs[name]
+    return Scheduler(clock, settings.limits(), **options)
+
+
 def budget_key(provider: Provider, key_fingerprint: str | None) -> str:
     return f"{provider.value}:{key_fingerprint or '-'}"
 
@@ -82,7 +98,7 @@ class Engine:
         )
         if self.client.on_request is None:
             self.client.on_request = self._on_request
-        self.scheduler = scheduler or Scheduler(clock, settings.limits())
+        self.scheduler = scheduler or make_scheduler(settings, clock)
         self.listeners: list[Listener] = []
         self._wake = asyncio.Event()
         self._submitting: dict[str, int] = {}  # budget key → submissions waiting or in flight
@@ -91,6 +107,13 @@ class Engine:
         self._keys_loaded: set[str] = set()
         self._last_resync = 0.0
         self._started = False
+        # Saves each render that completes into the library (the `auto_download` setting).
+        self.downloads: AutoDownloader | None = None
+        if settings.auto_download:
+            from .library import AutoDownloader
+
+            self.downloads = AutoDownloader(self)
+            self.subscribe(self.downloads.on_event)
 
     # -- events ------------------------------------------------------------------------
 
@@ -103,6 +126,10 @@ class Engine:
                 listener(event)
             except Exception:  # a broken listener must not stop the engine
                 log.exception("listener failed")
+
+    def emit(self, event: EngineEvent) -> None:
+        """Tell every listener (also used by the library and the batch queue)."""
+        self._emit(event)
 
     def _changed(self, task: Task, previous: TaskStatus | None = None) -> None:
         self._emit(TaskChanged(task, previous))
@@ -136,7 +163,7 @@ class Engine:
         for task in pending.values():
             if task.id not in tracked:
                 self.scheduler.track(self._target(task))
-            elif task.last_polled_at and hasattr(self.scheduler, "note_external_poll"):
+            elif task.last_polled_at:
                 self.scheduler.note_external_poll(task.id, task.last_polled_at)
 
     def _target(self, task: Task) -> PollTarget:
@@ -265,7 +292,7 @@ class Engine:
             update = await self.client.status(task.provider, task.task_id)
         except RateLimitError as exc:
             self.scheduler.on_rate_limited(bkey, exc.retry_after)
-            self.scheduler.on_poll_result(id, pending=True, error=False)
+            self.scheduler.poll_skipped(id)  # the answer told nothing about the task
             return task
         except AuthError as exc:
             self.scheduler.on_rate_limited(bkey, AUTH_PAUSE)
@@ -288,13 +315,10 @@ class Engine:
         previous = task.status
         task, changed = self.store.apply_update(id, update, self.clock())
         pending = task.status.is_pending
-        self.scheduler.on_poll_result(id, pending=pending)
+        # A finish is learned by the scheduler itself (from the server's figure if any).
+        self.scheduler.on_poll_result(id, pending=pending, generation_time=update.generation_time)
         if not pending:
             self.scheduler.forget(id)
-            if task.status is TaskStatus.COMPLETED and task.generation_time:
-                self.scheduler.learn(
-                    profile_of(task.provider.value, task.params), task.generation_time
-                )
         if changed or not pending:
             self._changed(task, previous)
         return task
@@ -324,7 +348,12 @@ class Engine:
         self._wake.set()
 
     def has_pending(self) -> bool:
-        return bool(self.scheduler.tracked()) or any(self._submitting.values())
+        """Work is left: tasks to poll, submissions in flight, or renders being saved."""
+        return (
+            bool(self.scheduler.tracked())
+            or any(self._submitting.values())
+            or (self.downloads is not None and self.downloads.active)
+        )
 
     async def run(self, *, until_idle: bool = False, max_wait: float = RESYNC_EVERY) -> None:
         """The poll loop. With `until_idle`, returns once no task is pending."""
@@ -355,10 +384,10 @@ class Engine:
             if task.status.is_terminal:
                 self.scheduler.forget(id)
                 self._changed(task)
-            elif task.last_polled_at and hasattr(self.scheduler, "note_external_poll"):
-                self.scheduler.note_external_poll(id, task.last_polled_at)
             else:
-                self.scheduler.on_poll_result(id, pending=True)
+                self.scheduler.poll_skipped(id)
+                if task.last_polled_at:
+                    self.scheduler.note_external_poll(id, task.last_polled_at)
             return
         try:
             await self.poll(id)
@@ -368,6 +397,8 @@ class Engine:
             self.scheduler.on_poll_result(id, pending=True, error=True)
 
     async def aclose(self) -> None:
+        if self.downloads is not None:
+            await self.downloads.aclose()
         await self.client.aclose()
 
 

@@ -162,8 +162,13 @@ def prior_range(profile: tuple) -> tuple[float, float]:
 class RenderTimes:
     """Learned render times per profile, with a prior for profiles not seen yet."""
 
-    def __init__(self, window: int = SAMPLE_WINDOW) -> None:
+    def __init__(
+        self, window: int = SAMPLE_WINDOW, prior: tuple[float, float] | None = None
+    ) -> None:
         self.window = window
+        # A fixed prior range (render seconds) overrides the docs' 1-3 minutes, e.g. for
+        # a simulator or a provider known to be faster.
+        self.prior = prior
         self._samples: dict[tuple, deque[tuple[float, str | None]]] = {}
         self._by_task: dict[str, tuple] = {}  # task id -> profile it was learned under
         self._cache: dict[tuple, RenderEstimate] = {}
@@ -206,8 +211,8 @@ class RenderTimes:
         weighted = [(v, 1.0) for v in values]
         prior_weight = PRIOR_WEIGHT * max(0.0, 1.0 - len(values) / PRIOR_FADE)
         if prior_weight > 0:
-            lo, hi = prior_range(profile)
-            speed = self._provider_speed(profile)
+            lo, hi = self.prior or prior_range(profile)
+            speed = 1.0 if self.prior else self._provider_speed(profile)
             lo, hi = lo * speed, hi * speed
             each = prior_weight / PRIOR_POINTS
             for i in range(PRIOR_POINTS):
@@ -275,11 +280,13 @@ class Scheduler:
         target_latency: float = DEFAULT_TARGET_LATENCY,
         max_interval: float = DEFAULT_MAX_INTERVAL,
         reserve: int | None = None,
+        prior: tuple[float, float] | None = None,
     ) -> None:
         """`poll_interval` is the shortest spacing between two polls of one task;
         `target_latency` caps the gap between polls while a finish is likely;
         `max_interval` caps it when overdue; `reserve` is how many requests of each
-        limited key polls leave free for new submissions (default: 5% of the limit)."""
+        limited key polls leave free for new submissions (default: 5% of the limit);
+        `prior` replaces the docs' render-time range before anything is learned."""
         self.clock = clock
         # Per-provider limits; a budget key "provider:fp" takes its provider's limit.
         self.limits = dict(limits or {})
@@ -288,7 +295,7 @@ class Scheduler:
         self.max_interval = max(max_interval, self.target_latency)
         self.reserve = reserve
         self.rng = rng or random.Random()
-        self.render_times = RenderTimes()
+        self.render_times = RenderTimes(prior=prior)
         self._tasks: dict[str, _Tracked] = {}
         self._budgets: dict[str, _Budget] = {}
         self._lifetime_cache: dict[tuple, tuple[RenderEstimate, float]] = {}

@@ -33,9 +33,12 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def sim_config() -> SimConfig:
-    """Fast, deterministic renders; override per test by requesting and mutating it."""
-    return SimConfig(generation_time=(0.3, 0.8), failure_rate=0.0, seed=7)
+def sim_config(request: pytest.FixtureRequest) -> SimConfig:
+    """Fast, deterministic renders; a test may pass its own through
+    `@pytest.mark.parametrize("sim_config", [SimConfig(...)], indirect=True)`."""
+    return getattr(request, "param", None) or SimConfig(
+        generation_time=(0.3, 0.8), failure_rate=0.0, seed=7
+    )
 
 
 @pytest.fixture
