@@ -169,9 +169,24 @@ class ProviderAdapter(Protocol):
 # -- shared checks ---------------------------------------------------------------------
 
 
+def check_text(field_name: str, value: str) -> str:
+    """Refuse text that cannot be sent as UTF-8: lone surrogates, which is what Python
+    makes of invalid UTF-8 bytes in a command line or a file read with surrogateescape."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise JobValidationError(
+            field_name,
+            f"contains bytes that are not valid UTF-8 text (at character {exc.start + 1}); "
+            "check the terminal's or the file's encoding",
+        ) from None
+    return value
+
+
 def check_prompt(prompt: str) -> str:
     if not prompt or not prompt.strip():
         raise JobValidationError("prompt", "is empty: describe the video to generate")
+    check_text("prompt", prompt)
     length = js_length(prompt)
     if length > MAX_PROMPT:
         raise JobValidationError(
@@ -182,7 +197,7 @@ def check_prompt(prompt: str) -> str:
 
 def check_image_url(url: str) -> str:
     """The APIs take public image URLs only: no data: URIs, no base64, no local files."""
-    text = url.strip()
+    text = check_text("image_urls", url).strip()
     if not text:
         raise JobValidationError("image_urls", "an image URL is empty")
     if text.lower().startswith("data:"):
@@ -215,7 +230,9 @@ def load_json(provider: Provider, status: int, body: bytes) -> Any:
     """Decode a body or raise a ProtocolError that says what came back."""
     try:
         return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):
+        # ValueError covers bad UTF-8 and bad JSON, and also an integer too long for
+        # Python to convert; RecursionError is JSON nested deeper than the stack.
         preview = body[:80].decode("utf-8", "replace")
         raise ProtocolError(
             f"the server sent an answer that is not JSON: {preview!r}",
