@@ -99,6 +99,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("watch", help="poll every pending task until none is left")
 
+    p = sub.add_parser(
+        "download",
+        help="save finished videos in the local library (result links expire)",
+        description="Save finished videos to the library folder (config `library`), resuming "
+        "an interrupted download. Prints each saved file's path.",
+    )
+    p.add_argument("ids", nargs="*", metavar="ID", help="tasks to save (ids as in `list`)")
+    p.add_argument("--all", action="store_true", help="every completed task not saved yet")
+    p.add_argument("--force", action="store_true", help="download again even if saved")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+
+    p = sub.add_parser(
+        "open",
+        help="open a task's saved file (or its link) with the system's opener",
+        description="Over SSH or without a desktop there is no opener: the path or URL is "
+        "printed instead, to copy.",
+    )
+    p.add_argument("id")
+
     p = sub.add_parser("simulator", help="serve the fake provider APIs on loopback")
     p.add_argument("--port", type=int, default=8765, help="default: 8765")
     p.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
@@ -230,7 +249,10 @@ def make_engine(settings: Settings, store: Store) -> Engine:
 
 def _describe_outcome(task: Task) -> str:
     if task.status is TaskStatus.COMPLETED:
-        return f"completed: {', '.join(inert(u, newlines=False) for u in task.video_urls)}"
+        text = f"completed: {', '.join(inert(u, newlines=False) for u in task.video_urls)}"
+        if task.local_path:
+            text += f"\nsaved: {inert(task.local_path, newlines=False)}"
+        return text
     if task.status is TaskStatus.PROCESSING:
         return f"submitted as {inert(task.task_id)} (id {task.short_id}); check with `seedance-tui status {task.short_id}`"
     return f"{task.status.value}: {inert(task.error)}"
@@ -256,6 +278,9 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         task = await engine.submit(spec)
         if args.wait and task.status is TaskStatus.PROCESSING:
             task = await _wait_for(engine, task, quiet=args.json)
+            if engine.downloads is not None:
+                await engine.downloads.wait()  # the auto-download of this render
+                task = store.get(task.id)
         if args.json:
             out(to_json(task.to_public()))
         else:
@@ -473,6 +498,152 @@ class WatchDisplay:
         return table
 
 
+async def cmd_download(args: argparse.Namespace, settings: Settings) -> int:
+    from .client import MediaClient
+    from .library import DownloadError, download_task, downloadable
+
+    if bool(args.ids) == bool(args.all):
+        raise UsageError("give task ids or --all (not both)")
+    store = open_store(settings)
+    media = MediaClient()
+    try:
+        if args.all:
+            tasks = downloadable(store)
+            if args.force:
+                flt = Filter(status=(TaskStatus.COMPLETED.value,))
+                tasks = [t for t in store.list(flt, limit=None) if t.video_urls]
+        else:
+            tasks = []
+            for ref in args.ids:
+                task = store.find(ref)
+                if task is None:
+                    raise UsageError(
+                        f"no task matches {ref!r} (use an id from `seedance-tui list`)"
+                    )
+                if task.status is not TaskStatus.COMPLETED or not task.video_urls:
+                    raise UsageError(
+                        f"task {task.short_id} is {task.status.value}: no video to save"
+                    )
+                tasks.append(task)
+        if not tasks:
+            err("nothing to download: every completed task is saved")
+            return EXIT_OK
+        results: list[dict[str, Any]] = []
+        with DownloadDisplay(len(tasks), quiet=args.json) as display:
+            for task in tasks:
+                try:
+                    path = await download_task(
+                        task, store, settings, media=media, force=args.force,
+                        on_progress=display.progress_for(task),
+                    )  # fmt: skip
+                except DownloadError as exc:
+                    display.failed(task, str(exc))
+                    results.append({"id": task.id, "ok": False, "error": str(exc)})
+                    continue
+                display.saved(task, str(path))
+                results.append({"id": task.id, "ok": True, "path": str(path)})
+                if not args.json:
+                    out(str(path))
+        if args.json:
+            out(to_json(results))
+        failed = sum(1 for r in results if not r["ok"])
+        if failed:
+            err(f"{len(results) - failed} saved, {failed} failed")
+        return EXIT_FAILED if failed else EXIT_OK
+    finally:
+        await media.aclose()
+        store.close()
+
+
+class DownloadDisplay:
+    """Download progress on stderr: rich progress bars on a terminal, plain lines otherwise."""
+
+    def __init__(self, count: int, *, quiet: bool = False) -> None:
+        self.count = count
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty() and not quiet
+        self.progress: Any = None
+        self._bars: dict[str, Any] = {}
+
+    def __enter__(self) -> DownloadDisplay:
+        if self.tty:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )  # fmt: skip
+
+            self.progress = Progress(
+                TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(),
+                TransferSpeedColumn(), TimeRemainingColumn(), console=Console(stderr=True),
+            )  # fmt: skip
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def progress_for(self, task: Task) -> Callable[[int, int | None], None]:
+        label = f"{task.short_id} {one_line(task.prompt, 30)}"
+        if self.progress is not None:
+            bar = self.progress.add_task(label, total=None)
+            self._bars[task.id] = bar
+
+            def update(done: int, total: int | None) -> None:
+                self.progress.update(bar, completed=done, total=total)
+
+            return update
+        if not self.quiet:
+            err(f"downloading {label}")
+        marks: set[int] = set()
+
+        def plain(done: int, total: int | None) -> None:
+            if self.quiet or not total:
+                return
+            step = min(100, done * 100 // total) // 25 * 25
+            if step and step not in marks:
+                marks.add(step)
+                err(f"  {step:>3}%  {done}/{total} bytes")
+
+        return plain
+
+    def saved(self, task: Task, path: str) -> None:
+        if self.progress is None and not self.quiet:
+            err(f"  saved {task.short_id} → {inert(path)}")
+
+    def failed(self, task: Task, message: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(f"failed {task.short_id}: {inert(message)}", markup=False)
+        elif not self.quiet:
+            err(f"  failed {task.short_id}: {inert(message)}")
+
+
+def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
+    from .library import open_target, open_with_system
+
+    store = open_store(settings)
+    try:
+        task = store.find(args.id)
+        if task is None:
+            raise UsageError(f"no task matches {args.id!r} (use an id from `seedance-tui list`)")
+        target = open_target(task)
+        if target is None:
+            raise UsageError(f"task {task.short_id} has neither a saved file nor a link")
+        if open_with_system(target):
+            err(f"opened {inert(target, newlines=False)}")
+        else:
+            err("no system opener here (SSH or no desktop): copy this instead")
+            out(inert(target, newlines=False))
+        return EXIT_OK
+    finally:
+        store.close()
+
+
 def cmd_simulator(args: argparse.Namespace) -> int:
     from .simulator import SimConfig, serve
 
@@ -500,9 +671,11 @@ def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
 # -- main ------------------------------------------------------------------------------
 
 ASYNC_COMMANDS: dict[str, Callable[..., Any]] = {
-    "submit": cmd_submit, "status": cmd_status, "watch": cmd_watch,
+    "submit": cmd_submit, "status": cmd_status, "watch": cmd_watch, "download": cmd_download,
 }  # fmt: skip
-SYNC_COMMANDS: dict[str, Callable[..., int]] = {"list": cmd_list, "credits": cmd_credits}
+SYNC_COMMANDS: dict[str, Callable[..., int]] = {
+    "list": cmd_list, "credits": cmd_credits, "open": cmd_open,
+}  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

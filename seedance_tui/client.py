@@ -11,11 +11,9 @@ whose answer we lost can never be found again: resending it could charge twice. 
 client therefore retries `generate` only when the server certainly did not create a
 task:
   * the connection was never made (connect error or connect/pool timeout);
-  * a 429 (the server refused it), after Retry-After;
-  * a 5xx whose body is the provider's own error object (its handler ran and
-    reported failure; the seedance15pro docs say "retry with exponential backoff").
+  * a 429 (the provider's rate limiter refused it before any work), after Retry-After.
 A read timeout, a connection broken after the request was sent, an unreadable 2xx or
-a bare 5xx (a proxy's page) leave the outcome unknown: `OutcomeUnknown` is raised and
+any 5xx leave the outcome unknown: `OutcomeUnknown` is raised and
 the engine marks the task `orphaned` so the user sees it, rather than risk a double
 charge.
 """
@@ -23,10 +21,11 @@ charge.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -164,13 +163,16 @@ class Client:
                     http_status=exc.http_status,
                 ) from exc
             except ServerError as exc:
-                if not exc.code:
-                    raise OutcomeUnknown(
-                        f"the job was sent and the server failed without saying why ({exc})",
-                        provider=spec.provider,
-                        http_status=exc.http_status,
-                    ) from exc
-                error = exc
+                # Even the provider's own 5xx error object comes from the handler that
+                # creates (and charges) tasks: it may have failed after doing so, and a
+                # resend would then charge twice (the fault soak's fault_after_accept
+                # variant showed exactly that). The seedance15pro docs' "retry with
+                # backoff" is left to the user, who sees the orphan and its reason.
+                raise OutcomeUnknown(
+                    f"the job was sent and the server answered with an error ({exc})",
+                    provider=spec.provider,
+                    http_status=exc.http_status,
+                ) from exc
             except RateLimitError as exc:
                 error = exc
             if attempt >= self.max_attempts:
@@ -250,3 +252,149 @@ class Client:
                         error_text,
                     )
                 )
+
+
+# -- result media --------------------------------------------------------------------
+#
+# Result videos are fetched by a client of their own: no Authorization header is ever
+# set on it (the links are public), and each hop of a redirect must be https or loopback.
+
+MEDIA_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=10.0, pool=10.0)
+MEDIA_CHUNK = 64 * 1024
+
+
+class MediaError(Exception):
+    """A media download failed; `retryable` says whether resuming may help."""
+
+    def __init__(self, message: str, *, retryable: bool = True, http_status: int | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.http_status = http_status
+
+
+def check_media_url(url: str) -> None:
+    """Media links must be https, or plain http only to a loopback host."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname or "")):
+        return
+    raise MediaError(
+        f"refusing to download from {parts.scheme}://{parts.hostname}: plain http is allowed "
+        "only to a loopback host",
+        retryable=False,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MediaStream:
+    """One answer to a media GET: where its body starts in the file, and the file's size."""
+
+    start: int  # offset in the file of the body's first byte (0 for a whole-file answer)
+    total: int | None  # the whole file's size, when the server said it
+    chunks: AsyncIterator[bytes]
+
+
+def _content_range(value: str | None) -> tuple[int, int, int | None] | None:
+    """`bytes START-END/TOTAL` → (start, end, total); None when absent or unreadable."""
+    if not value:
+        return None
+    unit, _, spec = value.strip().partition(" ")
+    if unit.lower() != "bytes":
+        return None
+    span, _, total = spec.partition("/")
+    first, dash, last = span.partition("-")
+    try:
+        if not dash:
+            return None
+        return int(first), int(last), (None if total.strip() == "*" else int(total))
+    except ValueError:
+        return None
+
+
+class MediaClient:
+    """Downloads result videos; never sends an API key."""
+
+    def __init__(
+        self,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: httpx.Timeout = MEDIA_TIMEOUT,
+    ) -> None:
+        async def check_hop(request: httpx.Request) -> None:
+            check_media_url(str(request.url))
+
+        self._http = httpx.AsyncClient(
+            timeout=timeout,
+            transport=transport,
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=True,
+            event_hooks={"request": [check_hop]},
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> MediaClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    @contextlib.asynccontextmanager
+    async def open(self, url: str, offset: int = 0) -> AsyncIterator[MediaStream]:
+        """GET `url` from byte `offset` (a Range request when offset > 0).
+
+        A 206 must start exactly at `offset`; a 200 is the whole file (start 0: the caller
+        starts over). A 416 whose `bytes */TOTAL` equals `offset` means the file is already
+        complete: an empty stream at `offset`. Network failures become retryable
+        MediaErrors, also while the body is read.
+        """
+        check_media_url(url)
+        headers = {"Accept-Encoding": "identity"}
+        if offset > 0:
+            headers["Range"] = f"bytes={offset}-"
+        try:
+            async with self._http.stream("GET", url, headers=headers) as response:
+                status = response.status_code
+                if status == 416 and offset > 0:
+                    found = response.headers.get("content-range", "")
+                    total = found.rpartition("/")[2]
+                    if total.isdigit() and int(total) == offset:
+                        yield MediaStream(offset, offset, _no_chunks())
+                        return
+                    yield MediaStream(0, None, _no_chunks())  # cannot resume: start over
+                    return
+                if status == 206:
+                    span = _content_range(response.headers.get("content-range"))
+                    if span is None or span[0] != offset:
+                        raise MediaError(
+                            f"the server answered a resume with the wrong range "
+                            f"({response.headers.get('content-range')!r})",
+                            http_status=status,
+                        )
+                    start, total = span[0], span[2]
+                elif status == 200:
+                    length = response.headers.get("content-length")
+                    start, total = 0, int(length) if length and length.isdigit() else None
+                else:
+                    raise MediaError(
+                        f"the media server answered HTTP {status}"
+                        + (" (the link has probably expired)" if status in (403, 404, 410) else ""),
+                        retryable=status >= 500 or status in (408, 429),
+                        http_status=status,
+                    )
+                yield MediaStream(start, total, _guarded(response.aiter_raw(MEDIA_CHUNK)))
+        except httpx.HTTPError as exc:
+            raise MediaError(f"the download broke off ({type(exc).__name__})") from None
+
+
+async def _no_chunks() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover - makes this an async generator
+
+
+async def _guarded(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except httpx.HTTPError as exc:
+        raise MediaError(f"the download broke off ({type(exc).__name__})") from None

@@ -1,0 +1,379 @@
+"""The local library: finished renders saved as files, because result links expire.
+
+A download goes to `<name>.mp4.part` first, resumes with an HTTP Range request after an
+interruption (a 206 must start where the part file ends; a 200 starts over), is checked
+against the size the server declared, and is renamed into place atomically; then the
+path is recorded in the history (`tasks.local_path`). HTTP goes through
+`client.MediaClient`, which never sends an API key.
+
+Files are named `YYYY-MM-DD_<short id>_<prompt slug>.mp4` (the task's creation date in
+local time; the slug is ASCII letters, digits and dashes, at most 40 characters), so a
+name is valid on every filesystem and sorts by date.
+
+For the TUI: `download_task(..., on_progress=cb)` with `cb(done_bytes, total_bytes)`;
+`link_state(task, settings, now)` → "saved" | "missing" | "expired" | "remote" | None;
+`AutoDownloader` saves each completed render when `settings.auto_download` is on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import re
+import time
+import unicodedata
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .client import MediaClient, MediaError
+from .config import Settings
+from .models import Task, TaskStatus
+from .store import Store
+
+if TYPE_CHECKING:
+    from .engine import Engine, EngineEvent
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int | None], None]
+SLUG_MAX = 40
+DEFAULT_ATTEMPTS = 3
+RETRY_PAUSE = 1.0
+
+
+class DownloadError(Exception):
+    """A download could not be completed; the `.part` file is kept when resuming may help."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+# -- names -----------------------------------------------------------------------------
+
+
+def slugify(text: str, limit: int = SLUG_MAX) -> str:
+    """ASCII letters, digits and single dashes; cut at a word boundary; never empty."""
+    flat = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", flat).strip("-")
+    if len(slug) > limit:
+        cut = slug[:limit]
+        slug = cut.rsplit("-", 1)[0] if "-" in cut[limit // 2 :] else cut
+        slug = slug.strip("-")
+    return slug or "video"
+
+
+def file_name(task: Task) -> str:
+    day = dt.datetime.fromtimestamp(task.created_at).strftime("%Y-%m-%d")
+    return f"{day}_{task.short_id}_{slugify(task.prompt)}.mp4"
+
+
+def target_path(task: Task, folder: Path) -> Path:
+    return folder / file_name(task)
+
+
+# -- link state ------------------------------------------------------------------------
+
+
+def saved_file(task: Task) -> Path | None:
+    """The task's local file when it is recorded and still there."""
+    if task.local_path:
+        path = Path(task.local_path)
+        if path.is_file():
+            return path
+    return None
+
+
+def likely_expired(task: Task, ttl_hours: float, now: float) -> bool:
+    """A completed render, never saved, whose link is older than the provider's TTL."""
+    if task.status is not TaskStatus.COMPLETED or not task.video_urls:
+        return False
+    if saved_file(task) is not None:
+        return False
+    finished = task.completed_at or task.submitted_at or task.created_at
+    return now - finished > ttl_hours * 3600.0
+
+
+def link_state(task: Task, settings: Settings, now: float | None = None) -> str | None:
+    """What the TUI marks on a row.
+
+    "saved": the local file exists; "missing": a file was recorded but is gone;
+    "expired": never saved and the link is likely dead; "remote": only the link, still
+    fresh; None: not a completed render.
+    """
+    if task.status is not TaskStatus.COMPLETED or not task.video_urls:
+        return None
+    if saved_file(task) is not None:
+        return "saved"
+    now = time.time() if now is None else now
+    ttl = settings.providers[task.provider].link_ttl_hours
+    if likely_expired(task, ttl, now):
+        return "expired"
+    return "missing" if task.local_path else "remote"
+
+
+# -- downloading -----------------------------------------------------------------------
+
+
+async def download_url(
+    media: MediaClient,
+    url: str,
+    dest: Path,
+    *,
+    on_progress: Progress | None = None,
+    attempts: int = DEFAULT_ATTEMPTS,
+    retry_pause: float = RETRY_PAUSE,
+) -> int:
+    """Download `url` to `dest` (resuming `dest.part`); returns the file's size."""
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    last_error: Exception | None = None
+    for attempt in range(1, max(1, attempts) + 1):
+        try:
+            size = await _fetch_once(media, url, part, on_progress)
+        except MediaError as exc:
+            last_error = exc
+            if not exc.retryable:
+                raise DownloadError(str(exc), retryable=False) from None
+        except DownloadError as exc:
+            last_error = exc
+        else:
+            os.replace(part, dest)
+            return size
+        if attempt < attempts:
+            await asyncio.sleep(retry_pause)
+    assert last_error is not None
+    raise DownloadError(
+        f"{last_error} (after {attempts} attempt{'s' if attempts != 1 else ''}; "
+        f"{part.name} is kept and the next download resumes it)"
+    )
+
+
+async def _fetch_once(
+    media: MediaClient, url: str, part: Path, on_progress: Progress | None
+) -> int:
+    offset = part.stat().st_size if part.exists() else 0
+    async with media.open(url, offset) as stream:
+        if stream.start == 0 and offset:
+            offset = 0  # the server sent the whole file: start over
+        total = stream.total
+        done = offset
+        if on_progress:
+            on_progress(done, total)
+        mode = "r+b" if offset else "wb"
+        if not part.exists():
+            mode = "wb"
+        with open(part, mode) as fh:
+            fh.seek(offset)
+            fh.truncate()
+            async for chunk in stream.chunks:
+                fh.write(chunk)
+                done += len(chunk)
+                if on_progress:
+                    on_progress(done, total)
+            fh.flush()
+            os.fsync(fh.fileno())
+    if total is None:
+        raise DownloadError(
+            "the server did not say how large the file is, so it cannot be checked",
+            retryable=False,
+        )
+    if done < total:
+        raise DownloadError(f"the download stopped at {done} of {total} bytes")
+    if done > total:
+        part.unlink(missing_ok=True)
+        raise DownloadError(f"the server sent {done} bytes but declared {total}; discarded")
+    return done
+
+
+async def download_task(
+    task: Task,
+    store: Store,
+    settings: Settings,
+    *,
+    media: MediaClient | None = None,
+    on_progress: Progress | None = None,
+    attempts: int = DEFAULT_ATTEMPTS,
+    retry_pause: float = RETRY_PAUSE,
+    force: bool = False,
+    clock: Callable[[], float] = time.time,
+) -> Path:
+    """Save a completed task's video in the library and record its path; returns the path.
+
+    An already saved file is returned as it is unless `force`. Raises DownloadError.
+    """
+    if task.status is not TaskStatus.COMPLETED or not task.video_urls:
+        raise DownloadError(f"task {task.short_id} has no finished video", retryable=False)
+    existing = saved_file(task)
+    if existing is not None and not force:
+        return existing
+    dest = target_path(task, settings.library_dir())
+    owned = media is None
+    media = media or MediaClient()
+    try:
+        await download_url(
+            media,
+            task.video_urls[0],
+            dest,
+            on_progress=on_progress,
+            attempts=attempts,
+            retry_pause=retry_pause,
+        )
+    finally:
+        if owned:
+            await media.aclose()
+    store.set_local_path(task.id, str(dest), clock())
+    store.add_event(task.id, "saved", str(dest), clock())
+    return dest
+
+
+def downloadable(store: Store, *, limit: int | None = None) -> list[Task]:
+    """Completed tasks with a link and no local file, newest first."""
+    from .store import Filter
+
+    tasks = store.list(Filter(status=(TaskStatus.COMPLETED.value,)), limit=None)
+    out = [t for t in tasks if t.video_urls and saved_file(t) is None]
+    return out[:limit] if limit else out
+
+
+# -- auto-download ---------------------------------------------------------------------
+
+
+class AutoDownloader:
+    """Saves each render as it completes (an engine listener; on when `auto_download`)."""
+
+    def __init__(self, engine: Engine, *, attempts: int = DEFAULT_ATTEMPTS) -> None:
+        self.engine = engine
+        self.attempts = attempts
+        self.media = MediaClient()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.progress: dict[str, tuple[int, int | None]] = {}  # task id → (done, total)
+        self.listeners: list[Callable[[str, int, int | None], None]] = []
+
+    @property
+    def active(self) -> bool:
+        return bool(self._tasks)
+
+    def on_event(self, event: EngineEvent) -> None:
+        from .engine import TaskChanged
+
+        if not isinstance(event, TaskChanged):
+            return
+        task = event.task
+        if (
+            task.status is TaskStatus.COMPLETED
+            # Only a transition this engine saw: another instance sharing the history
+            # saves the renders it finished itself.
+            and event.previous in (TaskStatus.PROCESSING, TaskStatus.SUBMITTING)
+            and task.video_urls
+            and not task.local_path
+            and task.id not in self._tasks
+        ):
+            self.start(task)
+
+    def start(self, task: Task) -> None:
+        try:
+            loop_task = asyncio.get_running_loop().create_task(self._run(task))
+        except RuntimeError:
+            return  # no loop (a synchronous caller): `download --all` saves it later
+        self._tasks[task.id] = loop_task
+
+    def _progress(self, id: str, done: int, total: int | None) -> None:
+        self.progress[id] = (done, total)
+        for listener in list(self.listeners):
+            with contextlib.suppress(Exception):
+                listener(id, done, total)
+
+    async def _run(self, task: Task) -> None:
+        from .engine import Notice, TaskChanged
+
+        engine = self.engine
+        try:
+            path = await download_task(
+                task,
+                engine.store,
+                engine.settings,
+                media=self.media,
+                on_progress=lambda d, t: self._progress(task.id, d, t),
+                attempts=self.attempts,
+                clock=engine.clock,
+            )
+            engine.emit(TaskChanged(engine.store.get(task.id), TaskStatus.COMPLETED))
+            engine.emit(Notice("information", f"saved {task.short_id} to {path}"))
+        except DownloadError as exc:
+            engine.emit(Notice("warning", f"could not save {task.short_id}: {exc}"))
+        except Exception as exc:  # never let a download crash the engine
+            log.exception("auto-download of %s failed", task.id)
+            engine.emit(Notice("error", f"saving {task.short_id} failed: {type(exc).__name__}"))
+        finally:
+            self._tasks.pop(task.id, None)
+            self.progress.pop(task.id, None)
+            engine.wake()
+
+    async def wait(self) -> None:
+        """Until every download started so far has ended."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        """Stop downloads in progress (their `.part` files stay for a resume)."""
+        for loop_task in list(self._tasks.values()):
+            loop_task.cancel()
+        await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+        await self.media.aclose()
+
+
+# -- opening ---------------------------------------------------------------------------
+
+
+def open_target(task: Task) -> str | None:
+    """What "open" shows for a task: its local file, else its first link."""
+    path = saved_file(task)
+    if path is not None:
+        return str(path)
+    return task.video_urls[0] if task.video_urls else None
+
+
+def system_opener(env: dict[str, str] | None = None) -> list[str] | None:
+    """The command that opens a file or URL on this desktop; None over SSH or headless."""
+    import shutil
+    import sys
+
+    env = dict(os.environ if env is None else env)
+    if env.get("SSH_CONNECTION") or env.get("SSH_TTY"):
+        return None
+    if sys.platform == "darwin":
+        return ["open"]
+    if sys.platform == "win32":
+        return ["explorer"]
+    if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        return None
+    for name in ("xdg-open", "gio"):
+        found = shutil.which(name)
+        if found:
+            return [found, "open"] if name == "gio" else [found]
+    return None
+
+
+def open_with_system(target: str, env: dict[str, str] | None = None) -> bool:
+    """Open a file or URL with the desktop's opener; False when there is none (copy instead)."""
+    import subprocess
+
+    command = system_opener(env)
+    if command is None:
+        return False
+    try:
+        subprocess.Popen(
+            [*command, target],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        return False
+    return True
