@@ -172,8 +172,18 @@ def open_store(settings: Settings) -> Store:
     return Store.open(settings.db_path)
 
 
+def _read_stdin() -> str:
+    try:
+        return sys.stdin.read()
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"--prompt -: standard input is not UTF-8 text (byte {exc.start + 1}); "
+            "check the file's encoding"
+        ) from None
+
+
 def spec_from_args(args: argparse.Namespace) -> JobSpec:
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    prompt = _read_stdin() if args.prompt == "-" else args.prompt
     mode = args.mode or ("image" if args.image else "text")
     provider = Provider(args.provider)
     return JobSpec(

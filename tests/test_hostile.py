@@ -325,3 +325,16 @@ def test_cli_shows_hostile_prompts_and_server_messages_inert(tmp_path, capsys) -
     assert "\\x1b]0;owned" in detail  # the escape is shown, not obeyed
     listed = json.loads(outputs[3])
     assert listed[0]["error"] == "server says " + nasty  # JSON keeps the exact text
+
+
+@pytest.mark.parametrize("errors", ["strict", "surrogateescape"])
+def test_a_prompt_on_stdin_that_is_not_utf8_is_a_usage_error(errors, monkeypatch, capsys) -> None:
+    import io
+
+    stdin = io.TextIOWrapper(io.BytesIO(b"\xff\xfe not utf-8"), encoding="utf-8", errors=errors)
+    monkeypatch.setattr("sys.stdin", stdin)
+    code = cli.main(["submit", "--prompt", "-"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "Traceback" not in captured.err
+    assert "not UTF-8" in captured.err or "not valid UTF-8" in captured.err
