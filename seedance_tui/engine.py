@@ -104,6 +104,7 @@ class Engine:
         self._submitting: dict[str, int] = {}  # budget key → submissions waiting or in flight
         self._not_found: dict[str, int] = {}
         self._in_flight: set[str] = set()
+        self._send_locks: dict[str, asyncio.Lock] = {}
         self._keys_loaded: set[str] = set()
         self._last_resync = 0.0
         self._started = False
@@ -227,9 +228,13 @@ class Engine:
         self._submitting[bkey] = self._submitting.get(bkey, 0) + 1
         self.scheduler.set_waiting_submissions(bkey, self._submitting[bkey])
         try:
-            answer = await self.client.generate(
-                spec, gate=lambda: self._wait_for_budget(spec.provider, fingerprint)
-            )
+            # One generate at a time per rate-limited key: the budget gate counts only
+            # requests already answered, so concurrent submissions would all pass it at
+            # once and overrun the limit (the fault soak's over-limit 429s).
+            async with self._send_lock(bkey):
+                answer = await self.client.generate(
+                    spec, gate=lambda: self._wait_for_budget(spec.provider, fingerprint)
+                )
         except OutcomeUnknown as exc:
             task = self.store.record_refusal(
                 task.id,
@@ -267,6 +272,14 @@ class Engine:
             self.scheduler.track(self._target(task))
         self._wake.set()
         return task
+
+    def _send_lock(self, bkey: str) -> contextlib.AbstractAsyncContextManager[object]:
+        if self.scheduler.budget(bkey).limit is None:
+            return contextlib.nullcontext()
+        lock = self._send_locks.get(bkey)
+        if lock is None:
+            lock = self._send_locks[bkey] = asyncio.Lock()
+        return lock
 
     async def _wait_for_budget(self, provider: Provider, fingerprint: str | None) -> None:
         """Block a submission until the key's budget (and any 429 pause) allows it."""
