@@ -703,6 +703,87 @@ class Store:
             "schema_version": SCHEMA_VERSION,
         }
 
+    # -- paging for the dashboard's lazy list ------------------------------------------
+
+    def list_after(
+        self,
+        filter: Filter | None,
+        anchor_id: str,
+        *,
+        sort: str = "newest",
+        limit: int = 100,
+        backwards: bool = False,
+    ) -> list[Task]:
+        """The rows that follow (or, `backwards`, precede) the row `anchor_id` in a time sort.
+
+        Keyset paging: as cheap at the millionth row as at the first, where OFFSET must
+        walk every row it skips. Only the "newest" and "oldest" sorts have a keyset.
+        Rows come back in display order either way.
+        """
+        if sort not in ("newest", "oldest"):
+            raise ValueError(f"no keyset for sort {sort!r}")
+        anchor = self.db.conn.execute(
+            "SELECT created_at, id FROM tasks WHERE id=?", (anchor_id,)
+        ).fetchone()
+        if anchor is None:
+            return []
+        created, id = anchor
+        ascending = (sort == "oldest") != backwards
+        if ascending:
+            keyset = "created_at >= ? AND (created_at > ? OR id > ?)"
+            order = "created_at ASC, id ASC"
+        else:
+            keyset = "created_at <= ? AND (created_at < ? OR id < ?)"
+            order = "created_at DESC, id DESC"
+        clauses, args = (filter or Filter()).where()
+        clauses.append(keyset)
+        args += [created, created, id]
+        rows = self._rows(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE {' AND '.join(clauses)} "
+            f"ORDER BY {order} LIMIT ?",
+            [*args, limit],
+        )
+        if backwards:
+            rows.reverse()
+        return rows
+
+    def bulk_import(self, tasks: Iterator[Task] | list[Task], batch: int = 20_000) -> int:
+        """Insert many finished tasks at once (benchmarks, imports): one transaction, the
+        prompt index rebuilt once at the end instead of row by row. No events are written."""
+        conn = self.db.conn
+        trigger_sql = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type='trigger' AND name='tasks_fts_insert'"
+        ).fetchone()
+        count = 0
+        with self._tx() as tx:
+            if trigger_sql:
+                tx.execute("DROP TRIGGER tasks_fts_insert")
+            chunk: list[tuple] = []
+            sql = f"INSERT INTO tasks ({TASK_COLUMNS}) VALUES ({','.join('?' * 20)})"
+            for task in tasks:
+                chunk.append(
+                    (
+                        task.id, task.provider.value, task.task_id, task.key_fingerprint,
+                        task.status.value, task.prompt, json.dumps(task.params),
+                        task.credits_estimated, task.credits_charged, task.credits_refunded,
+                        json.dumps(list(task.video_urls)), task.error, iso(task.created_at),
+                        iso(task.submitted_at), iso(task.completed_at),
+                        iso(task.updated_at or task.created_at), task.generation_time,
+                        iso(task.last_polled_at), None, task.local_path,
+                    )
+                )  # fmt: skip
+                if len(chunk) >= batch:
+                    tx.executemany(sql, chunk)
+                    count += len(chunk)
+                    chunk = []
+            if chunk:
+                tx.executemany(sql, chunk)
+                count += len(chunk)
+            tx.execute("INSERT INTO tasks_fts(tasks_fts) VALUES ('rebuild')")
+            if trigger_sql:
+                tx.execute(trigger_sql[0])
+        return count
+
 
 def profile_of(provider: str, params: dict[str, Any]) -> tuple:
     """What a render's duration depends on: the scheduler learns ETAs per profile."""

@@ -1,0 +1,522 @@
+"""The dashboard: the submission form, the live task list, the detail pane, credits.
+
+Threading model: everything runs on the app's event loop but one thread worker that sums
+credits over its own read connection. The engine's poll loop is an async worker (group
+"engine"); its listener turns engine events into messages, and `@on` handlers change the
+screen. Submissions run in group "submit"; nothing here is `exclusive` across groups.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Input, Static, TextArea
+from textual.worker import Worker, WorkerState
+
+from .. import providers
+from ..config import Settings
+from ..engine import Engine, EngineEvent, MissingKeyError, TaskChanged, budget_key
+from ..models import JobSpec, JobValidationError, Provider, Task, TaskStatus
+from ..store import Filter, Store, StoreError
+from ..text import one_line
+from .credits import CreditsPanel
+from .detail import DetailPane
+from .form import JobForm
+from .keys import APP_BINDINGS, COMMANDS
+from .messages import CreditsComputed, EngineNotice, SubmitFailed, SubmitFinished, TaskUpdated
+from .opener import open_with, over_ssh, system_opener
+from .screens import ConfirmSubmit, HelpScreen
+from .styles import css_paths
+from .task_list import TaskList
+
+STATUS_FILTERS: list[tuple[str, tuple[str, ...]]] = [
+    ("all", ()),
+    ("pending", (TaskStatus.SUBMITTING.value, TaskStatus.PROCESSING.value)),
+    ("completed", (TaskStatus.COMPLETED.value,)),
+    ("failed", (TaskStatus.FAILED.value, TaskStatus.REJECTED.value, TaskStatus.ORPHANED.value)),
+]
+PROVIDER_FILTERS: list[str | None] = [None, *(p.value for p in Provider)]
+SORTS = ["newest", "oldest", "credits"]
+# Actions that act on the selected task or the list: idle while a dialog is open.
+MAIN_SCREEN_ACTIONS = {
+    "new_job", "search", "cycle_status", "cycle_provider", "cycle_sort", "clear_filters",
+    "copy_url", "open_video", "rerun", "poll_now", "focus_list",
+}  # fmt: skip
+# Actions bound to printable keys: a text field takes those keys, so they are hidden there.
+LETTER_ACTIONS = {
+    "help", "new_job", "search", "cycle_status", "cycle_provider", "cycle_sort",
+    "copy_url", "open_video", "rerun", "poll_now", "quit",
+}  # fmt: skip
+CREDITS_REFRESH_DELAY = 0.5
+
+
+class SeedanceApp(App[int]):
+    TITLE = "seedance-tui"
+    CSS_PATH = css_paths()
+    BINDINGS = APP_BINDINGS
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.time,
+        poll: bool = True,
+        store: Store | None = None,
+        engine: Engine | None = None,
+    ) -> None:
+        """`clock` drives ages, spinners and the engine; `poll=False` leaves the engine's
+        loop stopped (snapshots, benchmarks)."""
+        super().__init__()
+        self.settings = settings
+        self.clock = clock
+        self.poll = poll
+        self.store = store or Store.open(settings.db_path)
+        self.engine = engine
+        self.status_filter = 0
+        self.provider_filter = 0
+        self.sort_index = 0
+        self.search_text = ""
+        self._confirming = False
+        self._credits_timer = None
+        if settings.demo:
+            self.sub_title = "demo: built-in simulator, no key needed"
+
+    # -- layout ------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="tasks-column"):
+                with Vertical(id="tasks-box"):
+                    with Horizontal(id="list-bar"):
+                        yield Input(placeholder="/ search prompts", id="search", compact=True)
+                        yield Static(id="query-label")
+                    yield TaskList(self.store, clock=self.clock, eta=self._eta, id="tasks")
+                yield DetailPane(id="detail")
+            with Vertical(id="side-column"):
+                yield JobForm(id="form")
+                yield CreditsPanel(id="credits")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#tasks-box").border_title = "Tasks"
+        self.query_one("#form").border_title = "New job"
+        self.query_one("#credits").border_title = "Credits"
+        self.query_one("#search", Input).cursor_blink = self.cursor_blink_enabled
+        if self.engine is None:
+            self.engine = Engine(self.settings, self.store, clock=self.clock)
+        self.engine.subscribe(self._on_engine_event)
+        if self.poll:
+            self.run_worker(self.engine.run(), name="engine", group="engine", exit_on_error=False)
+        self.query_one(TaskList).focus()
+        self._show_budget()
+        self._compute_credits()
+        self.set_interval(1.0, self._tick)
+
+    @property
+    def cursor_blink_enabled(self) -> bool:
+        """Off under test (deterministic screenshots) and when asked for."""
+        return not (self.is_headless or os.environ.get("SEEDANCE_TUI_NO_BLINK"))
+
+    # -- engine → messages -------------------------------------------------------------
+
+    def _on_engine_event(self, event: EngineEvent) -> None:
+        """Called by the engine on this loop, synchronously: post, don't touch widgets."""
+        if isinstance(event, TaskChanged):
+            self.post_message(TaskUpdated(event.task, event.previous))
+        else:
+            self.post_message(EngineNotice(event.level, event.message))
+
+    def _eta(self, task_id: str) -> float | None:
+        return self.engine.scheduler.eta(task_id) if self.engine else None
+
+    @on(TaskUpdated)
+    def _task_updated(self, message: TaskUpdated) -> None:
+        task, previous = message.task, message.previous
+        self.query_one(TaskList).update_task(task, is_new=message.is_new)
+        selected = self.query_one(TaskList).selected
+        if selected is not None and selected.id == task.id:
+            self._show_detail(task.id)
+        if task.status.is_terminal and previous is not None and previous.is_pending:
+            self._announce(task)
+        self._schedule_credits()
+        self._show_budget()
+
+    def _announce(self, task: Task) -> None:
+        """A toast (and the bell, if enabled) when a task finishes."""
+        excerpt = one_line(task.prompt, 40)
+        if task.status is TaskStatus.COMPLETED:
+            took = f" in {task.generation_time:.0f}s" if task.generation_time else ""
+            self.notify(
+                f"{task.short_id} completed{took}: {excerpt}",
+                title="Video ready",
+                markup=False,
+            )
+        else:
+            reason = one_line(task.error or task.status.value, 120)
+            self.notify(
+                f"{task.short_id} {task.status.value}: {reason}",
+                title="Job " + task.status.value,
+                severity="error",
+                markup=False,
+                timeout=8,
+            )
+        if self.settings.bell:
+            self.bell()
+
+    @on(EngineNotice)
+    def _engine_notice(self, message: EngineNotice) -> None:
+        severity = (
+            message.level if message.level in ("information", "warning", "error") else "information"
+        )
+        self.notify(one_line(message.text, 300), severity=severity, markup=False)  # type: ignore[arg-type]
+
+    @on(Worker.StateChanged)
+    def _worker_state(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures are reported."""
+        if event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(
+                f"{event.worker.group or event.worker.name} failed: "
+                f"{type(error).__name__}: {one_line(str(error), 200)}",
+                severity="error",
+                markup=False,
+                timeout=10,
+            )
+            if event.worker.group == "submit":
+                self.query_one(JobForm).submitting = False
+
+    # -- the list and the detail pane --------------------------------------------------
+
+    @on(TaskList.Highlighted)
+    def _highlighted(self, message: TaskList.Highlighted) -> None:
+        self._show_detail(message.task_id)
+        self.refresh_bindings()
+
+    def _show_detail(self, task_id: str | None) -> None:
+        pane = self.query_one(DetailPane)
+        if task_id is None:
+            pane.show(None, [], now=self.clock())
+            return
+        try:
+            task = self.store.get(task_id)
+        except StoreError:
+            pane.show(None, [], now=self.clock())
+            return
+        eta = next_check = None
+        if self.engine is not None and task.status.is_pending:
+            eta = self.engine.scheduler.eta(task.id)
+            next_check = self.engine.scheduler.next_check(task.id)
+        pane.show(
+            task, self.store.events(task.id), now=self.clock(), eta=eta, next_check=next_check
+        )
+
+    @on(TaskList.Reloaded)
+    def _reloaded(self, message: TaskList.Reloaded) -> None:
+        self._show_query_label(message.total)
+
+    def _show_query_label(self, total: int) -> None:
+        status = STATUS_FILTERS[self.status_filter][0]
+        provider = PROVIDER_FILTERS[self.provider_filter] or "all providers"
+        label = Text(no_wrap=True, overflow="ellipsis", style="dim")
+        label.append(f"{total:,} · {status} · {provider} · {SORTS[self.sort_index]}")
+        self.query_one("#query-label", Static).update(label)
+
+    def current_filter(self) -> Filter:
+        return Filter(
+            status=STATUS_FILTERS[self.status_filter][1],
+            provider=PROVIDER_FILTERS[self.provider_filter],
+            search=self.search_text or None,
+        )
+
+    def apply_query(self) -> None:
+        self.query_one(TaskList).set_query(self.current_filter(), SORTS[self.sort_index])
+
+    @on(Input.Changed, "#search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.search_text = event.value.strip()
+        self.apply_query()
+
+    @on(Input.Submitted, "#search")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one(TaskList).focus()
+
+    def _tick(self) -> None:
+        """Once a second: keep the selected pending task's timing and the budget current."""
+        selected = self.query_one(TaskList).selected
+        if selected is not None and selected.status.is_pending:
+            self._show_detail(selected.id)
+        self._show_budget()
+
+    # -- credits -----------------------------------------------------------------------
+
+    def _schedule_credits(self) -> None:
+        """Several updates in a burst cost one recount."""
+        if self._credits_timer is None:
+            self._credits_timer = self.set_timer(CREDITS_REFRESH_DELAY, self._credits_due)
+
+    def _credits_due(self) -> None:
+        self._credits_timer = None
+        self._compute_credits()
+
+    @work(thread=True, group="credits", exclusive=True, exit_on_error=False)
+    def _compute_credits(self) -> None:
+        """Sum credits on a connection of this thread's own: it scans the whole history."""
+        path: Path | None = self.store.path
+        if path is None:
+            return
+        store = Store.open(path, create=False)
+        try:
+            summary = store.credits_summary(self.clock())
+        finally:
+            store.close()
+        self.post_message(CreditsComputed(summary))
+
+    @on(CreditsComputed)
+    def _credits_computed(self, message: CreditsComputed) -> None:
+        self.query_one(CreditsPanel).show_summary(message.summary)
+
+    def _show_budget(self) -> None:
+        if self.engine is None:
+            return
+        budgets = {
+            p: self.engine.scheduler.budget(budget_key(p, self.settings.key_fingerprint(p)))
+            for p in Provider
+        }
+        self.query_one(CreditsPanel).show_budget(budgets)
+
+    # -- submitting --------------------------------------------------------------------
+
+    @on(JobForm.SubmitRequested)
+    def _submit_requested(self, message: JobForm.SubmitRequested) -> None:
+        self.action_submit()
+
+    def action_submit(self) -> None:
+        form = self.query_one(JobForm)
+        if form.submitting or self._confirming or isinstance(self.screen, ModalScreen):
+            return
+        spec = form.revalidate(show_empty_prompt=True)
+        if spec is None:
+            error = form.error
+            if error is not None:
+                form.focus_field(error.field)
+                self.notify(
+                    f"{error.field}: {error.message}",
+                    title="Not submitted",
+                    severity="warning",
+                    markup=False,
+                )
+            return
+        quote = providers.get(spec.provider).quote(spec)
+        self._confirming = True
+        self.push_screen(ConfirmSubmit(spec, quote), partial(self._confirmed, spec))
+
+    def _confirmed(self, spec: JobSpec, confirmed: bool | None) -> None:
+        self._confirming = False
+        form = self.query_one(JobForm)
+        if not confirmed or form.submitting:
+            return
+        form.submitting = True
+        self.refresh_bindings()
+        self._submit_job(spec)
+
+    @work(group="submit", exit_on_error=False)
+    async def _submit_job(self, spec: JobSpec) -> None:
+        assert self.engine is not None
+        try:
+            task = await self.engine.submit(spec)
+        except JobValidationError as exc:
+            self.post_message(SubmitFailed(f"{exc.field}: {exc.message}", exc.field))
+        except MissingKeyError as exc:
+            self.post_message(SubmitFailed(str(exc)))
+        else:
+            self.post_message(SubmitFinished(task))
+
+    @on(SubmitFinished)
+    def _submit_finished(self, message: SubmitFinished) -> None:
+        form = self.query_one(JobForm)
+        form.submitting = False
+        self.refresh_bindings()
+        task = message.task
+        if task.status is TaskStatus.PROCESSING:
+            self.notify(
+                f"{task.short_id} accepted, rendering ({task.credits_charged or task.credits_estimated} credits)",
+                title="Submitted",
+                markup=False,
+            )
+        else:
+            self.notify(
+                f"{task.short_id} {task.status.value}: {one_line(task.error, 200)}",
+                title="Not accepted",
+                severity="error",
+                markup=False,
+                timeout=10,
+            )
+        self.query_one(TaskList).select(task.id)
+        self.query_one(TaskList).focus()
+
+    @on(SubmitFailed)
+    def _submit_failed(self, message: SubmitFailed) -> None:
+        form = self.query_one(JobForm)
+        form.submitting = False
+        self.refresh_bindings()
+        if message.field:
+            form.revalidate(show_empty_prompt=True)
+        self.notify(message.reason, title="Not submitted", severity="error", markup=False)
+
+    # -- actions -----------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Which keys apply now; the footer shows only those (greyed when not possible)."""
+        if action in MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen):
+            return False
+        typing = isinstance(self.focused, Input | TextArea)
+        if typing and action in LETTER_ACTIONS:
+            return False  # the key types a character here
+        if action == "focus_list":
+            return not isinstance(self.focused, TaskList)
+        if action == "submit":
+            if isinstance(self.screen, ModalScreen) or self._confirming:
+                return False
+            if self.is_mounted_ready and self.query_one(JobForm).submitting:
+                return None
+            return True
+        if action in ("copy_url", "open_video", "rerun", "poll_now"):
+            task = self._selected_task()
+            if task is None:
+                return False
+            if action in ("copy_url", "open_video") and not (task.video_urls or task.local_path):
+                return False
+            if action == "poll_now" and task.status is not TaskStatus.PROCESSING:
+                return False
+        return True
+
+    @property
+    def is_mounted_ready(self) -> bool:
+        return bool(self.screen_stack) and bool(self.query(JobForm))
+
+    def _selected_task(self) -> Task | None:
+        if not self.is_mounted_ready or not isinstance(self.screen, Screen):
+            return None
+        lists = self.query(TaskList)
+        return lists.first().selected if lists else None
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_new_job(self) -> None:
+        self.query_one("#prompt").focus()
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_focus_list(self) -> None:
+        self.query_one(TaskList).focus()
+
+    def action_cycle_status(self) -> None:
+        self.status_filter = (self.status_filter + 1) % len(STATUS_FILTERS)
+        self.apply_query()
+
+    def action_cycle_provider(self) -> None:
+        self.provider_filter = (self.provider_filter + 1) % len(PROVIDER_FILTERS)
+        self.apply_query()
+
+    def action_cycle_sort(self) -> None:
+        self.sort_index = (self.sort_index + 1) % len(SORTS)
+        self.apply_query()
+
+    def action_clear_filters(self) -> None:
+        self.status_filter = self.provider_filter = self.sort_index = 0
+        self.search_text = ""
+        search = self.query_one("#search", Input)
+        with search.prevent(Input.Changed):
+            search.value = ""
+        self.apply_query()
+
+    def _video_target(self, task: Task) -> str | None:
+        if task.local_path and Path(task.local_path).exists():
+            return task.local_path
+        return task.video_urls[0] if task.video_urls else None
+
+    def action_copy_url(self) -> None:
+        task = self._selected_task()
+        if task is None or not task.video_urls:
+            self.notify("This task has no video URL yet.", severity="warning")
+            return
+        self.copy_to_clipboard(task.video_urls[0])
+        self.notify(
+            f"Copied {one_line(task.video_urls[0], 80)}", title="Clipboard (OSC 52)", markup=False
+        )
+
+    def action_open_video(self) -> None:
+        task = self._selected_task()
+        target = self._video_target(task) if task else None
+        if task is None or target is None:
+            self.notify("This task has no video yet.", severity="warning")
+            return
+        opener = system_opener()
+        if opener is None:
+            url = task.video_urls[0] if task.video_urls else target
+            self.copy_to_clipboard(url)
+            where = "over SSH" if over_ssh() else "on this machine"
+            self.notify(
+                f"No system opener {where}: copied the URL instead — {one_line(url, 80)}",
+                title="Copied",
+                markup=False,
+            )
+            return
+        try:
+            open_with(opener, target)
+        except OSError as exc:
+            self.notify(f"Could not open: {exc.strerror}", severity="error", markup=False)
+            return
+        self.notify(f"Opening {one_line(target, 80)}", markup=False)
+
+    def action_rerun(self) -> None:
+        task = self._selected_task()
+        if task is None:
+            return
+        self.query_one(JobForm).load_spec(task.spec)
+        self.query_one("#prompt").focus()
+        self.notify(f"Form filled from {task.short_id}: check it and press ctrl+s", title="Re-run")
+
+    def action_poll_now(self) -> None:
+        task = self._selected_task()
+        if task is None or self.engine is None or task.status is not TaskStatus.PROCESSING:
+            self.notify("Only a task that is rendering can be checked.", severity="warning")
+            return
+        if self.engine.poll_now(task.id):
+            self.notify(f"Checking {task.short_id} now")
+        else:
+            next_check = self.engine.scheduler.next_check(task.id)
+            when = f" next check in {max(0, next_check - self.clock()):.0f}s" if next_check else ""
+            self.notify(
+                f"The hourly request budget is spent;{when}", severity="warning", markup=False
+            )
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for command in COMMANDS:
+            yield SystemCommand(
+                command.title, command.help, partial(self.run_action, command.action)
+            )
+
+    async def action_quit(self) -> None:
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        if self.engine is not None:
+            await self.engine.aclose()
+        self.store.close()

@@ -1,0 +1,60 @@
+"""The credits panel: what each provider's jobs cost, refunds, holds, a daily chart, budget."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Sparkline, Static
+
+from ..models import Provider
+from ..scheduler import BudgetState
+
+
+class CreditsPanel(Vertical):
+    def compose(self) -> ComposeResult:
+        yield Static(id="credits-table")
+        yield Sparkline([0], id="credits-chart")
+        yield Static(id="credits-chart-label")
+        yield Static(id="credits-budget")
+
+    def show_summary(self, summary: dict) -> None:
+        providers = summary.get("providers", {})
+        table = Text(no_wrap=True, overflow="ellipsis")
+        table.append(f"{'':<13}{'today':>6}{'7 days':>7}{'all':>6}\n", "bold")
+        totals = {"refunded": 0, "held": 0, "risk": 0}
+        for provider in Provider:
+            row = providers.get(provider.value, {})
+            table.append(f"{provider.value:<13}")
+            table.append(f"{row.get('today', 0):>6}{row.get('last_7_days', 0):>7}")
+            table.append(f"{row.get('all', 0):>6}\n")
+            totals["refunded"] += row.get("refunded", 0)
+            totals["held"] += row.get("held_by_pending", 0)
+            totals["risk"] += row.get("at_risk_orphaned", 0)
+        table.append(f"refunded {totals['refunded']}", "green")
+        table.append(f" · held by pending {totals['held']}")
+        if totals["risk"]:
+            table.append(f" · at risk {totals['risk']}", "magenta")
+        self.query_one("#credits-table", Static).update(table)
+        per_day = summary.get("per_day", {})
+        values = [sum(day.values()) for day in per_day.values()] or [0]
+        self.query_one("#credits-chart", Sparkline).data = values
+        days = len(values)
+        label = Text(no_wrap=True, overflow="ellipsis", style="dim")
+        label.append(f"credits per day, last {days} days · max {max(values)}")
+        self.query_one("#credits-chart-label", Static).update(label)
+
+    def show_budget(self, budgets: dict[Provider, BudgetState]) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for i, (provider, state) in enumerate(budgets.items()):
+            if i:
+                text.append("\n")
+            text.append(f"{provider.value}: ")
+            if state.paused_until is not None:
+                text.append("paused by the server (429)", "bold red")
+            elif state.limit is None:
+                text.append(f"{state.used} requests this hour, no limit known", "dim")
+            else:
+                style = "bold red" if not state.remaining else ""
+                text.append(f"{state.remaining}/{state.limit} requests left this hour", style)
+        self.query_one("#credits-budget", Static).update(text)

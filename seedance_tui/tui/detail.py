@@ -1,0 +1,106 @@
+"""The detail pane: everything about the selected task, as plain text."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ..models import Task
+from ..text import inert
+from .format import STATUS_STYLES, clock_time, duration, status_glyph
+
+
+class DetailPane(VerticalScroll, can_focus=False):
+    """Full prompt, parameters, timeline, URLs, error, timing and credits of one task."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-body")
+
+    def show(
+        self,
+        task: Task | None,
+        events: list[dict],
+        *,
+        now: float,
+        eta: float | None = None,
+        next_check: float | None = None,
+    ) -> None:
+        body = self.query_one("#detail-body", Static)
+        if task is None:
+            body.update(Text("No task selected.", style="dim"))
+            self.border_title = "Task"
+            return
+        self.border_title = f"Task {task.short_id}"
+        body.update(render_task(task, events, now=now, eta=eta, next_check=next_check))
+
+
+def render_task(
+    task: Task,
+    events: list[dict],
+    *,
+    now: float,
+    eta: float | None = None,
+    next_check: float | None = None,
+) -> Group:
+    """Fields as a two-column grid (values wrap under themselves), then prompt and timeline."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", no_wrap=True, width=8)
+    grid.add_column(overflow="fold")
+
+    def row(name: str, value: Text) -> None:
+        grid.add_row(name, value)
+
+    status = Text(
+        f"{status_glyph(task.status, now)} {task.status.value}", STATUS_STYLES[task.status]
+    )
+    status.append(f"  {task.provider.value}", "")
+    row("status", status)
+    if task.task_id:
+        row("task id", Text(inert(task.task_id, newlines=False), "dim"))
+    if task.status.is_pending:
+        timing = Text(f"running {duration(now - task.created_at)}")
+        if eta is not None:
+            timing.append(f", ETA {'in ' + duration(eta - now) if eta > now else 'any moment'}")
+        if next_check is not None:
+            timing.append(f", next check in {duration(max(0.0, next_check - now))}")
+        row("timing", timing)
+    elif task.generation_time is not None:
+        row("render", Text(f"{task.generation_time:.1f}s generation time"))
+    est = "-" if task.credits_estimated is None else str(task.credits_estimated)
+    charged = "-" if task.credits_charged is None else str(task.credits_charged)
+    credits = Text(f"estimated {est}, charged {charged}")
+    if task.credits_refunded:
+        credits.append(f", refunded {task.credits_refunded}", "green")
+    if task.credits_mismatch:
+        credits.append("  ⚠ charged ≠ estimate", "bold yellow")
+    row("credits", credits)
+    params = [f"{k}={v}" for k, v in task.params.items() if k != "image_urls"]
+    row("params", Text(inert(" ".join(params), newlines=False)))
+    for url in task.params.get("image_urls", ()):
+        row("image", Text(inert(str(url), newlines=False), "underline"))
+    for url in task.video_urls:
+        row("video", Text(inert(url, newlines=False), "underline"))
+    if task.local_path:
+        row("file", Text(inert(task.local_path, newlines=False)))
+    if task.error:
+        row("error", Text(inert(task.error), "bold red"))
+    row("created", Text(clock_time(task.created_at), "dim"))
+
+    prompt = Text("prompt\n", "bold")
+    prompt.append(inert(task.prompt))
+    timeline = Table.grid(padding=(0, 1))
+    timeline.add_column(style="dim", no_wrap=True)
+    timeline.add_column(overflow="fold")
+    for event in events:
+        at = event.get("at")
+        line = Text(event.get("kind") or "", "bold")
+        if event.get("status"):
+            line.append(f" → {event['status']}", "")
+        if event.get("detail"):
+            line.append("  " + inert(event["detail"], newlines=False), "dim")
+        timeline.add_row(clock_time(at)[11:19] if at else "--:--:--", line)
+    return Group(grid, Text(""), prompt, Text(""), Text("timeline", "bold"), timeline)

@@ -1,0 +1,72 @@
+"""How task fields look on screen: status glyphs, ages, credits, parameters.
+
+Everything that came from outside (prompts, errors, URLs) goes through `seedance_tui.text`
+and into `rich.text.Text`, never into markup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ..models import Provider, Task, TaskStatus
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+STATUS_GLYPHS = {
+    TaskStatus.SUBMITTING: "↑",
+    TaskStatus.PROCESSING: "⠋",
+    TaskStatus.COMPLETED: "✓",
+    TaskStatus.FAILED: "✗",
+    TaskStatus.REJECTED: "⊘",
+    TaskStatus.ORPHANED: "?",
+}
+# Rich styles per status; NO_COLOR strips the colour and the glyph still tells them apart.
+STATUS_STYLES = {
+    TaskStatus.SUBMITTING: "bold yellow",
+    TaskStatus.PROCESSING: "bold cyan",
+    TaskStatus.COMPLETED: "green",
+    TaskStatus.FAILED: "bold red",
+    TaskStatus.REJECTED: "red",
+    TaskStatus.ORPHANED: "bold magenta",
+}
+PROVIDER_SHORT = {Provider.NANOPHOTO: "nano", Provider.SEEDANCE15PRO: "sd15"}
+
+
+def status_glyph(status: TaskStatus, now: float) -> str:
+    """A spinner frame for pending work (driven by the clock, so a frozen clock freezes it)."""
+    if status.is_pending:
+        return SPINNER[int(now * 8) % len(SPINNER)]
+    return STATUS_GLYPHS[status]
+
+
+def duration(seconds: float) -> str:
+    """Compact span: 42s, 3m, 1m05s, 2h, 3d."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"
+
+
+def clock_time(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def credits_cell(task: Task) -> str:
+    """Net credits when the server said, else the estimate marked with ~."""
+    if task.credits_charged is not None:
+        return str(task.credits_net)
+    if task.credits_estimated is not None:
+        return f"~{task.credits_estimated}"
+    return "-"
+
+
+def params_text(task: Task) -> str:
+    try:
+        return task.spec.summary()
+    except (ValueError, KeyError):
+        return ""

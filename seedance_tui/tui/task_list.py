@@ -1,0 +1,435 @@
+"""The task list: a virtual list over the history file, a page of rows at a time.
+
+Nothing here holds more than a few pages of tasks, whatever the size of the history:
+`render_line` asks a small LRU cache of pages for the row at an index, and the cache
+fetches a page from SQLite when it misses (keyset paging from a neighbouring page when it
+can, OFFSET from the nearer end of the list when it must). An engine update replaces the
+task in its cached page and repaints that one line; only a change of membership (a new
+task, a status leaving the filter) re-counts and drops the cache.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from ..models import Task
+from ..store import Filter, Store
+from ..text import one_line
+from .format import (
+    PROVIDER_SHORT,
+    STATUS_STYLES,
+    credits_cell,
+    duration,
+    params_text,
+    status_glyph,
+)
+from .keys import TASK_LIST_BINDINGS
+
+PAGE_SIZE = 100
+MAX_PAGES = 12  # at most 1,200 tasks held, whatever the history's size
+TIME_SORTS = {"newest": "oldest", "oldest": "newest"}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str
+    title: str
+    width: int
+    justify: str = "left"
+
+
+class TaskList(ScrollView, can_focus=True):
+    """Rows of tasks from the history, newest first by default; a fixed header line."""
+
+    BINDINGS = TASK_LIST_BINDINGS
+    COMPONENT_CLASSES = {"task-list--header", "task-list--cursor", "task-list--dim"}
+    DEFAULT_CSS = """
+    TaskList { background: $surface; }
+    TaskList > .task-list--header { text-style: bold; color: $text-muted; }
+    TaskList > .task-list--cursor { background: $boost; text-style: bold; }
+    TaskList:focus > .task-list--cursor { background: $accent 40%; }
+    TaskList > .task-list--dim { color: $text-muted; }
+    """
+
+    class Highlighted(Message):
+        """The cursor moved to another task (or the list became empty: None)."""
+
+        def __init__(self, task_id: str | None) -> None:
+            super().__init__()
+            self.task_id = task_id
+
+    class Reloaded(Message):
+        """The query changed or membership changed: a new count."""
+
+        def __init__(self, total: int) -> None:
+            super().__init__()
+            self.total = total
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float],
+        eta: Callable[[str], float | None] = lambda task_id: None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.store = store
+        self.clock = clock
+        self.eta = eta
+        self.filter = Filter()
+        self.sort = "newest"
+        self.total = 0
+        self.cursor = 0
+        self._cursor_id: str | None = None
+        self._pages: OrderedDict[int, list[Task]] = OrderedDict()
+        self._reload_queued = False
+        self._wanted_id: str | None = None
+        self.page_loads = 0  # pages fetched from SQLite (tests and benchmarks read it)
+
+    # -- the query ---------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.set_query(self.filter, self.sort)
+        self.set_interval(0.25, self._tick)
+
+    def set_query(self, filter: Filter, sort: str) -> None:
+        """Show another filter or sort: count, drop the cache, cursor to the top."""
+        self.filter, self.sort = filter, sort
+        self._pages.clear()
+        self.total = self.store.count(filter)
+        self.cursor = 0
+        self._sync_size()
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self.refresh()
+        self._highlight()
+        self.post_message(self.Reloaded(self.total))
+
+    def reload(self) -> None:
+        """Re-count and drop the cache, keeping the cursor on its task and the view still.
+
+        Called for changes of membership; several in one tick cost one reload."""
+        if not self._reload_queued:
+            self._reload_queued = True
+            self.call_later(self._reload_now)
+
+    def _reload_now(self) -> None:
+        self._reload_queued = False
+        old_index, old_id = self.cursor, self._cursor_id
+        self._pages.clear()
+        self.total = self.store.count(self.filter)
+        self._sync_size()
+        index = min(old_index, max(self.total - 1, 0))
+        if old_id is not None:
+            for candidate in range(max(0, old_index - 3), min(self.total, old_index + 4)):
+                row = self.task_at(candidate)
+                if row is not None and row.id == old_id:
+                    index = candidate
+                    break
+        shift = index - old_index
+        self.cursor = index
+        # At the top, new rows appear above the cursor in view; further down the view keeps
+        # showing the same rows.
+        if shift and self.scroll_y > 0:
+            self.scroll_to(y=self.scroll_y + shift, animate=False, immediate=True)
+        self._ensure_cursor_visible()
+        self.refresh()
+        self._highlight()
+        self.post_message(self.Reloaded(self.total))
+        if self._wanted_id is not None:
+            self.select(self._wanted_id)
+
+    def select(self, task_id: str, *, near_top: int = 20) -> bool:
+        """Put the cursor on a task among the first rows (a fresh submission is there);
+        if a reload is pending, once it is done."""
+        if self._reload_queued:
+            self._wanted_id = task_id
+            return False
+        self._wanted_id = None
+        for index in range(min(self.total, near_top)):
+            row = self.task_at(index)
+            if row is not None and row.id == task_id:
+                self.move_cursor(index)
+                return True
+        return False
+
+    def _sync_size(self) -> None:
+        self.virtual_size = Size(self.size.width, self.total + 1)  # +1: the header line
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._sync_size()
+
+    # -- rows --------------------------------------------------------------------------
+
+    def task_at(self, index: int) -> Task | None:
+        if not 0 <= index < self.total:
+            return None
+        page_no, offset = divmod(index, PAGE_SIZE)
+        page = self._pages.get(page_no)
+        if page is None:
+            page = self._load(page_no)
+        else:
+            self._pages.move_to_end(page_no)
+        return page[offset] if offset < len(page) else None
+
+    def _load(self, page_no: int) -> list[Task]:
+        self.page_loads += 1
+        start = page_no * PAGE_SIZE
+        wanted = min(PAGE_SIZE, self.total - start)
+        rows: list[Task] | None = None
+        if self.sort in TIME_SORTS:
+            before, after = self._pages.get(page_no - 1), self._pages.get(page_no + 1)
+            if before and len(before) == PAGE_SIZE:
+                rows = self.store.list_after(
+                    self.filter, before[-1].id, sort=self.sort, limit=PAGE_SIZE
+                )
+            elif after:
+                rows = self.store.list_after(
+                    self.filter, after[0].id, sort=self.sort, limit=PAGE_SIZE, backwards=True
+                )
+            elif start > self.total // 2:
+                # Deep in the list: count from the other end, where the offset is short.
+                rows = self.store.list(
+                    self.filter,
+                    sort=TIME_SORTS[self.sort],
+                    limit=wanted,
+                    offset=max(self.total - start - wanted, 0),
+                )
+                rows.reverse()
+        if rows is None:
+            rows = self.store.list(self.filter, sort=self.sort, limit=PAGE_SIZE, offset=start)
+        self._pages[page_no] = rows
+        while len(self._pages) > MAX_PAGES:
+            self._pages.popitem(last=False)
+        return rows
+
+    def _locate(self, task_id: str) -> int | None:
+        for page_no, rows in self._pages.items():
+            for offset, row in enumerate(rows):
+                if row.id == task_id:
+                    return page_no * PAGE_SIZE + offset
+        return None
+
+    def _matches(self, task: Task) -> bool:
+        """Does the task pass the status and provider filters (search aside)?"""
+        f = self.filter
+        if f.status and task.status.value not in f.status:
+            return False
+        return not (f.provider and task.provider.value != f.provider)
+
+    @property
+    def selected(self) -> Task | None:
+        return self.task_at(self.cursor)
+
+    def held_rows(self) -> int:
+        return sum(len(rows) for rows in self._pages.values())
+
+    def update_task(self, task: Task, *, is_new: bool = False) -> None:
+        """An engine update: repaint the task's row in place, or re-count if it came or went."""
+        index = self._locate(task.id)
+        if index is None:
+            if is_new or self.filter.status:
+                self.reload()
+            return
+        if not self._matches(task):
+            self.reload()
+            return
+        page_no, offset = divmod(index, PAGE_SIZE)
+        self._pages[page_no][offset] = task
+        self._refresh_row(index)
+        if index == self.cursor:
+            self._highlight()
+
+    # -- cursor ------------------------------------------------------------------------
+
+    def _highlight(self) -> None:
+        task = self.selected
+        self._cursor_id = task.id if task else None
+        self.post_message(self.Highlighted(self._cursor_id))
+
+    def move_cursor(self, index: int) -> None:
+        index = max(0, min(index, self.total - 1))
+        if self.total == 0 or index == self.cursor:
+            return
+        old = self.cursor
+        self.cursor = index
+        self._refresh_row(old)
+        self._refresh_row(index)
+        self._ensure_cursor_visible()
+        self._highlight()
+
+    @property
+    def _rows_in_view(self) -> int:
+        return max(1, self.size.height - 1)
+
+    def _ensure_cursor_visible(self) -> None:
+        top = round(self.scroll_y)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False, immediate=True)
+        elif self.cursor >= top + self._rows_in_view:
+            self.scroll_to(y=self.cursor - self._rows_in_view + 1, animate=False, immediate=True)
+
+    def _refresh_row(self, index: int) -> None:
+        y = index - round(self.scroll_y) + 1
+        if 1 <= y < self.size.height:
+            self.refresh(Region(0, y, self.size.width, 1))
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(self.cursor - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(self.cursor + 1)
+
+    def action_page_up(self) -> None:
+        self.move_cursor(self.cursor - self._rows_in_view)
+
+    def action_page_down(self) -> None:
+        self.move_cursor(self.cursor + self._rows_in_view)
+
+    def action_first(self) -> None:
+        self.move_cursor(0)
+
+    def action_last(self) -> None:
+        self.move_cursor(self.total - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y >= 1:
+            self.move_cursor(round(self.scroll_y) + event.y - 1)
+
+    def _tick(self) -> None:
+        """Keep spinners turning and elapsed times current, repainting only pending rows."""
+        top = round(self.scroll_y)
+        for index in range(top, min(self.total, top + self._rows_in_view)):
+            page = self._pages.get(index // PAGE_SIZE)
+            if page is None:
+                continue
+            offset = index % PAGE_SIZE
+            if offset < len(page) and page[offset].status.is_pending:
+                self._refresh_row(index)
+
+    # -- painting ----------------------------------------------------------------------
+
+    def columns(self, width: int) -> list[Column]:
+        """Which columns fit: the prompt takes what the others leave."""
+        status_w = 12 if width >= 70 else 1
+        wanted = [
+            Column("id", "id", 8),
+            Column("credits", "cr", 4, "right"),
+            Column("time", "age", 5, "right"),
+            Column("provider", "prov", 4),
+            Column("params", "params", 18),
+            Column("eta", "eta", 6, "right"),
+        ]
+        chosen = [Column("status", "status" if status_w > 1 else "", status_w)]
+        used = status_w
+        min_prompt = 16
+        for column in wanted:
+            if width - (used + column.width + 1) - (len(chosen) + 1) >= min_prompt:
+                chosen.append(column)
+                used += column.width + 1
+        order = ["id", "provider", "status", "prompt", "params", "credits", "time", "eta"]
+        prompt_w = max(4, width - used - len(chosen))
+        chosen.append(Column("prompt", "prompt", prompt_w))
+        return sorted(chosen, key=lambda c: order.index(c.key))
+
+    def _cells(self, task: Task, columns: list[Column], now: float) -> Text:
+        line = Text(no_wrap=True, overflow="ellipsis", end="")
+        eta = self.eta(task.id) if task.status.is_pending else None
+        for i, column in enumerate(columns):
+            if i:
+                line.append(" ")
+            style = ""
+            if column.key == "id":
+                value = task.short_id
+            elif column.key == "provider":
+                value = PROVIDER_SHORT.get(task.provider, task.provider.value[:4])
+            elif column.key == "status":
+                glyph = status_glyph(task.status, now)
+                value = glyph if column.width == 1 else f"{glyph} {task.status.value}"
+                style = STATUS_STYLES[task.status]
+            elif column.key == "prompt":
+                value = one_line(task.prompt, column.width)
+            elif column.key == "params":
+                value = params_text(task)
+            elif column.key == "credits":
+                value = credits_cell(task)
+                if task.credits_mismatch:
+                    style = "bold yellow"
+            elif column.key == "time":
+                if (
+                    task.status.is_pending
+                    and eta is not None
+                    and not any(c.key == "eta" for c in columns)
+                ):
+                    value = "≈" + duration(eta - now)
+                elif task.status.is_pending:
+                    value = duration(now - task.created_at)
+                else:
+                    value = duration(now - task.created_at)
+            else:  # eta
+                value = ("≈" + duration(eta - now)) if eta is not None and eta > now else ""
+                if eta is not None and eta <= now:
+                    value = "due"
+            cell = value[: column.width]
+            pad = column.width - len(cell)
+            if column.justify == "right":
+                line.append(" " * pad)
+                line.append(cell, style)
+            else:
+                line.append(cell, style)
+                line.append(" " * pad)
+        return line
+
+    def _header(self, columns: list[Column]) -> Text:
+        line = Text(no_wrap=True, end="")
+        for i, column in enumerate(columns):
+            if i:
+                line.append(" ")
+            title = column.title[: column.width]
+            if column.justify == "right":
+                line.append(title.rjust(column.width))
+            else:
+                line.append(title.ljust(column.width))
+        return line
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        columns = self.columns(width - 1)
+        if y == 0:
+            style = base + self.get_component_rich_style("task-list--header")
+            return self._strip(self._header(columns), style, width)
+        index = round(self.scroll_y) + y - 1
+        task = self.task_at(index)
+        if task is None:
+            if index == 0 and self.total == 0:
+                dim = base + self.get_component_rich_style("task-list--dim")
+                empty = "no tasks match" if self._filtered else "no tasks yet: press n to write one"
+                return self._strip(Text(empty), dim, width)
+            return Strip.blank(width, base)
+        style = base
+        if index == self.cursor:
+            style = base + self.get_component_rich_style("task-list--cursor")
+        return self._strip(self._cells(task, columns, self.clock()), style, width)
+
+    @property
+    def _filtered(self) -> bool:
+        f = self.filter
+        return bool(f.status or f.provider or f.search)
+
+    def _strip(self, text: Text, style: Style, width: int) -> Strip:
+        segments = [Segment(" ", style)]
+        segments += text.render(self.app.console)
+        strip = Strip(segments).apply_style(style)
+        return strip.crop_extend(0, width, style)
