@@ -243,19 +243,56 @@ class Store:
         try:
             conn = sqlite3.connect(file, timeout=10.0, isolation_level=None)
             conn.execute("PRAGMA busy_timeout = 10000")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"cannot open or create {file} ({exc}); check that its folder is writable "
+                "or pass another path with --db"
+            ) from None
+        store = cls(sqlite_utils.Database(conn), file)
+        try:
+            # Read-only checks first: switching to WAL rewrites the header, and a file we
+            # refuse (damaged, newer, another program's) must be left byte for byte.
+            store._check_usable()
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":
                 conn.execute("PRAGMA journal_mode = DELETE")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
+            conn.close()
             raise StoreError(
                 f"{file} is not a readable history file ({exc}); it was left untouched. "
                 "Move it aside or pass another path with --db"
             ) from None
-        store = cls(sqlite_utils.Database(conn), file)
+        except StoreError:
+            conn.close()
+            raise
         store._migrate()
         return store
+
+    def _check_usable(self) -> None:
+        """Refuse, without writing, a file of a newer schema, of another program, or damaged."""
+        conn = self.db.conn
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer seedance-tui (schema {version}, this "
+                f"version knows {SCHEMA_VERSION}); it was left untouched. Upgrade "
+                "seedance-tui to open it"
+            )
+        if version == 0 and self._has_foreign_tables():
+            raise StoreError(
+                f"{self.path} is an SQLite file of another program; it was left untouched. "
+                "Pass another path with --db"
+            )
+        if version > 0:
+            verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if verdict != "ok":
+                raise StoreError(
+                    f"{self.path} is damaged ({verdict}); it was left untouched. Move it "
+                    "aside (`sqlite3 FILE .recover` may save its rows) or pass another "
+                    "path with --db"
+                )
 
     def close(self) -> None:
         self.db.conn.close()

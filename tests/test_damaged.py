@@ -1,0 +1,136 @@
+"""Damaged files: a corrupt history, one from a newer schema, another program's SQLite
+file, an unwritable path. Each gets a clear message (exit 2 from the CLI), and the file
+is never changed: not a byte, and no -wal/-shm files are left beside it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from seedance_tui import cli
+from seedance_tui.models import JobSpec, Provider
+from seedance_tui.store import SCHEMA_VERSION, Store, StoreError
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def siblings(path: Path) -> set[str]:
+    return {p.name for p in path.parent.iterdir()}
+
+
+def make_history(path: Path, rows: int = 200) -> None:
+    store = Store.open(path)
+    for i in range(rows):
+        spec = JobSpec(Provider.NANOPHOTO, f"prompt {i} " + "x" * 400)
+        store.create_intent(spec, estimate=4, key_fingerprint="fp", now=1.7e9 + i)
+    store.close()
+    # Fold the WAL into the file so the damage below hits real pages.
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA journal_mode = DELETE")
+    conn.close()
+
+
+def garbage(path: Path) -> None:
+    path.write_bytes(b"this is not a database, just some bytes\n" * 300)
+
+
+def damaged_pages(path: Path) -> None:
+    make_history(path)
+    data = bytearray(path.read_bytes())
+    for offset in range(4096 * 2, len(data), 4096 * 3):
+        data[offset : offset + 1500] = bytes((offset + i) % 251 for i in range(1500))
+    path.write_bytes(bytes(data))
+
+
+def newer_schema(path: Path) -> None:
+    make_history(path)
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 7}")
+    conn.close()
+
+
+def foreign(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount REAL)")
+    conn.execute("INSERT INTO invoices (amount) VALUES (12.5)")
+    conn.commit()
+    conn.close()
+
+
+CASES = {
+    "garbage": (garbage, "not a readable history file"),
+    "damaged pages": (damaged_pages, "damaged"),
+    "newer schema": (newer_schema, "newer seedance-tui"),
+    "another program's file": (foreign, "another program"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_an_unusable_history_file_is_refused_and_left_untouched(case: str, tmp_path: Path):
+    make, words = CASES[case]
+    path = tmp_path / "history.db"
+    make(path)
+    before, names = digest(path), siblings(path)
+    with pytest.raises(StoreError) as excinfo:
+        Store.open(path)
+    assert words in str(excinfo.value)
+    assert "--db" in str(excinfo.value) or "Upgrade" in str(excinfo.value)
+    assert digest(path) == before
+    assert siblings(path) == names  # no -wal/-shm left beside it
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("command", [["list"], ["credits", "--json"], ["watch"]])
+def test_the_cli_says_what_is_wrong_and_exits_2(case, command, tmp_path, capsys):
+    make, words = CASES[case]
+    path = tmp_path / "history.db"
+    make(path)
+    before = digest(path)
+    code = cli.main(["--db", str(path), *command])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "Traceback" not in captured.err
+    assert captured.err.startswith("error: ") and words in captured.err
+    assert captured.out == ""
+    assert digest(path) == before
+
+
+def test_an_unwritable_location_gets_a_clear_message(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for path, words in (
+        (blocker / "history.db", "cannot create the folder"),
+        (Path("/proc/seedance-history.db"), "cannot open or create"),  # unwritable, even to root
+    ):
+        with pytest.raises(StoreError, match=words):
+            Store.open(path)
+        code = cli.main(["--db", str(path), "list"])
+        captured = capsys.readouterr()
+        assert code == 2 and "Traceback" not in captured.err and words in captured.err
+    assert blocker.read_text() == "not a folder"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write whatever the mode says")
+def test_a_read_only_history_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    make_history(path, rows=3)
+    path.chmod(0o400)
+    before = digest(path)
+    with pytest.raises(StoreError, match="readable and writable"):
+        Store.open(path)
+    assert digest(path) == before
+
+
+def test_a_healthy_history_still_opens_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    make_history(path, rows=5)
+    store = Store.open(path)
+    assert store.count() == 5
+    store.close()
