@@ -74,7 +74,9 @@ Gate = Callable[[], Awaitable[None]]
 
 
 def is_loopback(host: str) -> bool:
-    if host in ("localhost",) or host.endswith(".localhost"):
+    # Only "localhost" itself and loopback addresses: a name under .localhost is not
+    # guaranteed to resolve to loopback (plain DNS or /etc/hosts may send it anywhere).
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
