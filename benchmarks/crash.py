@@ -1,0 +1,274 @@
+"""Crash test: SIGKILL the headless commands at random moments, restart, check nothing
+was lost or submitted twice.
+
+Each round starts a few `seedance-tui submit` processes (some with --wait, so they poll)
+and a `seedance-tui watch`, against the simulator on loopback; at a random moment every
+process of the round still running is killed with SIGKILL. The next round starts with
+a fresh `watch` (which orphans the intents of dead submitters and resumes polling).
+About a third of the simulator's answers are held back for a while (its "slow" fault,
+which creates the task only after the delay), so kills land while submissions and polls
+are in flight, some between the server accepting a job and our commit of its task id.
+At the end a last `watch` runs to completion, then:
+
+  * every task the simulator created is in the history with its task id, or (only when
+    the kill fell between the server accepting and our commit) an `orphaned` row with
+    its prompt that the user sees (lost 0);
+  * no prompt was created twice (duplicated 0), and no submission was sent by a restart;
+  * every row is terminal and agrees with the simulator (state mismatches 0);
+  * our credits equal the simulator's net charges, apart from the orphans it charged.
+
+Run: python benchmarks/crash.py [--kills 20] [--seed N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx  # noqa: E402
+
+from seedance_tui.models import TaskStatus  # noqa: E402
+from seedance_tui.simulator import SimConfig, SimulatorServer  # noqa: E402
+from seedance_tui.store import Store  # noqa: E402
+
+NANO_KEY = "sk-crash-nano-51aa"
+SEED_KEY = "sk-crash-seed-77bc"
+CONFIG = """
+[polling]
+min_interval = 0.2
+target_latency = 0.5
+max_interval = 1.0
+prior = [1.0, 3.0]
+
+[providers.nanophoto]
+requests_per_hour = 5000
+"""
+# About how long a headless command takes to start (imports); kills fall after it.
+STARTUP = 1.3
+SIM_STATUS = {"completed": TaskStatus.COMPLETED, "failed": TaskStatus.FAILED}
+
+
+@dataclass
+class CrashResult:
+    rounds: int
+    kills: int = 0  # processes killed while running
+    killed_submits: int = 0
+    killed_watches: int = 0
+    submissions: int = 0
+    sim_tasks: int = 0
+    faults: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+    lost: list[str] = field(default_factory=list)
+    duplicated: list[str] = field(default_factory=list)
+    state_mismatches: list[str] = field(default_factory=list)
+    not_terminal: list[str] = field(default_factory=list)
+    orphans_accepted: int = 0  # the simulator created the task; we never got its id
+    orphans_not_created: int = 0  # killed before the server created anything
+    never_recorded: int = 0  # killed before the intent was written: nothing sent
+    credit_mismatches: dict[str, tuple[int, int]] = field(default_factory=dict)
+    tracebacks: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (
+            self.lost
+            or self.duplicated
+            or self.state_mismatches
+            or self.not_terminal
+            or self.credit_mismatches
+            or self.tracebacks
+        )
+
+    def report(self) -> str:
+        lines = [
+            f"rounds               {self.rounds} ({self.seconds:.1f} s)",
+            f"SIGKILLs             {self.kills} (submit {self.killed_submits}, "
+            f"watch {self.killed_watches})",
+            f"submissions started  {self.submissions}",
+            f"faults injected      {self.faults} (slow answers)",
+            f"tasks created (sim)  {self.sim_tasks}",
+            f"our final statuses   {dict(sorted(self.statuses.items()))}",
+            f"lost                 {len(self.lost)}",
+            f"duplicated           {len(self.duplicated)}",
+            f"state mismatches     {len(self.state_mismatches)}",
+            f"not terminal         {len(self.not_terminal)}",
+            f"credit mismatches    {len(self.credit_mismatches)}",
+            f"tracebacks           {len(self.tracebacks)}",
+            f"orphaned, accepted by the server   {self.orphans_accepted} "
+            "(kill between accept and commit: shown to the user)",
+            f"orphaned, never created            {self.orphans_not_created}",
+            f"killed before the intent was saved {self.never_recorded} (nothing sent)",
+        ]
+        for label, items in (
+            ("lost", self.lost),
+            ("duplicated", self.duplicated),
+            ("state", self.state_mismatches),
+            ("not terminal", self.not_terminal),
+            ("traceback", self.tracebacks),
+        ):
+            lines += [f"  {label}: {item}" for item in items[:5]]
+        lines.append("RESULT               " + ("ok" if self.ok else "FAILED"))
+        return "\n".join(lines)
+
+
+def _exe() -> list[str]:
+    return [sys.executable, "-m", "seedance_tui"]
+
+
+def _spawn(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [*_exe(), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def _reap(proc: subprocess.Popen[bytes], result: CrashResult) -> None:
+    _, err = proc.communicate(timeout=30)
+    if b"Traceback" in err:
+        result.tracebacks.append(err.decode("utf-8", "replace")[-400:])
+
+
+def run_crash(
+    rounds: int = 20, *, seed: int = 1, home: Path | None = None, max_round: float = 2.0
+) -> CrashResult:
+    rng = random.Random(seed)
+    result = CrashResult(rounds=rounds)
+    started = time.monotonic()
+    config = SimConfig(
+        generation_time=(1.0, 3.0),
+        failure_rate=0.2,
+        seed=seed,
+        fault_rate=0.5,
+        fault_kinds={"slow": 1.0},
+        slow_seconds=1.0,
+        nanophoto_rate_limit=5000,
+    )
+    with tempfile.TemporaryDirectory(prefix="seedance-crash-") as tmp:
+        root = home or Path(tmp)
+        config_file = root / "config" / "config.toml"
+        config_file.parent.mkdir(parents=True, exist_ok=True)
+        config_file.write_text(CONFIG)
+        db = root / "data" / "history.db"
+        with SimulatorServer(config) as sim:
+            env = {
+                **os.environ,
+                "SEEDANCE_TUI_HOME": str(root),
+                "SEEDANCE_TUI_DB": str(db),
+                "NANOPHOTO_BASE_URL": sim.base_url,
+                "SEEDANCE15PRO_BASE_URL": sim.base_url,
+                "NANOPHOTO_API_KEY": NANO_KEY,
+                "SEEDANCE15PRO_API_KEY": SEED_KEY,
+                "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+            }
+            prompts: list[str] = []
+            for round_no in range(rounds):
+                procs: list[tuple[str, subprocess.Popen[bytes]]] = [("watch", _spawn(env, "watch"))]
+                for j in range(rng.randint(1, 3)):
+                    prompt = f"crash round {round_no:02d} job {j}"
+                    prompts.append(prompt)
+                    provider = rng.choice(["nanophoto", "seedance15pro"])
+                    args = ["submit", "--provider", provider, "--prompt", prompt]
+                    if rng.random() < 0.4:
+                        args.append("--wait")
+                    procs.append(("submit", _spawn(env, *args)))
+                time.sleep(STARTUP + rng.uniform(0.0, max_round))
+                for kind, proc in procs:
+                    if proc.poll() is None:
+                        proc.send_signal(signal.SIGKILL)
+                        result.kills += 1
+                        if kind == "submit":
+                            result.killed_submits += 1
+                        else:
+                            result.killed_watches += 1
+                for _, proc in procs:
+                    _reap(proc, result)
+            final = subprocess.run([*_exe(), "watch"], env=env, capture_output=True, timeout=120)
+            if b"Traceback" in final.stderr:
+                result.tracebacks.append(final.stderr.decode("utf-8", "replace")[-400:])
+            sim_tasks = httpx.get(sim.base_url + "/_sim/tasks").json()["tasks"]
+            ledger = httpx.get(sim.base_url + "/_sim/ledger").json()
+        result.submissions = len(prompts)
+        store = Store.open(db)
+        ours = store.list(limit=None)
+        summary = store.credits_summary(time.time())
+        store.close()
+    check(result, prompts, ours, summary, sim_tasks, ledger)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def check(
+    result: CrashResult,
+    prompts: list[str],
+    ours: list[Any],
+    summary: dict[str, Any],
+    sim_tasks: list[dict[str, Any]],
+    ledger: dict[str, Any],
+) -> None:
+    result.sim_tasks = len(sim_tasks)
+    result.faults = ledger["totals"]["faults"]
+    result.statuses = dict(Counter(t.status.value for t in ours))
+    by_task_id = {t.task_id: t for t in ours if t.task_id}
+    rows_by_prompt: dict[str, list[Any]] = {}
+    for task in ours:
+        rows_by_prompt.setdefault(task.prompt, []).append(task)
+    for prompt, rows in rows_by_prompt.items():
+        if len(rows) > 1:
+            result.duplicated.append(f"{prompt!r} has {len(rows)} history rows")
+    created = Counter(t["request"]["prompt"] for t in sim_tasks)
+    for prompt, count in created.items():
+        if count > 1:
+            result.duplicated.append(f"{prompt!r} was created {count} times")
+    orphan_credits: Counter[str] = Counter()
+    for sim_task in sim_tasks:
+        mine = by_task_id.get(sim_task["task_id"])
+        if mine is not None:
+            if mine.status is not SIM_STATUS.get(sim_task["status"]):
+                result.state_mismatches.append(
+                    f"{mine.task_id}: ours {mine.status.value}, simulator {sim_task['status']}"
+                )
+            continue
+        rows = rows_by_prompt.get(sim_task["request"]["prompt"], [])
+        if rows and rows[0].status is TaskStatus.ORPHANED:
+            result.orphans_accepted += 1
+            orphan_credits[sim_task["provider"]] += sim_task["net"]
+        else:
+            result.lost.append(f"{sim_task['task_id']} {sim_task['request']['prompt']!r}")
+    for task in ours:
+        if task.status.is_pending:
+            result.not_terminal.append(f"{task.short_id} {task.status.value}")
+        elif task.status is TaskStatus.ORPHANED and task.prompt not in created:
+            result.orphans_not_created += 1
+    result.never_recorded = sum(1 for p in prompts if p not in rows_by_prompt)
+    for provider in ("nanophoto", "seedance15pro"):
+        mine = summary["providers"].get(provider, {}).get("all", 0)
+        theirs = ledger["providers"][provider]["net"]
+        if mine + orphan_credits[provider] != theirs:
+            result.credit_mismatches[provider] = (mine, theirs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--kills", type=int, default=20, help="rounds, each ending in SIGKILLs")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    result = run_crash(args.kills, seed=args.seed)
+    print(f"crash test: {args.kills} rounds of SIGKILL (headless submit/watch)")
+    print(result.report())
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
