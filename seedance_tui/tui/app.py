@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -24,7 +25,6 @@ from textual.worker import Worker, WorkerState
 
 from .. import providers
 from ..config import Settings
-from ..engine import Engine, EngineEvent, MissingKeyError, TaskChanged, budget_key
 from ..models import JobSpec, JobValidationError, Provider, Task, TaskStatus
 from ..store import Filter, Store, StoreError
 from ..text import one_line
@@ -37,6 +37,9 @@ from .opener import open_with, over_ssh, system_opener
 from .screens import ConfirmSubmit, HelpScreen
 from .styles import css_paths
 from .task_list import TaskList
+
+if TYPE_CHECKING:
+    from ..engine import Engine, EngineEvent
 
 STATUS_FILTERS: list[tuple[str, tuple[str, ...]]] = [
     ("all", ()),
@@ -88,6 +91,7 @@ class SeedanceApp(App[int]):
         self.search_text = ""
         self._confirming = False
         self._credits_timer = None
+        self._keys_state: tuple[bool, ...] = ()
         if settings.demo:
             self.sub_title = "demo: built-in simulator, no key needed"
 
@@ -108,19 +112,31 @@ class SeedanceApp(App[int]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one("#tasks-box").border_title = "Tasks"
-        self.query_one("#form").border_title = "New job"
-        self.query_one("#credits").border_title = "Credits"
-        self.query_one("#search", Input).cursor_blink = self.cursor_blink_enabled
+        self.main.query_one("#tasks-box").border_title = "Tasks"
+        self.main.query_one("#form").border_title = "New job"
+        self.main.query_one("#credits").border_title = "Credits"
+        self.main.query_one("#search", Input).cursor_blink = self.cursor_blink_enabled
+        self.main.query_one(TaskList).focus()
+        # The first frame shows the list; the engine (and its HTTP stack) and the credits
+        # scan come right after it.
+        self.call_after_refresh(self._start_engine)
+        self.set_interval(1.0, self._tick)
+
+    def _start_engine(self) -> None:
+        from ..engine import Engine
+
         if self.engine is None:
             self.engine = Engine(self.settings, self.store, clock=self.clock)
         self.engine.subscribe(self._on_engine_event)
         if self.poll:
             self.run_worker(self.engine.run(), name="engine", group="engine", exit_on_error=False)
-        self.query_one(TaskList).focus()
         self._show_budget()
         self._compute_credits()
-        self.set_interval(1.0, self._tick)
+
+    @property
+    def main(self) -> Screen:
+        """The dashboard's screen (queries go here, also while a dialog is on top)."""
+        return self.screen_stack[0]
 
     @property
     def cursor_blink_enabled(self) -> bool:
@@ -131,6 +147,8 @@ class SeedanceApp(App[int]):
 
     def _on_engine_event(self, event: EngineEvent) -> None:
         """Called by the engine on this loop, synchronously: post, don't touch widgets."""
+        from ..engine import TaskChanged
+
         if isinstance(event, TaskChanged):
             self.post_message(TaskUpdated(event.task, event.previous))
         else:
@@ -141,9 +159,11 @@ class SeedanceApp(App[int]):
 
     @on(TaskUpdated)
     def _task_updated(self, message: TaskUpdated) -> None:
+        if not self.is_mounted_ready:
+            return  # shutting down
         task, previous = message.task, message.previous
-        self.query_one(TaskList).update_task(task, is_new=message.is_new)
-        selected = self.query_one(TaskList).selected
+        self.main.query_one(TaskList).update_task(task, is_new=message.is_new)
+        selected = self.main.query_one(TaskList).selected
         if selected is not None and selected.id == task.id:
             self._show_detail(task.id)
         if task.status.is_terminal and previous is not None and previous.is_pending:
@@ -193,17 +213,28 @@ class SeedanceApp(App[int]):
                 timeout=10,
             )
             if event.worker.group == "submit":
-                self.query_one(JobForm).submitting = False
+                self.main.query_one(JobForm).submitting = False
 
     # -- the list and the detail pane --------------------------------------------------
 
     @on(TaskList.Highlighted)
     def _highlighted(self, message: TaskList.Highlighted) -> None:
+        if not self.is_mounted_ready:
+            return
         self._show_detail(message.task_id)
-        self.refresh_bindings()
+        task = self._selected_task()
+        # Which task keys apply; the footer is rebuilt only when that changes.
+        keys_state = (
+            task is not None,
+            bool(task and (task.video_urls or task.local_path)),
+            bool(task and task.status is TaskStatus.PROCESSING),
+        )
+        if keys_state != self._keys_state:
+            self._keys_state = keys_state
+            self.refresh_bindings()
 
     def _show_detail(self, task_id: str | None) -> None:
-        pane = self.query_one(DetailPane)
+        pane = self.main.query_one(DetailPane)
         if task_id is None:
             pane.show(None, [], now=self.clock())
             return
@@ -229,7 +260,7 @@ class SeedanceApp(App[int]):
         provider = PROVIDER_FILTERS[self.provider_filter] or "all providers"
         label = Text(no_wrap=True, overflow="ellipsis", style="dim")
         label.append(f"{total:,} · {status} · {provider} · {SORTS[self.sort_index]}")
-        self.query_one("#query-label", Static).update(label)
+        self.main.query_one("#query-label", Static).update(label)
 
     def current_filter(self) -> Filter:
         return Filter(
@@ -239,7 +270,7 @@ class SeedanceApp(App[int]):
         )
 
     def apply_query(self) -> None:
-        self.query_one(TaskList).set_query(self.current_filter(), SORTS[self.sort_index])
+        self.main.query_one(TaskList).set_query(self.current_filter(), SORTS[self.sort_index])
 
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:
@@ -250,11 +281,13 @@ class SeedanceApp(App[int]):
     @on(Input.Submitted, "#search")
     def _search_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.query_one(TaskList).focus()
+        self.main.query_one(TaskList).focus()
 
     def _tick(self) -> None:
         """Once a second: keep the selected pending task's timing and the budget current."""
-        selected = self.query_one(TaskList).selected
+        if not self.is_mounted_ready:
+            return
+        selected = self.main.query_one(TaskList).selected
         if selected is not None and selected.status.is_pending:
             self._show_detail(selected.id)
         self._show_budget()
@@ -285,16 +318,22 @@ class SeedanceApp(App[int]):
 
     @on(CreditsComputed)
     def _credits_computed(self, message: CreditsComputed) -> None:
-        self.query_one(CreditsPanel).show_summary(message.summary)
+        if not self.is_mounted_ready:
+            return
+        self.main.query_one(CreditsPanel).show_summary(message.summary)
 
     def _show_budget(self) -> None:
+        if not self.is_mounted_ready:
+            return
         if self.engine is None:
             return
+        from ..engine import budget_key
+
         budgets = {
             p: self.engine.scheduler.budget(budget_key(p, self.settings.key_fingerprint(p)))
             for p in Provider
         }
-        self.query_one(CreditsPanel).show_budget(budgets)
+        self.main.query_one(CreditsPanel).show_budget(budgets)
 
     # -- submitting --------------------------------------------------------------------
 
@@ -303,7 +342,7 @@ class SeedanceApp(App[int]):
         self.action_submit()
 
     def action_submit(self) -> None:
-        form = self.query_one(JobForm)
+        form = self.main.query_one(JobForm)
         if form.submitting or self._confirming or isinstance(self.screen, ModalScreen):
             return
         spec = form.revalidate(show_empty_prompt=True)
@@ -324,7 +363,7 @@ class SeedanceApp(App[int]):
 
     def _confirmed(self, spec: JobSpec, confirmed: bool | None) -> None:
         self._confirming = False
-        form = self.query_one(JobForm)
+        form = self.main.query_one(JobForm)
         if not confirmed or form.submitting:
             return
         form.submitting = True
@@ -333,6 +372,8 @@ class SeedanceApp(App[int]):
 
     @work(group="submit", exit_on_error=False)
     async def _submit_job(self, spec: JobSpec) -> None:
+        from ..engine import MissingKeyError
+
         assert self.engine is not None
         try:
             task = await self.engine.submit(spec)
@@ -345,7 +386,9 @@ class SeedanceApp(App[int]):
 
     @on(SubmitFinished)
     def _submit_finished(self, message: SubmitFinished) -> None:
-        form = self.query_one(JobForm)
+        if not self.is_mounted_ready:
+            return
+        form = self.main.query_one(JobForm)
         form.submitting = False
         self.refresh_bindings()
         task = message.task
@@ -363,12 +406,14 @@ class SeedanceApp(App[int]):
                 markup=False,
                 timeout=10,
             )
-        self.query_one(TaskList).select(task.id)
-        self.query_one(TaskList).focus()
+        self.main.query_one(TaskList).select(task.id)
+        self.main.query_one(TaskList).focus()
 
     @on(SubmitFailed)
     def _submit_failed(self, message: SubmitFailed) -> None:
-        form = self.query_one(JobForm)
+        if not self.is_mounted_ready:
+            return
+        form = self.main.query_one(JobForm)
         form.submitting = False
         self.refresh_bindings()
         if message.field:
@@ -389,7 +434,7 @@ class SeedanceApp(App[int]):
         if action == "submit":
             if isinstance(self.screen, ModalScreen) or self._confirming:
                 return False
-            if self.is_mounted_ready and self.query_one(JobForm).submitting:
+            if self.is_mounted_ready and self.main.query_one(JobForm).submitting:
                 return None
             return True
         if action in ("copy_url", "open_video", "rerun", "poll_now"):
@@ -404,12 +449,13 @@ class SeedanceApp(App[int]):
 
     @property
     def is_mounted_ready(self) -> bool:
-        return bool(self.screen_stack) and bool(self.query(JobForm))
+        """The dashboard is up (False while starting and once shutting down)."""
+        return self.is_running and bool(self.screen_stack) and bool(self.main.query(JobForm))
 
     def _selected_task(self) -> Task | None:
         if not self.is_mounted_ready or not isinstance(self.screen, Screen):
             return None
-        lists = self.query(TaskList)
+        lists = self.main.query(TaskList)
         return lists.first().selected if lists else None
 
     def action_help(self) -> None:
@@ -417,13 +463,13 @@ class SeedanceApp(App[int]):
             self.push_screen(HelpScreen())
 
     def action_new_job(self) -> None:
-        self.query_one("#prompt").focus()
+        self.main.query_one("#prompt").focus()
 
     def action_search(self) -> None:
-        self.query_one("#search", Input).focus()
+        self.main.query_one("#search", Input).focus()
 
     def action_focus_list(self) -> None:
-        self.query_one(TaskList).focus()
+        self.main.query_one(TaskList).focus()
 
     def action_cycle_status(self) -> None:
         self.status_filter = (self.status_filter + 1) % len(STATUS_FILTERS)
@@ -440,7 +486,7 @@ class SeedanceApp(App[int]):
     def action_clear_filters(self) -> None:
         self.status_filter = self.provider_filter = self.sort_index = 0
         self.search_text = ""
-        search = self.query_one("#search", Input)
+        search = self.main.query_one("#search", Input)
         with search.prevent(Input.Changed):
             search.value = ""
         self.apply_query()
@@ -488,8 +534,8 @@ class SeedanceApp(App[int]):
         task = self._selected_task()
         if task is None:
             return
-        self.query_one(JobForm).load_spec(task.spec)
-        self.query_one("#prompt").focus()
+        self.main.query_one(JobForm).load_spec(task.spec)
+        self.main.query_one("#prompt").focus()
         self.notify(f"Form filled from {task.short_id}: check it and press ctrl+s", title="Re-run")
 
     def action_poll_now(self) -> None:

@@ -1,0 +1,279 @@
+"""History-size benchmark: the dashboard's lazy list against every row in a DataTable.
+
+For histories of 1k, 10k, 100k and 1M tasks it measures, each in a fresh process:
+  * first frame: from process start (Textual's import included) to the first frame of
+    the dashboard with its list painted and the app idle;
+  * search: from typing a word to the filtered list painted (a word about 1 in 12
+    prompts contains, so the result is large);
+  * peak memory: the process's peak RSS.
+"naive" is the approach measured before any code was written: every row of the history
+loaded into a DataTable, and a search that filters them in Python and reloads the table.
+The naive run is skipped at 1M (minutes and gigabytes; see TEXTUAL-NOTES.md).
+
+Histories are built once (one transaction, the FTS index rebuilt at the end) and cached
+under benchmarks/out/.
+
+Run: python benchmarks/history.py [--sizes 1000,10000,100000,1000000] [--no-naive]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+START = time.perf_counter()
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+OUT = ROOT / "benchmarks" / "out"
+SIZES = (1_000, 10_000, 100_000, 1_000_000)
+NAIVE_MAX = 100_000
+NOW = 1_800_000_000.0
+SEARCH_WORD = "lantern"
+SUBJECTS = (
+    "fox",
+    "lighthouse",
+    "koi",
+    "train",
+    "balloon",
+    "astronaut",
+    "violin",
+    "crane",
+    "skateboarder",
+    "honeybee",
+    "wok",
+    "glacier",
+    "lantern",
+    "falcon",
+    "tram",
+)
+PLACES = (
+    "beach",
+    "forest",
+    "desert",
+    "harbor",
+    "rooftop",
+    "canyon",
+    "market",
+    "meadow",
+    "station",
+    "library",
+    "reef",
+    "bridge",
+)
+STYLES = ("cinematic lighting", "slow motion", "tracking shot", "overhead view", "macro",
+          "golden hour", "neon rain", "film grain", "tilt-shift", "handheld")  # fmt: skip
+
+
+def synthetic_tasks(count: int, *, now: float = NOW, seed: int = 7) -> Iterator:
+    """`count` finished tasks, one every ~30 s back from `now`; deterministic for a seed."""
+    from seedance_tui.models import Provider, Task, TaskStatus
+    from seedance_tui.store import new_task_id
+
+    rng = random.Random(seed)
+    nano_prices = {"480p": 2, "720p": 4, "1080p": 8}
+    for i in range(count):
+        created = now - (count - i) * 30.0 - rng.random() * 20
+        prompt = (f"A {rng.choice(SUBJECTS)} at the {rng.choice(PLACES)}, "
+                  f"{rng.choice(STYLES)}, take {i}")  # fmt: skip
+        failed = rng.random() < 0.08
+        if rng.random() < 0.6:
+            res, dur = rng.choice(("480p", "720p", "1080p")), rng.choice(("4", "8", "12"))
+            credits = nano_prices[res] * int(dur) // 4
+            params = {"mode": "text-to-video", "aspect_ratio": "landscape", "resolution": res,
+                      "duration": dur, "audio": False, "fixed_lens": False}  # fmt: skip
+            provider = Provider.NANOPHOTO
+        else:
+            dur = rng.choice(("5", "10"))
+            credits = 65 * int(dur) // 5
+            params = {"mode": "text-to-video", "aspect_ratio": "16:9", "duration": dur,
+                      "audio": False}  # fmt: skip
+            provider = Provider.SEEDANCE15PRO
+        id = new_task_id(created)
+        yield Task(
+            id=id, provider=provider,
+            status=TaskStatus.FAILED if failed else TaskStatus.COMPLETED,
+            prompt=prompt, params=params, created_at=created, task_id=f"bench_{id}",
+            credits_estimated=credits, credits_charged=credits,
+            credits_refunded=credits if failed else 0,
+            video_urls=() if failed else (f"http://127.0.0.1:47615/media/bench_{id}.mp4",),
+            error="Video generation failed" if failed else None,
+            submitted_at=created + 0.3, completed_at=created + 40, generation_time=None if failed else 38.0,
+            updated_at=created + 40,
+        )  # fmt: skip
+
+
+def history(count: int) -> Path:
+    """The cached history file of `count` tasks, built if missing."""
+    from seedance_tui.store import Store
+
+    path = OUT / f"history-{count}.db"
+    if path.exists():
+        store = Store.open(path, create=False)
+        try:
+            if store.count() == count:
+                return path
+        finally:
+            store.close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    store = Store.open(path)
+    store.bulk_import(synthetic_tasks(count))
+    store.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    print(f"  built {path.name} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    return path
+
+
+# -- the two contestants, each run in a child process ----------------------------------
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def run_ours(db: Path) -> dict:
+    from seedance_tui.config import load_settings
+    from seedance_tui.tui.app import SeedanceApp
+    from seedance_tui.tui.task_list import TaskList
+
+    app = SeedanceApp(load_settings(db=db, env={}), clock=lambda: NOW, poll=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        first_frame = time.perf_counter() - START
+        tasks = app.query_one(TaskList)
+        assert tasks.total > 0 and tasks.task_at(0) is not None
+        started = time.perf_counter()
+        app.search_text = SEARCH_WORD
+        app.apply_query()
+        await pilot.pause()
+        search = time.perf_counter() - started
+        matches = tasks.total
+        for _ in range(20):  # scroll a few pages deep and back: memory stays flat
+            await pilot.press("pagedown")
+        await pilot.press("end")
+        await pilot.press("home")
+        held = tasks.held_rows()
+        await app.workers.wait_for_complete()
+    return {"first_frame": first_frame, "search": search, "matches": matches, "held": held}
+
+
+async def run_naive(db: Path) -> dict:
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    from seedance_tui.store import Store
+
+    store = Store.open(db)
+    tasks = store.list(limit=None)
+
+    def rows(selected):
+        return [
+            (Text(t.short_id), Text(t.provider.value), Text(t.status.value),
+             Text(t.prompt[:40]), Text(t.spec.summary()), Text(str(t.credits_net)))
+            for t in selected
+        ]  # fmt: skip
+
+    class Naive(App):
+        def compose(self) -> ComposeResult:
+            yield DataTable()
+
+        def on_mount(self) -> None:
+            table = self.query_one(DataTable)
+            table.add_columns("id", "provider", "status", "prompt", "params", "credits")
+            table.add_rows(rows(tasks))
+
+    app = Naive()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        first_frame = time.perf_counter() - START
+        started = time.perf_counter()
+        table = app.query_one(DataTable)
+        matching = [t for t in tasks if SEARCH_WORD in t.prompt.lower()]
+        table.clear()
+        table.add_rows(rows(matching))
+        await pilot.pause()
+        search = time.perf_counter() - started
+    return {"first_frame": first_frame, "search": search, "matches": len(matching),
+            "held": len(tasks)}  # fmt: skip
+
+
+def child(kind: str, db: Path) -> None:
+    import asyncio
+
+    result = asyncio.run(run_ours(db) if kind == "ours" else run_naive(db))
+    result["peak_mb"] = peak_mb()
+    print(json.dumps(result))
+
+
+def measure(kind: str, db: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--db", str(db)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} run on {db.name} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
+    parser.add_argument("--no-naive", action="store_true")
+    parser.add_argument("--child", choices=("ours", "naive"))
+    parser.add_argument("--db", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.db)
+        return
+    sizes = [int(s) for s in args.sizes.split(",")]
+    header = (
+        f"{'tasks':>9} | {'first frame':>22} | {'search':>24} | {'peak memory':>22} | held rows"
+    )
+    print(f"search word: {SEARCH_WORD!r}; ours / naive (naive ÷ ours)")
+    print(header)
+    print("-" * len(header))
+    results = {}
+    for size in sizes:
+        db = history(size)
+        ours = measure("ours", db)
+        naive = measure("naive", db) if size <= NAIVE_MAX and not args.no_naive else None
+        results[size] = ours
+
+        def pair(
+            key: str, unit: str, scale: float = 1.0, fmt: str = ".2f", ours=ours, naive=naive
+        ) -> str:
+            a = ours[key] * scale
+            if naive is None:
+                return f"{a:{fmt}}{unit} / -"
+            b = naive[key] * scale
+            return f"{a:{fmt}}{unit} / {b:{fmt}}{unit} ({b / a:.0f}×)"
+
+        print(
+            f"{size:>9,} | {pair('first_frame', 's'):>22} | {pair('search', 'ms', 1000, '.0f'):>24} "
+            f"| {pair('peak_mb', 'MB', 1, '.0f'):>22} | {ours['held']:,}"
+            + ("" if naive else "  (naive not run)")
+        )
+    if 1_000 in results and 1_000_000 in results:
+        growth = results[1_000_000]["peak_mb"] / results[1_000]["peak_mb"] - 1
+        print(f"\npeak memory at 1M vs 1k: {growth:+.0%} (target within ±20%)")
+    if 100_000 in results:
+        r = results[100_000]
+        print(f"at 100k: first frame {r['first_frame']:.2f}s (target ≤ 1s), "
+              f"search {r['search'] * 1000:.0f}ms (target ≤ 100ms)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

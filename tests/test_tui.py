@@ -1,0 +1,455 @@
+"""The dashboard, driven with Pilot against the simulator, and its snapshots.
+
+Snapshot tests are plain `def` (pytest-textual-snapshot runs its own loop) and use a
+fixed clock, the deterministic demo history and no polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import Input, TextArea
+
+from seedance_tui.config import Settings, load_settings
+from seedance_tui.demo import seed_history
+from seedance_tui.models import Provider, TaskStatus
+from seedance_tui.store import Store
+from seedance_tui.tui.app import SeedanceApp
+from seedance_tui.tui.credits import CreditsPanel
+from seedance_tui.tui.form import Choice, FieldError, JobForm
+from seedance_tui.tui.messages import TaskUpdated
+from seedance_tui.tui.screens import ConfirmSubmit, HelpScreen
+from seedance_tui.tui.task_list import MAX_PAGES, PAGE_SIZE, TaskList
+
+FIXED_NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
+FAST_POLLING = {"min_interval": 0.1, "target_latency": 0.3, "max_interval": 1.0,
+                "prior": (0.3, 1.0)}  # fmt: skip
+HOSTILE = "[bold red]x[/] and [@click=app.quit]q[/]"
+
+
+def load_benchmark():
+    """benchmarks/history.py, whose synthetic histories the paging test reuses."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "history.py"
+    spec = importlib.util.spec_from_file_location("history_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def fixed_clock() -> float:
+    return FIXED_NOW
+
+
+@pytest.fixture
+def seeded_settings(tmp_path: Path) -> Settings:
+    """Settings with no keys and a history of the 48 deterministic demo tasks."""
+    db = tmp_path / "seeded.db"
+    store = Store.open(db)
+    seed_history(store, FIXED_NOW, media_base="http://127.0.0.1:47615")
+    store.close()
+    return load_settings(db=db, env={})
+
+
+@pytest.fixture
+def live_settings(settings: Settings) -> Settings:
+    """Against the simulator, with polls as fast as the simulator's renders."""
+    settings.polling = dict(FAST_POLLING)
+    for provider in Provider:
+        settings.providers[provider].requests_per_hour = None
+    return settings
+
+
+async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+def row_text(tasks: TaskList, index: int) -> str:
+    """The painted text of a row (line 0 is the header)."""
+    return tasks.render_line(index - round(tasks.scroll_y) + 1).text
+
+
+async def type_text(pilot, text: str) -> None:
+    area = pilot.app.focused
+    assert isinstance(area, TextArea | Input)
+    area.insert(text) if isinstance(area, TextArea) else area.insert_text_at_cursor(text)
+    await pilot.pause()
+
+
+# -- a whole submission with the keyboard ----------------------------------------------
+
+
+async def test_a_job_submitted_with_keys_goes_processing_then_completed(live_settings, sim):
+    statuses: list[tuple[str, str]] = []
+
+    def hook(message) -> None:
+        if isinstance(message, TaskUpdated):
+            statuses.append((message.task.id, message.task.status.value))
+
+    app = SeedanceApp(live_settings)
+    async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
+        await pilot.press("n")
+        assert isinstance(app.focused, TextArea)
+        await pilot.press(*"a koi pond at dawn")
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, ConfirmSubmit)
+        await pilot.press("enter")
+        tasks = app.query_one(TaskList)
+        await wait_until(pilot, lambda: tasks.total == 1)
+        task_id = tasks.task_at(0).id
+        await wait_until(pilot, lambda: tasks.task_at(0).status is TaskStatus.COMPLETED)
+        assert "✓ a koi pond at dawn" in row_text(tasks, 0)
+        seen = [status for id, status in statuses if id == task_id]
+        assert "processing" in seen and seen[-1] == "completed"
+        assert seen.index("processing") < seen.index("completed")
+        assert tasks.selected.id == task_id
+        assert "Video ready" in [n.title for n in app._notifications]
+        stored = Store.open(live_settings.db_path).get(task_id)
+        assert stored.prompt == "a koi pond at dawn" and stored.video_urls
+
+
+async def test_a_second_submit_while_one_is_in_flight_is_refused(live_settings, sim):
+    from seedance_tui.engine import Engine
+
+    gate = asyncio.Event()
+    calls: list[str] = []
+
+    class HeldEngine(Engine):
+        """Holds each submission until the test opens the gate: one stays in flight."""
+
+        async def submit(self, spec):
+            calls.append(spec.prompt)
+            await gate.wait()
+            return await super().submit(spec)
+
+    store = Store.open(live_settings.db_path)
+    app = SeedanceApp(live_settings, store=store, engine=HeldEngine(live_settings, store))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", *"one job only", "ctrl+s", "enter")
+        form = app.query_one(JobForm)
+        assert form.submitting and app.query_one("#submit").disabled
+        await pilot.press("ctrl+s", "enter", "ctrl+s", "y")
+        assert not isinstance(app.screen, ConfirmSubmit)
+        await pilot.click("#submit")
+        assert not isinstance(app.screen, ConfirmSubmit)
+        gate.set()
+        await wait_until(pilot, lambda: not form.submitting)
+        assert calls == ["one job only"]
+        assert store.count() == 1
+
+
+# -- the form --------------------------------------------------------------------------
+
+
+async def test_invalid_fields_are_marked_inline_and_submitting_is_refused(seeded_settings):
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = app.query_one(JobForm)
+        # An empty prompt: refused with the reason under the editor, no dialog.
+        await pilot.press("ctrl+s")
+        assert not isinstance(app.screen, ConfirmSubmit)
+        assert "is empty" in str(app.query_one("#err-prompt", FieldError).render())
+        # Image-to-video without images: the image field says why.
+        await pilot.press("n")
+        await type_text(pilot, "a fox in the snow")
+        app.query_one("#mode", Choice).value = "image"
+        await pilot.pause()
+        error = app.query_one("#err-image_urls", FieldError)
+        assert error.display and "needs at least one public image URL" in str(error.render())
+        assert app.query_one("#image_urls").has_class("-invalid")
+        await pilot.press("ctrl+s")
+        assert not isinstance(app.screen, ConfirmSubmit)
+        assert app.focused is app.query_one("#image_urls")
+        # A data: URI is named as the problem; a public URL clears it.
+        await type_text(pilot, "data:image/png;base64,AAAA")
+        assert "data:/base64" in str(error.render())
+        app.query_one("#image_urls", Input).value = "https://cdn.example.com/a.png"
+        await pilot.pause()
+        assert not error.display and form.error is None
+        # Over 1000 characters as the servers count them (an emoji counts 2).
+        app.query_one("#prompt", TextArea).text = "🎬" * 501
+        await pilot.pause()
+        assert "1002 characters" in str(app.query_one("#err-prompt", FieldError).render())
+        assert "1002/1000" in str(app.query_one("#prompt-meta").render())
+
+
+async def test_the_estimate_follows_the_fields_and_the_provider(seeded_settings):
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        meta = app.query_one("#prompt-meta")
+        assert "≈ 4 credits" in str(meta.render())  # 720p 4s
+        app.query_one("#resolution", Choice).value = "1080p"
+        app.query_one("#duration", Choice).value = "12"
+        await pilot.pause()
+        assert "≈ 22 credits" in str(meta.render())
+        await pilot.click("#audio")
+        assert "≈ 44 credits" in str(meta.render())
+        app.query_one("#provider", Choice).focus()
+        await pilot.press("right")
+        form = app.query_one(JobForm)
+        assert form.provider is Provider.SEEDANCE15PRO
+        assert not app.query_one("#resolution").display
+        assert not app.query_one("#fixed_lens").display
+        assert [v for v, _ in app.query_one("#aspect_ratio", Choice).options] == [
+            "16:9", "9:16", "1:1",
+        ]  # fmt: skip
+        assert "≈ 65 credits" in str(meta.render())
+
+
+async def test_rerun_fills_the_form_with_the_tasks_job(seeded_settings):
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tasks = app.query_one(TaskList)
+        # The first seedance15pro task with images, to see every field come back.
+        index = next(
+            i for i in range(tasks.total)
+            if tasks.task_at(i).provider is Provider.SEEDANCE15PRO
+            and tasks.task_at(i).params.get("image_urls")
+        )  # fmt: skip
+        tasks.move_cursor(index)
+        source = tasks.selected
+        await pilot.press("r")
+        form = app.query_one(JobForm)
+        assert isinstance(app.focused, TextArea)
+        assert form.spec() == source.spec
+        assert form.revalidate() == source.spec
+
+
+# -- the list --------------------------------------------------------------------------
+
+
+async def test_filter_by_status_and_provider_and_search(seeded_settings):
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tasks = app.query_one(TaskList)
+        store = app.store
+        assert tasks.total == 48
+        await pilot.press("f", "f", "f")  # all → pending → completed → failed
+        failed = [tasks.task_at(i) for i in range(tasks.total)]
+        assert failed and all(t.status.value in ("failed", "rejected", "orphaned") for t in failed)
+        assert tasks.total == sum(
+            store.count(type(tasks.filter)(status=(s,))) for s in ("failed", "rejected", "orphaned")
+        )
+        await pilot.press("v")  # nanophoto only
+        assert all(tasks.task_at(i).provider is Provider.NANOPHOTO for i in range(tasks.total))
+        await pilot.press("f")  # back to all statuses
+        await pilot.press("slash")
+        assert app.focused is app.query_one("#search")
+        await pilot.press(*"golden retr")
+        matches = [tasks.task_at(i) for i in range(tasks.total)]
+        assert matches and all("golden retriever" in t.prompt.lower() for t in matches)
+        assert all(t.provider is Provider.NANOPHOTO for t in matches)
+        await pilot.press("enter")
+        assert app.focused is tasks
+        await pilot.press("s")  # oldest first
+        assert tasks.sort == "oldest"
+        times = [tasks.task_at(i).created_at for i in range(tasks.total)]
+        assert times == sorted(times)
+
+
+async def test_a_row_updates_in_place_and_the_cursor_and_scroll_stay(seeded_settings):
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        tasks = app.query_one(TaskList)
+        await pilot.press("pagedown", "down", "down")
+        cursor, scroll = tasks.cursor, tasks.scroll_y
+        assert scroll > 0
+        target = tasks.task_at(cursor + 1)
+        loads = tasks.page_loads
+        changed = app.store.get(target.id)
+        changed.status = TaskStatus.FAILED
+        changed.error = HOSTILE
+        app.post_message(TaskUpdated(changed, TaskStatus.COMPLETED))
+        await pilot.pause()
+        assert (tasks.cursor, tasks.scroll_y) == (cursor, scroll)
+        assert tasks.task_at(cursor + 1).status is TaskStatus.FAILED
+        assert tasks.page_loads == loads  # repainted from the cache, not re-queried
+        assert row_text(tasks, cursor + 1).startswith(f" {changed.short_id} ")
+        assert " ✗ " in row_text(tasks, cursor + 1)
+
+
+async def test_a_large_history_is_paged_not_loaded(tmp_path):
+    synthetic_tasks = load_benchmark().synthetic_tasks
+
+    db = tmp_path / "big.db"
+    store = Store.open(db)
+    store.bulk_import(synthetic_tasks(20_000, now=FIXED_NOW))
+    store.close()
+    app = SeedanceApp(load_settings(db=db, env={}), clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tasks = app.query_one(TaskList)
+        assert tasks.total == 20_000
+        assert tasks.held_rows() <= PAGE_SIZE
+        await pilot.press("end")
+        last = tasks.selected
+        assert last.id == app.store.list(sort="oldest", limit=1)[0].id
+        for _ in range(30):
+            await pilot.press("pageup")
+        assert tasks.held_rows() <= MAX_PAGES * PAGE_SIZE
+        # Walking the whole list in order gives every row once, in order.
+        await pilot.press("home")
+        seen = [tasks.task_at(i).id for i in range(0, 20_000, 97)]
+        expected = [t.id for t in app.store.list(limit=None)][::97]
+        assert seen == expected
+        assert tasks.held_rows() <= MAX_PAGES * PAGE_SIZE
+
+
+# -- outside text ----------------------------------------------------------------------
+
+
+async def test_markup_in_prompts_and_errors_is_shown_literally(seeded_settings):
+    store = Store.open(seeded_settings.db_path)
+    task = store.list(limit=1)[0]
+    store.db.conn.execute(
+        "UPDATE tasks SET prompt=?, error=?, status='failed' WHERE id=?",
+        (HOSTILE, "server said " + HOSTILE, task.id),
+    )
+    store.close()
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        tasks = app.query_one(TaskList)
+        assert "[bold red]x[/] and [@click=app." in row_text(tasks, 0)
+        from rich.console import Console
+
+        console = Console(width=300, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+        console.print(app.query_one("#detail-body").content)
+        plain = console.export_text()
+        assert HOSTILE in plain and "server said " + HOSTILE in plain
+        for y in range(12):  # every line of the pane: nothing in the text is a link
+            await pilot.click("#detail-body", offset=(12, y))
+        await pilot.pause()
+        assert app.is_running  # nothing in the text was an action
+        await pilot.press("r")
+        assert app.query_one("#prompt", TextArea).text == HOSTILE
+
+
+# -- actions on the selected task ------------------------------------------------------
+
+
+async def test_copy_and_open_fall_back_to_the_clipboard_over_ssh(seeded_settings, monkeypatch):
+    monkeypatch.setenv("SSH_CONNECTION", "10.0.0.1 5000 10.0.0.2 22")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tasks = app.query_one(TaskList)
+        url = tasks.selected.video_urls[0]
+        await pilot.press("c")
+        assert app.clipboard == url
+        app.copy_to_clipboard("")
+        await pilot.press("o")
+        assert app.clipboard == url
+        assert any("No system opener over SSH" in str(n.message) for n in app._notifications)
+
+
+async def test_help_lists_every_binding_and_the_palette_every_action(seeded_settings):
+    from seedance_tui.tui.keys import APP_BINDINGS, COMMANDS
+
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        assert {c.title for c in COMMANDS} <= titles
+        actions = {b.action for b in APP_BINDINGS}
+        assert {c.action for c in COMMANDS} - {"clear_filters"} <= actions
+
+
+# -- snapshots -------------------------------------------------------------------------
+
+
+def snapshot_app(settings: Settings) -> SeedanceApp:
+    return SeedanceApp(settings, clock=fixed_clock, poll=False)
+
+
+async def settle(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_snapshot_main_80x24(snap_compare, seeded_settings):
+    assert snap_compare(snapshot_app(seeded_settings), terminal_size=(80, 24), run_before=settle)
+
+
+def test_snapshot_main_160x48(snap_compare, seeded_settings):
+    assert snap_compare(snapshot_app(seeded_settings), terminal_size=(160, 48), run_before=settle)
+
+
+def test_snapshot_help(snap_compare, seeded_settings):
+    async def open_help(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(
+        snapshot_app(seeded_settings), terminal_size=(100, 36), run_before=open_help
+    )
+
+
+def test_snapshot_failed_task_detail(snap_compare, seeded_settings):
+    async def select_failed(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("f", "f", "f")  # failed, rejected, orphaned
+        await settle(pilot)
+
+    assert snap_compare(
+        snapshot_app(seeded_settings), terminal_size=(120, 36), run_before=select_failed
+    )
+
+
+class CreditsOnly(App):
+    CSS = "CreditsPanel { border: round $border; padding: 0 1; height: auto; }"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def compose(self) -> ComposeResult:
+        yield CreditsPanel()
+
+    def on_mount(self) -> None:
+        from seedance_tui.engine import budget_key
+        from seedance_tui.scheduler import Scheduler
+
+        store = Store.open(self.settings.db_path)
+        panel = self.query_one(CreditsPanel)
+        panel.border_title = "Credits"
+        panel.show_summary(store.credits_summary(FIXED_NOW))
+        store.close()
+        scheduler = Scheduler(fixed_clock, self.settings.limits())
+        key = budget_key(Provider.NANOPHOTO, None)
+        scheduler.load_ledger(key, [FIXED_NOW - 60 * i for i in range(17)])
+        panel.show_budget(
+            {
+                p: scheduler.budget(key if p is Provider.NANOPHOTO else budget_key(p, None))
+                for p in Provider
+            }  # fmt: skip
+        )
+
+
+def test_snapshot_credits_panel(snap_compare, seeded_settings):
+    assert snap_compare(CreditsOnly(seeded_settings), terminal_size=(60, 14))
+
+
+async def test_no_color_keeps_states_apart_by_glyph(seeded_settings, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(160, 48)):
+        assert app.no_color
+        tasks = app.query_one(TaskList)
+        cells = {row_text(tasks, i).split()[2:4][0] + " " + row_text(tasks, i).split()[3]
+                 for i in range(tasks.total)}  # fmt: skip
+        assert {"✓ completed", "✗ failed"} <= cells
