@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("submit", help="submit a job", description=_provider_defaults_help())
-    p.add_argument("--provider", choices=[x.value for x in Provider], default="nanophoto",
-                   help="default: nanophoto")  # fmt: skip
+    p.add_argument("--provider", choices=[x.value for x in Provider],
+                   help="default: the config's `provider`, else nanophoto")  # fmt: skip
     p.add_argument(
         "--prompt", required=True, help="what to generate (≤1000 characters); - reads stdin"
     )
@@ -71,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--duration", help="seconds — nanophoto: 4|8|12, default 4; seedance15pro: 5|10, default 5"
     )
-    p.add_argument("--audio", "--sound", action="store_true", dest="audio",
-                   help="generate audio (doubles the price)")  # fmt: skip
-    p.add_argument("--fixed-lens", action="store_true", help="nanophoto only: a fixed camera")
+    p.add_argument("--audio", "--sound", action=argparse.BooleanOptionalAction, dest="audio",
+                   help="generate audio (doubles the price); --no-audio overrides a config default")  # fmt: skip
+    p.add_argument("--fixed-lens", action=argparse.BooleanOptionalAction,
+                   help="nanophoto only: a fixed camera")  # fmt: skip
     p.add_argument("--wait", action="store_true", help="poll until the job ends")
     p.add_argument("--json", action="store_true", help="print the task as JSON")
 
@@ -117,6 +118,38 @@ def build_parser() -> argparse.ArgumentParser:
         "printed instead, to copy.",
     )
     p.add_argument("id")
+
+    p = sub.add_parser(
+        "key",
+        help="store, list or delete API keys (OS keyring, else a 0600 file)",
+        description="Lookup order when a command runs: the environment (NANOPHOTO_API_KEY, "
+        "SEEDANCE15PRO_API_KEY), the OS keyring, the keys file (0600) in the config dir. "
+        "SEEDANCE_TUI_KEYRING=0 turns the keyring off.",
+    )
+    key_sub = p.add_subparsers(dest="key_command", metavar="ACTION", required=True)
+    k = key_sub.add_parser("set", help="store a key (asked for with a hidden prompt)")
+    k.add_argument("provider", choices=[x.value for x in Provider])
+    k.add_argument("--stdin", action="store_true", help="read the key from standard input")
+    k = key_sub.add_parser(
+        "list", help="which providers have a key, and from where (never the key)"
+    )
+    k.add_argument("--json", action="store_true")
+    k = key_sub.add_parser("delete", help="remove a stored key (keyring and file)")
+    k.add_argument("provider", choices=[x.value for x in Provider])
+
+    p = sub.add_parser("config", help="the TOML config file: where it is, what is in force")
+    config_sub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    config_sub.add_parser("path", help="print the config file's path")
+    c = config_sub.add_parser("show", help="the settings in force, as TOML (never any key)")
+    c.add_argument("--json", action="store_true")
+    c = config_sub.add_parser(
+        "set",
+        help="set one setting, e.g. `config set theme nord` or `config set keymap.submit ctrl+s`",
+    )
+    c.add_argument("name", help="a dotted name: theme, providers.nanophoto.defaults.duration, ...")
+    c.add_argument("value", help='a TOML value (true, 8, "text"); bare words are text')
+    c = config_sub.add_parser("unset", help="remove one setting (back to its default)")
+    c.add_argument("name")
 
     p = sub.add_parser("simulator", help="serve the fake provider APIs on loopback")
     p.add_argument("--port", type=int, default=8765, help="default: 8765")
@@ -182,20 +215,32 @@ def _read_stdin() -> str:
         ) from None
 
 
-def spec_from_args(args: argparse.Namespace) -> JobSpec:
+def _given(flag: str | None, default: Any) -> Any:
+    """A flag given (even empty, so that validation reports it) wins over a default."""
+    return default if flag is None else flag
+
+
+def spec_from_args(args: argparse.Namespace, settings: Settings | None = None) -> JobSpec:
+    """The job the flags describe; fields not given come from the config's per-provider
+    `[providers.NAME.defaults]`, then from the provider's own defaults (in `validate`)."""
     prompt = _read_stdin() if args.prompt == "-" else args.prompt
     mode = args.mode or ("image" if args.image else "text")
-    provider = Provider(args.provider)
+    provider = Provider(
+        args.provider or (settings.default_provider if settings else Provider.NANOPHOTO)
+    )
+    defaults = settings.providers[provider].defaults if settings else {}
+    audio = args.audio if args.audio is not None else defaults.get("audio", False)
+    fixed = args.fixed_lens if args.fixed_lens is not None else defaults.get("fixed_lens")
     return JobSpec(
         provider=provider,
         prompt=prompt,
         mode=Mode.IMAGE_TO_VIDEO if mode == "image" else Mode.TEXT_TO_VIDEO,
         image_urls=tuple(args.image),
-        aspect_ratio=args.aspect,
-        resolution=args.resolution,
-        duration=args.duration,
-        audio=args.audio,
-        fixed_lens=True if args.fixed_lens else None,
+        aspect_ratio=_given(args.aspect, defaults.get("aspect_ratio")),
+        resolution=_given(args.resolution, defaults.get("resolution")),
+        duration=_given(args.duration, defaults.get("duration")),
+        audio=bool(audio),
+        fixed_lens=True if fixed else None,
     )
 
 
@@ -272,7 +317,7 @@ def _describe_outcome(task: Task) -> str:
 
 
 async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
-    spec = spec_from_args(args)
+    spec = spec_from_args(args, settings)
     adapter = providers.get(spec.provider)
     spec = adapter.validate(spec)  # raises JobValidationError before anything is written
     quote = adapter.quote(spec)
@@ -654,6 +699,122 @@ def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
 
 
+def cmd_key(args: argparse.Namespace) -> int:
+    from .keys import delete_key, key_status, keyring_backend, keyring_name, store_key
+
+    if args.key_command == "list":
+        statuses = key_status()
+        if args.json:
+            out(to_json([s.to_public() for s in statuses]))
+            return EXIT_OK
+        backend = keyring_backend()
+        for status in statuses:
+            where = status.source or "none"
+            also = [s for s in status.sources if s != status.source]
+            extra = f" (also in: {', '.join(also)}, not used)" if also else ""
+            if status.source == "env":
+                where = f"env {status.env_var}"
+            out(f"{status.provider.value:<14} {where}{extra}")
+        out(
+            "keyring: "
+            + (
+                keyring_name(backend)
+                if backend is not None
+                else "none usable (keys go to the file)"
+            )
+        )
+        return EXIT_OK
+    provider = Provider(args.provider)
+    if args.key_command == "delete":
+        removed = delete_key(provider)
+        if not removed:
+            err(f"no stored key for {provider.value}")
+            return EXIT_FAILED
+        err(f"removed the {provider.value} key from {', '.join(removed)}")
+        return EXIT_OK
+    # set
+    if args.stdin:
+        key = sys.stdin.readline().strip()
+    elif sys.stdin.isatty():
+        import getpass
+
+        key = getpass.getpass(f"{provider.value} API key (hidden): ").strip()
+    else:
+        raise UsageError("no terminal to ask for the key on: pipe it with --stdin")
+    if not key:
+        raise UsageError("no key given; nothing stored")
+    where = store_key(provider, key)
+    del key
+    err(
+        f"stored the {provider.value} key "
+        + ("in the OS keyring" if where == "keyring" else f"in {where} (mode 0600)")
+    )
+    env_key = providers.get(provider).env_key
+    if os.environ.get(env_key):
+        err(f"note: {env_key} is set in the environment and takes precedence over it")
+    return EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from .config import config_path, save_setting
+
+    if args.config_command == "path":
+        out(str(config_path()))
+        return EXIT_OK
+    if args.config_command in ("set", "unset"):
+        value: Any = None
+        if args.config_command == "set":
+            import tomllib
+
+            try:
+                value = tomllib.loads(f"v = {args.value}")["v"]
+            except tomllib.TOMLDecodeError:
+                value = args.value
+        path = save_setting(args.name, value)
+        err(f"{'set' if value is not None else 'removed'} {args.name} in {path}")
+        return EXIT_OK
+    settings = load_settings()
+    shown = effective_config(settings)
+    if args.json:
+        out(to_json(shown))
+    else:
+        import tomli_w
+
+        sources = {name: section.pop("key_source") for name, section in shown["providers"].items()}
+        out(f"# settings in force (file: {config_path()}); keys are never shown")
+        out(tomli_w.dumps(shown).rstrip())
+        out("")
+        for name, source in sources.items():
+            out(f"# {name} key: {source}  (see `seedance-tui key list`)")
+    return EXIT_OK
+
+
+def effective_config(settings: Settings) -> dict[str, Any]:
+    """The settings in force, in the config file's shape, plus where each key comes from."""
+    from .config import default_library_dir
+
+    return {
+        "db": str(settings.db_path),
+        "library": str(settings.library or default_library_dir()),
+        "auto_download": settings.auto_download,
+        "bell": settings.bell,
+        "theme": settings.theme or "textual-dark",
+        "provider": settings.default_provider.value,
+        "keymap": dict(settings.keymap),
+        "polling": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.polling.items()},
+        "providers": {
+            p.value: {
+                "base_url": s.base_url,
+                "requests_per_hour": s.requests_per_hour or 0,
+                "link_ttl_hours": s.link_ttl_hours,
+                "key_source": s.key_source or "none",
+                "defaults": {**providers.get(p).defaults(), **s.defaults},
+            }
+            for p, s in settings.providers.items()
+        },
+    }
+
+
 def cmd_simulator(args: argparse.Namespace) -> int:
     from .simulator import SimConfig, serve
 
@@ -694,6 +855,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "simulator":
             return cmd_simulator(args)
+        if args.command == "key":
+            return cmd_key(args)
+        if args.command == "config":
+            return cmd_config(args)
         settings = load_settings(db=args.db)
         if args.command is None:
             return cmd_tui(args, settings)

@@ -1,0 +1,165 @@
+"""The TOML config file: schema, `config path|show|set`, save_setting, keymap, job defaults."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+
+import pytest
+from conftest import NANO_KEY
+
+from seedance_tui import cli
+from seedance_tui.config import (
+    ConfigError,
+    config_path,
+    keymap,
+    load_settings,
+    save_setting,
+)
+from seedance_tui.models import Provider
+
+SAMPLE = """
+library = "~/Videos/seedance"
+auto_download = false
+bell = true
+theme = "nord"
+provider = "seedance15pro"
+
+[keymap]
+submit = "ctrl+enter"
+quit = "ctrl+q"
+
+[providers.nanophoto]
+requests_per_hour = 50
+link_ttl_hours = 6
+
+[providers.nanophoto.defaults]
+resolution = "1080p"
+duration = 8
+aspect = "portrait"
+audio = true
+
+[providers.seedance15pro.defaults]
+duration = "10"
+"""
+
+
+def write_config(text: str) -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_file_sets_every_kind_of_setting() -> None:
+    write_config(SAMPLE)
+    s = load_settings(env={})
+    assert s.auto_download is False and s.bell is True and s.theme == "nord"
+    assert s.default_provider is Provider.SEEDANCE15PRO
+    assert s.library is not None and s.library.name == "seedance" and "~" not in str(s.library)
+    assert s.library_dir() == s.library
+    assert s.keymap == {"submit": "ctrl+enter", "quit": "ctrl+q"}
+    nano = s.providers[Provider.NANOPHOTO]
+    assert nano.requests_per_hour == 50 and nano.link_ttl_hours == 6
+    assert nano.defaults == {
+        "aspect_ratio": "portrait", "resolution": "1080p", "duration": "8", "audio": True,
+    }  # fmt: skip
+    assert s.providers[Provider.SEEDANCE15PRO].defaults == {"duration": "10"}
+    assert keymap() == {"submit": "ctrl+enter", "quit": "ctrl+q"}
+
+
+def test_env_overrides_file() -> None:
+    write_config(SAMPLE)
+    s = load_settings(env={"SEEDANCE_TUI_AUTO_DOWNLOAD": "1", "SEEDANCE_TUI_LIBRARY": "/tmp/lib"})
+    assert s.auto_download is True and str(s.library) == "/tmp/lib"
+
+
+def test_defaults_without_a_file() -> None:
+    s = load_settings(env={})
+    assert s.auto_download is True and s.theme is None and s.keymap == {}
+    assert s.library_dir().name == "library"
+    s.demo = True
+    assert s.library_dir().name == "demo-library"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("bogus = 1", "unknown setting bogus"),
+        ("api_key = 'x'", "keys belong in"),
+        ("[providers.nanophoto]\nkey = 'x'", "keys belong in"),
+        ("[providers.nanophoto]\nrequests_per_hour = -1", "requests_per_hour"),
+        (
+            "[providers.nanophoto.defaults]\nsize = 3",
+            "unknown setting providers.nanophoto.defaults.size",
+        ),
+        ("[providers.nosuch]\nrequests_per_hour = 1", "providers.nosuch"),
+        ("auto_download = 'maybe'", "auto_download"),
+        ("[polling]\nmin_interval = -1", "polling.min_interval"),
+        ("not toml at all", "cannot read"),
+    ],
+)
+def test_bad_settings_are_reported(text: str, message: str) -> None:
+    write_config(text)
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_settings(env={})
+
+
+def test_save_setting_round_trips_and_validates() -> None:
+    write_config(SAMPLE)
+    save_setting("theme", "dracula")
+    save_setting("keymap.submit", "f5")
+    save_setting("providers.seedance15pro.link_ttl_hours", 48)
+    s = load_settings(env={})
+    assert s.theme == "dracula" and s.keymap["submit"] == "f5" and s.keymap["quit"] == "ctrl+q"
+    assert s.providers[Provider.SEEDANCE15PRO].link_ttl_hours == 48
+    before = config_path().read_text()
+    with pytest.raises(ConfigError):
+        save_setting("auto_download", "perhaps")
+    with pytest.raises(ConfigError):
+        save_setting("bogus", 1)
+    assert config_path().read_text() == before  # a bad value never reaches the file
+    save_setting("theme", None)
+    assert load_settings(env={}).theme is None
+
+
+def test_config_commands(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("NANOPHOTO_API_KEY", NANO_KEY)
+    assert cli.main(["config", "path"]) == 0
+    assert capsys.readouterr().out.strip() == str(config_path())
+    assert cli.main(["config", "set", "theme", "gruvbox"]) == 0
+    assert cli.main(["config", "set", "auto_download", "false"]) == 0
+    assert cli.main(["config", "set", "providers.nanophoto.defaults.duration", "12"]) == 0
+    assert cli.main(["config", "set", "nonsense", "1"]) == 2
+    capsys.readouterr()
+    assert cli.main(["config", "show"]) == 0
+    output = capsys.readouterr().out
+    assert NANO_KEY not in output
+    assert "# nanophoto key: env" in output
+    body = tomllib.loads(output)  # the comments aside, it is TOML
+    assert body["theme"] == "gruvbox" and body["auto_download"] is False
+    assert body["providers"]["nanophoto"]["defaults"]["duration"] == "12"
+    assert cli.main(["config", "show", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["providers"]["nanophoto"]["key_source"] == "env"
+    assert NANO_KEY not in json.dumps(shown)
+    assert cli.main(["config", "unset", "theme"]) == 0
+    assert "theme" not in tomllib.loads(config_path().read_text())
+
+
+def test_submit_takes_defaults_from_the_config(sim_env, tmp_path) -> None:
+    write_config(SAMPLE)
+    parser = cli.build_parser()
+    settings = load_settings(env={})
+    args = parser.parse_args(["submit", "--prompt", "a cat"])
+    spec = cli.spec_from_args(args, settings)
+    assert spec.provider is Provider.SEEDANCE15PRO and spec.duration == "10"
+    args = parser.parse_args(["submit", "--provider", "nanophoto", "--prompt", "a cat"])
+    spec = cli.spec_from_args(args, settings)
+    assert (spec.resolution, spec.duration, spec.aspect_ratio, spec.audio) == (
+        "1080p", "8", "portrait", True,
+    )  # fmt: skip
+    args = parser.parse_args(
+        ["submit", "--provider", "nanophoto", "--prompt", "a cat", "--no-audio", "--duration", "4"]
+    )
+    spec = cli.spec_from_args(args, settings)
+    assert spec.audio is False and spec.duration == "4"
