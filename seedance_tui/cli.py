@@ -151,6 +151,34 @@ def build_parser() -> argparse.ArgumentParser:
     c = config_sub.add_parser("unset", help="remove one setting (back to its default)")
     c.add_argument("name")
 
+    p = sub.add_parser(
+        "export",
+        help="write the history as CSV, JSON or JSON Lines (no secrets)",
+        description="Oldest first. In CSV, params and video_urls are JSON text in their cell.",
+    )
+    p.add_argument("--format", choices=["csv", "json", "jsonl"], default="jsonl",
+                   help="default: jsonl")  # fmt: skip
+    p.add_argument("--since", metavar="DATE", help="tasks created since: YYYY-MM-DD or an ISO time")
+    p.add_argument("--status", choices=[s.value for s in TaskStatus], action="append")
+    p.add_argument("--provider", choices=[x.value for x in Provider])
+    p.add_argument("--output", "-o", metavar="FILE", help="write to FILE (default: stdout)")
+
+    p = sub.add_parser("import", help="add the tasks of an export file to the history")
+    p.add_argument("file")
+    p.add_argument("--format", choices=["csv", "json", "jsonl"],
+                   help="default: from the file's suffix")  # fmt: skip
+
+    p = sub.add_parser("history", help="the history file: path, stats, backup")
+    history_sub = p.add_subparsers(dest="history_command", metavar="ACTION", required=True)
+    history_sub.add_parser("path", help="print the history file's path")
+    h = history_sub.add_parser("stats", help="its size and counts")
+    h.add_argument("--json", action="store_true")
+    h = history_sub.add_parser(
+        "backup", help="a consistent copy (SQLite backup API; safe while the app runs)"
+    )
+    h.add_argument("dest", nargs="?", metavar="DEST",
+                   help="default: backups/history-<time>.db in the data dir")  # fmt: skip
+
     p = sub.add_parser("simulator", help="serve the fake provider APIs on loopback")
     p.add_argument("--port", type=int, default=8765, help="default: 8765")
     p.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
@@ -815,6 +843,92 @@ def effective_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from .exporting import iter_tasks, write_export
+
+    flt = Filter(
+        status=tuple(args.status or ()), provider=args.provider, since=_parse_since(args.since)
+    )
+    store = open_store(settings)
+    try:
+        tasks = iter_tasks(store, flt)
+        if args.output:
+            from pathlib import Path
+
+            path = Path(args.output).expanduser()
+            tmp = path.with_name(path.name + ".tmp")
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                count = write_export(tasks, args.format, fh)
+            tmp.replace(path)
+            err(f"wrote {count} task(s) to {path}")
+        else:
+            count = write_export(tasks, args.format, sys.stdout)
+        return EXIT_OK
+    finally:
+        store.close()
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from .exporting import ImportError_, import_file
+
+    path = Path(args.file).expanduser()
+    if not path.is_file():
+        raise UsageError(f"no file {path}")
+    store = open_store(settings)
+    try:
+        imported, skipped = import_file(store, path, args.format)
+    except ImportError_ as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        store.close()
+    err(f"imported {imported} task(s), skipped {skipped} already in the history")
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from .config import data_dir
+    from .exporting import backup_history, history_stats
+
+    if args.history_command == "path":
+        out(str(settings.db_path))
+        return EXIT_OK
+    store = open_store(settings)
+    try:
+        if args.history_command == "stats":
+            stats = history_stats(store)
+            if args.json:
+                out(to_json(stats))
+                return EXIT_OK
+            out(f"path        {stats['path']}")
+            out(f"size        {stats['bytes']:,} bytes")
+            out(f"tasks       {stats['tasks']}")
+            for status, count in sorted(stats["by_status"].items()):
+                out(f"  {status:<10}{count:>8}")
+            out(f"events      {stats['events']}")
+            out(f"requests    {stats['requests']}")
+            out(f"oldest      {stats['oldest'] or '—'}")
+            out(f"newest      {stats['newest'] or '—'}")
+            out(f"schema      {stats['schema_version']}")
+            return EXIT_OK
+        if args.dest:
+            dest = Path(args.dest).expanduser()
+        else:
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            dest = data_dir() / "backups" / f"history-{stamp}.db"
+        try:
+            path = backup_history(store, dest)
+        except FileExistsError as exc:
+            raise UsageError(str(exc)) from None
+        out(str(path))
+        return EXIT_OK
+    finally:
+        store.close()
+
+
 def cmd_simulator(args: argparse.Namespace) -> int:
     from .simulator import SimConfig, serve
 
@@ -845,7 +959,8 @@ ASYNC_COMMANDS: dict[str, Callable[..., Any]] = {
     "submit": cmd_submit, "status": cmd_status, "watch": cmd_watch, "download": cmd_download,
 }  # fmt: skip
 SYNC_COMMANDS: dict[str, Callable[..., int]] = {
-    "list": cmd_list, "credits": cmd_credits, "open": cmd_open,
+    "list": cmd_list, "credits": cmd_credits, "open": cmd_open, "export": cmd_export,
+    "import": cmd_import, "history": cmd_history,
 }  # fmt: skip
 
 
