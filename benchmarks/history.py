@@ -3,8 +3,10 @@
 For histories of 1k, 10k, 100k and 1M tasks it measures, each in a fresh process:
   * first frame: from process start (Textual's import included) to the first frame of
     the dashboard with its list painted and the app idle;
-  * search: from typing a word to the filtered list painted (a word about 1 in 12
-    prompts contains, so the result is large);
+  * search: from applying a search word to the filtered list's first row painted (a
+    word about 1 in 15 prompts contains, so the result is large); "settled" is until the
+    whole screen is idle (detail pane and labels updated too, paced by Textual's frame
+    timer). The naive table has nothing to paint first: both are its settle time;
   * peak memory: the process's peak RSS.
 "naive" is the approach measured before any code was written: every row of the history
 loaded into a DataTable, and a search that filters them in Python and reloads the table.
@@ -152,11 +154,23 @@ async def run_ours(db: Path) -> dict:
         first_frame = time.perf_counter() - START
         tasks = app.query_one(TaskList)
         assert tasks.total > 0 and tasks.task_at(0) is not None
+        painted: list[float] = []
+        render_line = tasks.render_line
+
+        def timed_render_line(y: int):
+            strip = render_line(y)
+            if y == 1 and not painted:
+                painted.append(time.perf_counter())
+            return strip
+
+        tasks.render_line = timed_render_line  # notes when the new first row is painted
         started = time.perf_counter()
         app.search_text = SEARCH_WORD
         app.apply_query()
         await pilot.pause()
-        search = time.perf_counter() - started
+        settled = time.perf_counter() - started
+        search = painted[0] - started
+        tasks.render_line = render_line
         matches = tasks.total
         for _ in range(20):  # scroll a few pages deep and back: memory stays flat
             await pilot.press("pagedown")
@@ -164,7 +178,8 @@ async def run_ours(db: Path) -> dict:
         await pilot.press("home")
         held = tasks.held_rows()
         await app.workers.wait_for_complete()
-    return {"first_frame": first_frame, "search": search, "matches": matches, "held": held}
+    return {"first_frame": first_frame, "search": search, "settled": settled,
+            "matches": matches, "held": held}  # fmt: skip
 
 
 async def run_naive(db: Path) -> dict:
@@ -203,8 +218,9 @@ async def run_naive(db: Path) -> dict:
         table.clear()
         table.add_rows(rows(matching))
         await pilot.pause()
-        search = time.perf_counter() - started
-    return {"first_frame": first_frame, "search": search, "matches": len(matching),
+        search = settled = time.perf_counter() - started
+    return {"first_frame": first_frame, "search": search, "settled": settled,
+            "matches": len(matching),
             "held": len(tasks)}  # fmt: skip
 
 
@@ -240,7 +256,8 @@ def main() -> None:
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     header = (
-        f"{'tasks':>9} | {'first frame':>22} | {'search':>24} | {'peak memory':>22} | held rows"
+        f"{'tasks':>9} | {'first frame':>22} | {'search (list painted)':>24} "
+        f"| {'search (settled)':>24} | {'peak memory':>22} | held rows"
     )
     print(f"search word: {SEARCH_WORD!r}; ours / naive (naive ÷ ours)")
     print(header)
@@ -263,6 +280,7 @@ def main() -> None:
 
         print(
             f"{size:>9,} | {pair('first_frame', 's'):>22} | {pair('search', 'ms', 1000, '.0f'):>24} "
+            f"| {pair('settled', 'ms', 1000, '.0f'):>24} "
             f"| {pair('peak_mb', 'MB', 1, '.0f'):>22} | {ours['held']:,}"
             + ("" if naive else "  (naive not run)")
         )
@@ -271,8 +289,9 @@ def main() -> None:
         print(f"\npeak memory at 1M vs 1k: {growth:+.0%} (target within ±20%)")
     if 100_000 in results:
         r = results[100_000]
-        print(f"at 100k: first frame {r['first_frame']:.2f}s (target ≤ 1s), "
-              f"search {r['search'] * 1000:.0f}ms (target ≤ 100ms)")  # fmt: skip
+        print(f"at 100k: first frame {r['first_frame']:.2f}s (target ≤ 1s), search "
+              f"{r['search'] * 1000:.0f}ms painted, {r['settled'] * 1000:.0f}ms settled "
+              "(target ≤ 100ms)")  # fmt: skip
 
 
 if __name__ == "__main__":

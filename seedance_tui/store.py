@@ -128,6 +128,12 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration
+def m002_app_state(db: sqlite_utils.Database) -> None:
+    """Small persisted flags of the app, e.g. `queue_paused` ("1" or "0")."""
+    db.executescript("CREATE TABLE app_state (name TEXT PRIMARY KEY, value TEXT)")
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # -- the store -------------------------------------------------------------------------
@@ -538,6 +544,43 @@ class Store:
                 ),
             )
 
+    def claim_request(
+        self,
+        *,
+        provider: Provider,
+        key_fingerprint: str,
+        endpoint: str,
+        now: float,
+        limit: int | None,
+    ) -> int | None:
+        """Count a request in the ledger before it is sent, unless the key's hourly limit is
+        spent (None). One transaction, so instances sharing the file never both take the
+        last request of the hour; `finish_request` then records how it went."""
+        with self._tx() as tx:
+            if limit is not None:
+                used = tx.execute(
+                    "SELECT count(*) FROM requests WHERE provider=? AND key_fingerprint=? "
+                    "AND sent=1 AND at > ?",
+                    (provider.value, key_fingerprint, iso(now - 3600.0)),
+                ).fetchone()[0]
+                if used >= limit:
+                    return None
+            cursor = tx.execute(
+                "INSERT INTO requests (at, provider, key_fingerprint, endpoint, http_status, sent, "
+                "elapsed_ms, error) VALUES (?,?,?,?,NULL,1,NULL,'in flight')",
+                (iso(now), provider.value, key_fingerprint, endpoint),
+            )
+            return cursor.lastrowid
+
+    def finish_request(
+        self, row: int, *, http_status: int | None, sent: bool, elapsed: float, error: str | None
+    ) -> None:
+        with self._tx() as tx:
+            tx.execute(
+                "UPDATE requests SET http_status=?, sent=?, elapsed_ms=?, error=? WHERE id=?",
+                (http_status, int(sent), int(elapsed * 1000), error, row),
+            )
+
     def insert_task(self, task: Task, events: list[dict[str, Any]] | None = None) -> None:
         """Insert a whole task as it stands (demo history, imports), with its events."""
         with self._tx() as tx:
@@ -784,6 +827,16 @@ class Store:
             rows.reverse()
         return rows
 
+    @classmethod
+    def open_reader(cls, path: str | os.PathLike[str]) -> Store:
+        """A read-only connection to an existing history file, for a worker thread (a
+        connection belongs to its thread). No migration and no integrity scan: the file
+        was opened, checked and migrated by the Store that owns it."""
+        uri = Path(path).expanduser().resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 10000")
+        return cls(sqlite_utils.Database(conn), Path(path))
+
     def bulk_import(self, tasks: Iterator[Task] | list[Task], batch: int = 20_000) -> int:
         """Insert many finished tasks at once (benchmarks, imports): one transaction, the
         prompt index rebuilt once at the end instead of row by row. No events are written."""
@@ -820,6 +873,89 @@ class Store:
             if trigger_sql:
                 tx.execute(trigger_sql[0])
         return count
+
+    # -- the batch queue and app state -------------------------------------------------
+
+    def enqueue(
+        self, jobs: list[tuple[JobSpec, int | None, str | None]], now: float
+    ) -> list[Task]:
+        """Queue (spec, estimate, key fingerprint) jobs as `queued` tasks, all in one
+        transaction: a batch is queued whole or not at all. Nothing is sent."""
+        tasks = []
+        with self._tx() as tx:
+            for offset, (spec, estimate, key_fingerprint) in enumerate(jobs):
+                at = now + offset * 0.001  # keeps the batch's order in a time sort
+                task = Task(
+                    id=new_task_id(at),
+                    provider=spec.provider,
+                    status=TaskStatus.QUEUED,
+                    prompt=spec.prompt,
+                    params=spec.params(),
+                    created_at=at,
+                    key_fingerprint=key_fingerprint,
+                    credits_estimated=estimate,
+                    updated_at=at,
+                )
+                tx.execute(
+                    "INSERT INTO tasks (id, provider, key_fingerprint, status, prompt, params, "
+                    "credits_estimated, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        task.id, task.provider.value, key_fingerprint, task.status.value,
+                        task.prompt, json.dumps(task.params), estimate, iso(at), iso(at),
+                    ),
+                )  # fmt: skip
+                self._event(tx, task.id, at, "queued", task.status, f"estimate={estimate}")
+                tasks.append(task)
+        return tasks
+
+    def next_queued(self, providers: list[str] | None = None) -> Task | None:
+        """The oldest queued task (of these providers, when given)."""
+        sql = f"SELECT {TASK_COLUMNS} FROM tasks WHERE status='queued'"
+        args: list[Any] = []
+        if providers is not None:
+            if not providers:
+                return None
+            sql += f" AND provider IN ({','.join('?' * len(providers))})"
+            args += providers
+        rows = self._rows(sql + " ORDER BY created_at, id LIMIT 1", args)
+        return rows[0] if rows else None
+
+    def count_queued(self) -> dict[str, int]:
+        """Queued tasks per provider."""
+        return dict(
+            self.db.conn.execute(
+                "SELECT provider, count(*) FROM tasks WHERE status='queued' GROUP BY provider"
+            ).fetchall()
+        )
+
+    def claim_queued(self, id: str, now: float) -> Task | None:
+        """Turn a queued task into a submission intent owned by this process, unless another
+        instance took it first (None). One statement: a job is never sent twice."""
+        with self._tx() as tx:
+            cursor = tx.execute(
+                "UPDATE tasks SET status='submitting', owner=?, updated_at=? "
+                "WHERE id=? AND status='queued'",
+                (this_owner(), iso(now), id),
+            )
+            if cursor.rowcount != 1:
+                return None
+            self._event(tx, id, now, "intent", TaskStatus.SUBMITTING, "from the queue")
+        return self.get(id)
+
+    def get_state(self, name: str) -> str | None:
+        row = self.db.conn.execute("SELECT value FROM app_state WHERE name=?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, name: str, value: str | None) -> None:
+        with self._tx() as tx:
+            if value is None:
+                tx.execute("DELETE FROM app_state WHERE name=?", (name,))
+            else:
+                tx.execute(
+                    "INSERT INTO app_state (name, value) VALUES (?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                    (name, value),
+                )
 
 
 def profile_of(provider: str, params: dict[str, Any]) -> tuple:

@@ -309,7 +309,7 @@ class SeedanceApp(App[int]):
         path: Path | None = self.store.path
         if path is None:
             return
-        store = Store.open(path, create=False)
+        store = Store.open_reader(path)
         try:
             summary = store.credits_summary(self.clock())
         finally:
@@ -424,8 +424,11 @@ class SeedanceApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Which keys apply now; the footer shows only those (greyed when not possible)."""
-        if action in MAIN_SCREEN_ACTIONS and isinstance(self.screen, ModalScreen):
-            return False
+        if isinstance(self.screen, ModalScreen) and action in MAIN_SCREEN_ACTIONS | {
+            "help",
+            "quit",
+        }:
+            return False  # a dialog's own keys apply
         typing = isinstance(self.focused, Input | TextArea)
         if typing and action in LETTER_ACTIONS:
             return False  # the key types a character here

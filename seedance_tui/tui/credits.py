@@ -41,7 +41,7 @@ class CreditsPanel(Vertical):
         self.query_one("#credits-chart", Sparkline).data = values
         days = len(values)
         label = Text(no_wrap=True, overflow="ellipsis", style="dim")
-        label.append(f"credits per day, last {days} days · max {max(values)}")
+        label.append(f"credits/day, last {days} days, max {max(values)}")
         self.query_one("#credits-chart-label", Static).update(label)
 
     def show_budget(self, budgets: dict[Provider, BudgetState]) -> None:
