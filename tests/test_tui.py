@@ -184,6 +184,22 @@ async def test_invalid_fields_are_marked_inline_and_submitting_is_refused(seeded
         assert "1002/1000" in str(app.query_one("#prompt-meta").render())
 
 
+async def test_keys_typed_just_before_ctrl_s_are_in_the_job(seeded_settings):
+    """A fast typist (or a paste, or tmux send-keys) queues keys faster than they are
+    handled: ctrl+s must not overtake the characters typed before it."""
+    from textual import events
+
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n")
+        text = "lanterns over a harbor at night"
+        for char in text:  # all queued at once, no waiting between them
+            app.post_message(events.Key(char, char))
+        app.post_message(events.Key("ctrl+s", None))
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSubmit))
+        assert app.screen.spec.prompt == text
+
+
 async def test_the_estimate_follows_the_fields_and_the_provider(seeded_settings):
     app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:

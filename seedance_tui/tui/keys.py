@@ -26,7 +26,8 @@ APP_BINDINGS: list[Binding] = [
         "ctrl+s",
         "submit",
         "Submit",
-        priority=True,
+        # Not a priority binding: the key then reaches the app after the keys typed
+        # before it, so a fast typist's last characters are in the job.
         tooltip="Check the job, show its cost and ask to confirm",
     ),
     Binding("n", "new_job", "New", tooltip="Write a new job: to the prompt editor"),
