@@ -276,7 +276,7 @@ def main() -> None:
             if naive is None:
                 return f"{a:{fmt}}{unit} / -"
             b = naive[key] * scale
-            return f"{a:{fmt}}{unit} / {b:{fmt}}{unit} ({b / a:.0f}×)"
+            return f"{a:{fmt}}{unit} / {b:{fmt}}{unit} ({b / a:.1f}×)"
 
         print(
             f"{size:>9,} | {pair('first_frame', 's'):>22} | {pair('search', 'ms', 1000, '.0f'):>24} "
