@@ -105,9 +105,13 @@ class Engine:
         self._not_found: dict[str, int] = {}
         self._in_flight: set[str] = set()
         self._send_locks: dict[str, asyncio.Lock] = {}
+        # Ledger rows written before sending, by (provider, endpoint), oldest first.
+        self._claims: dict[tuple[Provider, str], list[tuple[int, float]]] = {}
         self._keys_loaded: set[str] = set()
         self._last_resync = 0.0
         self._started = False
+        self._queue_task: asyncio.Task[None] | None = None
+        self._queue_stopping = False
         # Saves each render that completes into the library (the `auto_download` setting).
         self.downloads: AutoDownloader | None = None
         if settings.auto_download:
@@ -189,29 +193,66 @@ class Engine:
         """Every HTTP request is written to the ledger and counted against the key's budget."""
         fingerprint = self.settings.key_fingerprint(record.provider) or "-"
         now = self.clock()
-        self.store.record_request(
-            provider=record.provider,
-            key_fingerprint=fingerprint,
-            endpoint=record.endpoint,
-            http_status=record.http_status,
-            sent=record.sent,
-            elapsed=record.elapsed,
-            error=record.error,
-            now=now,
-        )
+        claims = self._claims.get((record.provider, record.endpoint))
+        if claims:
+            # Counted before it was sent (`_claim`); say how it went.
+            row, now = claims.pop(0)
+            self.store.finish_request(
+                row,
+                http_status=record.http_status,
+                sent=record.sent,
+                elapsed=record.elapsed,
+                error=record.error,
+            )
+        else:
+            self.store.record_request(
+                provider=record.provider,
+                key_fingerprint=fingerprint,
+                endpoint=record.endpoint,
+                http_status=record.http_status,
+                sent=record.sent,
+                elapsed=record.elapsed,
+                error=record.error,
+                now=now,
+            )
         if record.sent:
             self.scheduler.record_request(budget_key(record.provider, fingerprint), now)
+
+    def _claim(self, provider: Provider, endpoint: str) -> bool:
+        """Count a request in the shared ledger before sending it; False when the key's
+        hourly limit is spent, by this instance or another sharing the history file.
+
+        The scheduler decides from what it last read of the ledger; this check is atomic
+        in the file, so two instances never both send the last request of the hour (the
+        two-instance test saw them overrun the limit when each only recorded answers).
+        """
+        fingerprint = self.settings.key_fingerprint(provider)
+        limit = self.scheduler.budget(budget_key(provider, fingerprint)).limit
+        now = self.clock()
+        row = self.store.claim_request(
+            provider=provider,
+            key_fingerprint=fingerprint or "-",
+            endpoint=endpoint,
+            now=now,
+            limit=limit,
+        )
+        if row is None:
+            self._load_ledger(provider, fingerprint)  # learn what the others spent
+            return False
+        self._claims.setdefault((provider, endpoint), []).append((row, now))
+        return True
 
     # -- submit ------------------------------------------------------------------------
 
     def validate(self, spec: JobSpec) -> JobSpec:
         return providers.get(spec.provider).validate(spec)
 
-    async def submit(self, spec: JobSpec) -> Task:
+    async def submit(self, spec: JobSpec, *, intent: Task | None = None) -> Task:
         """Validate, record the intent durably, send, record the answer durably.
 
         Raises JobValidationError or MissingKeyError before anything is written or sent.
         Returns the task (processing, rejected or orphaned); never raises for a refusal.
+        `intent`: a queued task already claimed as this submission's intent row.
         """
         adapter = providers.get(spec.provider)
         spec = adapter.validate(spec)
@@ -221,10 +262,10 @@ class Engine:
             raise MissingKeyError(spec.provider, adapter.env_key)
         fingerprint = self.settings.key_fingerprint(spec.provider)
         bkey = budget_key(spec.provider, fingerprint)
-        task = self.store.create_intent(
+        task = intent or self.store.create_intent(
             spec, estimate=quote.credits, key_fingerprint=fingerprint, now=self.clock()
         )
-        self._changed(task)
+        self._changed(task, TaskStatus.QUEUED if intent else None)
         self._submitting[bkey] = self._submitting.get(bkey, 0) + 1
         self.scheduler.set_waiting_submissions(bkey, self._submitting[bkey])
         try:
@@ -288,7 +329,9 @@ class Engine:
             self._load_ledger(provider, fingerprint)
             delay = self.scheduler.submit_delay(bkey)
             if delay <= 0:
-                return
+                if self._claim(provider, "generate"):
+                    return
+                delay = 1.0  # another instance took the last request of the hour
             self._emit(Notice("warning", f"{provider.value}: waiting {delay:.0f}s for rate budget"))
             await asyncio.sleep(min(delay, 5.0))
 
@@ -300,6 +343,9 @@ class Engine:
         if task.status is not TaskStatus.PROCESSING or not task.task_id:
             return task
         bkey = budget_key(task.provider, task.key_fingerprint)
+        if not self._claim(task.provider, "status"):
+            self.scheduler.poll_skipped(id)  # the hour's budget is spent: try again later
+            return task
         self._in_flight.add(id)
         try:
             update = await self.client.status(task.provider, task.task_id)
@@ -366,6 +412,7 @@ class Engine:
             bool(self.scheduler.tracked())
             or any(self._submitting.values())
             or (self.downloads is not None and self.downloads.active)
+            or self._queue_busy()
         )
 
     async def run(self, *, until_idle: bool = False, max_wait: float = RESYNC_EVERY) -> None:
@@ -375,6 +422,7 @@ class Engine:
             now = self.clock()
             if now - self._last_resync >= RESYNC_EVERY:
                 self.resync()
+            self._kick_queue()
             due = self.scheduler.due_polls()
             if due:
                 await asyncio.gather(*(self._poll_claimed(i) for i in due))
@@ -409,7 +457,94 @@ class Engine:
             self._emit(Notice("error", f"polling {id[-8:]} failed: {type(exc).__name__}"))
             self.scheduler.on_poll_result(id, pending=True, error=True)
 
+    # -- the batch queue ---------------------------------------------------------------
+    #
+    # Queued tasks (status `queued`, see `batch.py`) are submitted one at a time, oldest
+    # first, each only once the key's rate budget allows it. The queue lives in the
+    # history, so it survives a restart; its pause flag is persisted there too.
+
+    def queue_paused(self) -> bool:
+        return self.store.get_state("queue_paused") == "1"
+
+    def pause_queue(self) -> None:
+        """Stop submitting queued jobs (a submission in flight finishes); persisted."""
+        self.store.set_state("queue_paused", "1")
+        self._emit(Notice("information", "queue paused"))
+
+    def resume_queue(self) -> None:
+        self.store.set_state("queue_paused", "0")
+        self._emit(Notice("information", "queue resumed"))
+        self._wake.set()
+
+    def queue_counts(self) -> dict[str, int]:
+        """Queued jobs per provider."""
+        return self.store.count_queued()
+
+    def _keyed_providers(self) -> list[str]:
+        return [p.value for p in self.settings.providers if self.settings.key(p)]
+
+    def _queue_busy(self) -> bool:
+        if self._queue_task is not None and not self._queue_task.done():
+            return True
+        if self._queue_stopping or self.queue_paused():
+            return False
+        return self.store.next_queued(self._keyed_providers()) is not None
+
+    def _kick_queue(self) -> None:
+        """Start the queue's submitter when there is queued work it may send."""
+        if self._queue_task is not None and not self._queue_task.done():
+            return
+        if self._queue_busy():
+            self._queue_task = asyncio.get_running_loop().create_task(self._drain_queue())
+
+    async def _drain_queue(self) -> None:
+        try:
+            while not self._queue_stopping and not self.queue_paused():
+                task = self.store.next_queued(self._keyed_providers())
+                if task is None:
+                    return
+                fingerprint = self.settings.key_fingerprint(task.provider)
+                bkey = budget_key(task.provider, fingerprint)
+                # Wait for the budget before claiming: a stop while waiting leaves it queued.
+                self._load_ledger(task.provider, fingerprint)
+                delay = self.scheduler.submit_delay(bkey)
+                if delay > 0:
+                    self.scheduler.set_waiting_submissions(bkey, self._submitting.get(bkey, 0) + 1)
+                    try:
+                        await asyncio.sleep(min(delay, 5.0))
+                    finally:
+                        self.scheduler.set_waiting_submissions(bkey, self._submitting.get(bkey, 0))
+                    continue
+                claimed = self.store.claim_queued(task.id, self.clock())
+                if claimed is None:
+                    continue  # another instance sharing the history took it
+                try:
+                    await self.submit(claimed.spec, intent=claimed)
+                except JobValidationError as exc:
+                    refused = self.store.record_refusal(
+                        claimed.id, TaskStatus.REJECTED, f"{exc.field}: {exc.message}", self.clock()
+                    )
+                    self._changed(refused, TaskStatus.SUBMITTING)
+                await asyncio.sleep(0)  # let a stop or pause requested meanwhile take effect
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the queue's trouble never stops the poll loop
+            log.exception("queue submitter failed")
+            self._emit(Notice("error", f"the queue stopped: {type(exc).__name__}"))
+        finally:
+            self._wake.set()
+
+    async def stop_queue(self) -> None:
+        """Submit no further queued job; wait for the one being sent (quit gracefully)."""
+        self._queue_stopping = True
+        if self._queue_task is not None:
+            await asyncio.gather(self._queue_task, return_exceptions=True)
+
     async def aclose(self) -> None:
+        self._queue_stopping = True
+        if self._queue_task is not None and not self._queue_task.done():
+            self._queue_task.cancel()
+            await asyncio.gather(self._queue_task, return_exceptions=True)
         if self.downloads is not None:
             await self.downloads.aclose()
         await self.client.aclose()
