@@ -59,8 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provider", choices=[x.value for x in Provider],
                    help="default: the config's `provider`, else nanophoto")  # fmt: skip
     p.add_argument(
-        "--prompt", required=True, help="what to generate (≤1000 characters); - reads stdin"
+        "--prompt",
+        help="what to generate (≤1000 characters); - reads stdin (required unless --batch)",
     )
+    p.add_argument("--batch", metavar="FILE",
+                   help="queue every job of a JSONL or CSV file (fields as these flags: provider, "
+                   "prompt, image, mode, aspect, resolution, duration, audio, fixed_lens)")  # fmt: skip
+    p.add_argument("--yes", "-y", action="store_true",
+                   help="with --batch: don't ask to confirm the estimated cost")  # fmt: skip
+    p.add_argument("--detach", action="store_true",
+                   help="with --batch: queue and exit; `watch` or the dashboard sends them")  # fmt: skip
     p.add_argument("--image", action="append", default=[], metavar="URL",
                    help="a public image URL (repeatable); given means image-to-video")  # fmt: skip
     p.add_argument("--mode", choices=["text", "image"],
@@ -178,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     h.add_argument("dest", nargs="?", metavar="DEST",
                    help="default: backups/history-<time>.db in the data dir")  # fmt: skip
+
+    p = sub.add_parser("queue", help="the batch queue: status, pause, resume (persisted)")
+    queue_sub = p.add_subparsers(dest="queue_command", metavar="ACTION", required=True)
+    q = queue_sub.add_parser("status", help="queued jobs per provider and whether paused")
+    q.add_argument("--json", action="store_true")
+    queue_sub.add_parser("pause", help="send no queued job until resumed")
+    queue_sub.add_parser("resume", help="send queued jobs again")
 
     p = sub.add_parser("simulator", help="serve the fake provider APIs on loopback")
     p.add_argument("--port", type=int, default=8765, help="default: 8765")
@@ -345,6 +360,10 @@ def _describe_outcome(task: Task) -> str:
 
 
 async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    if args.batch:
+        return await cmd_submit_batch(args, settings)
+    if args.prompt is None:
+        raise UsageError("submit needs --prompt (or --batch FILE)")
     spec = spec_from_args(args, settings)
     adapter = providers.get(spec.provider)
     spec = adapter.validate(spec)  # raises JobValidationError before anything is written
@@ -494,12 +513,93 @@ def cmd_credits(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
 
 
+async def cmd_submit_batch(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from .batch import load_batch, queue_batch
+
+    path = Path(args.batch).expanduser()
+    if not path.is_file():
+        raise UsageError(f"no file {path}")
+    if args.prompt is not None:
+        raise UsageError("--batch takes its prompts from the file; drop --prompt")
+    batch = load_batch(path, settings)
+    if batch.problems:
+        for problem in batch.problems:
+            err(f"{path}:{problem.line}: {inert(problem.message, newlines=False)}")
+        err(f"error: {len(batch.problems)} bad row(s); nothing was queued")
+        return EXIT_USAGE
+    for name in batch.by_provider():
+        provider = Provider(name)
+        if not settings.key(provider):
+            raise MissingKeyError(provider, providers.get(provider).env_key)
+    parts = [
+        f"{name} {count} (~{credits} credits)"
+        for name, (count, credits) in batch.by_provider().items()
+    ]
+    err(f"{len(batch.jobs)} job(s): {', '.join(parts)}")
+    err(f"total estimated cost: ~{batch.total_credits} credits (the servers' charges are final)")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("not a terminal to confirm on: pass --yes to queue the batch")
+        answer = input(f"Queue {len(batch.jobs)} job(s) for ~{batch.total_credits} credits? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            err("nothing queued")
+            return EXIT_OK
+    store = open_store(settings)
+    try:
+        tasks = queue_batch(batch, store, settings, time.time())
+    finally:
+        store.close()
+    if args.json:
+        out(to_json([t.to_public() for t in tasks]))
+    err(f"queued {len(tasks)} job(s); they are sent within each key's rate budget")
+    if args.detach:
+        err(
+            "`seedance-tui watch` or the dashboard sends them; `seedance-tui queue status` shows them"
+        )
+        return EXIT_OK
+    return await cmd_watch(args, settings)
+
+
+def cmd_queue(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    try:
+        if args.queue_command == "pause":
+            store.set_state("queue_paused", "1")
+            err("queue paused: no queued job is sent until `seedance-tui queue resume`")
+        elif args.queue_command == "resume":
+            store.set_state("queue_paused", "0")
+            err("queue resumed: a running dashboard or `watch` sends the jobs")
+        counts = store.count_queued()
+        paused = store.get_state("queue_paused") == "1"
+        if args.queue_command == "status":
+            if getattr(args, "json", False):
+                out(to_json({"paused": paused, "queued": counts, "total": sum(counts.values())}))
+            else:
+                out(
+                    f"queue {'paused' if paused else 'running'}: {sum(counts.values())} job(s) waiting"
+                )
+                for name, count in sorted(counts.items()):
+                    out(f"  {name:<14}{count:>6}")
+        return EXIT_OK
+    finally:
+        store.close()
+
+
 async def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     engine = make_engine(settings, store)
     try:
         engine.start()
         watched = {t.id: t for t in store.pending()}
+        queued = store.list(Filter(status=(TaskStatus.QUEUED.value,)), limit=None)
+        if queued and engine.queue_paused():
+            err(
+                f"{len(queued)} queued job(s) wait: the queue is paused (`seedance-tui queue resume`)"
+            )
+        elif queued:
+            watched.update((t.id, t) for t in queued if settings.key(t.provider))
         missing = sorted(
             {t.provider.value for t in watched.values() if not settings.key(t.provider)}
         )
@@ -960,7 +1060,7 @@ ASYNC_COMMANDS: dict[str, Callable[..., Any]] = {
 }  # fmt: skip
 SYNC_COMMANDS: dict[str, Callable[..., int]] = {
     "list": cmd_list, "credits": cmd_credits, "open": cmd_open, "export": cmd_export,
-    "import": cmd_import, "history": cmd_history,
+    "import": cmd_import, "history": cmd_history, "queue": cmd_queue,
 }  # fmt: skip
 
 

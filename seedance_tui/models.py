@@ -20,6 +20,7 @@ class Provider(enum.StrEnum):
 class TaskStatus(enum.StrEnum):
     """Normalised task statuses (part of the public contract)."""
 
+    QUEUED = "queued"  # a batch job waiting its turn: nothing sent, nothing charged
     SUBMITTING = "submitting"  # intent committed, `generate` not yet answered
     PROCESSING = "processing"  # the provider accepted it and is rendering
     COMPLETED = "completed"
@@ -29,13 +30,15 @@ class TaskStatus(enum.StrEnum):
 
     @property
     def is_pending(self) -> bool:
-        return self in (TaskStatus.SUBMITTING, TaskStatus.PROCESSING)
+        """Not finished: queued, being submitted or rendering."""
+        return self in (TaskStatus.QUEUED, TaskStatus.SUBMITTING, TaskStatus.PROCESSING)
 
     @property
     def is_terminal(self) -> bool:
         return not self.is_pending
 
 
+# Sent (or being sent) and not finished: what is polled. Queued jobs are not in it.
 PENDING_STATUSES = (TaskStatus.SUBMITTING, TaskStatus.PROCESSING)
 
 

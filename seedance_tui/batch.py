@@ -1,0 +1,197 @@
+"""Batches: a JSONL or CSV file of jobs, checked whole, priced, then queued durably.
+
+Each row is one job in the `submit` command's field names:
+
+  provider     nanophoto | seedance15pro (default: the config's `provider`)
+  prompt       required
+  image        an image URL; in JSONL also a list; in CSV several separated by spaces
+  mode         text | image (default: image when an image is given)
+  aspect, resolution, duration, audio, fixed_lens   as the flags of `submit`
+
+Fields a row leaves out come from the config's `[providers.NAME.defaults]`, then the
+provider's defaults. Every row is validated before anything is queued; a bad row is
+reported with its line number. Queued jobs are tasks with status `queued`: the engine
+(`watch`, the dashboard, or `submit --batch` itself) sends them within the rate budget.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import providers
+from .config import Settings
+from .models import JobSpec, JobValidationError, Mode, Provider, Task
+from .store import Store
+
+FIELDS = {
+    "provider", "prompt", "image", "images", "image_urls", "mode", "aspect", "aspect_ratio",
+    "resolution", "duration", "audio", "sound", "fixed_lens",
+}  # fmt: skip
+TRUE = {"1", "true", "yes", "y", "on"}
+FALSE = {"0", "false", "no", "n", "off", ""}
+
+
+@dataclass(frozen=True, slots=True)
+class BatchJob:
+    line: int
+    spec: JobSpec
+    credits: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchProblem:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass
+class Batch:
+    jobs: list[BatchJob]
+    problems: list[BatchProblem]
+
+    @property
+    def total_credits(self) -> int:
+        return sum(job.credits for job in self.jobs)
+
+    def by_provider(self) -> dict[str, tuple[int, int]]:
+        """provider → (jobs, estimated credits)."""
+        out: dict[str, tuple[int, int]] = {}
+        for job in self.jobs:
+            count, credits = out.get(job.spec.provider.value, (0, 0))
+            out[job.spec.provider.value] = (count + 1, credits + job.credits)
+        return out
+
+
+def _flag(value: Any, name: str) -> bool | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False if text else None
+    raise JobValidationError(name, f"{value!r} is not true/false")
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip() if not isinstance(value, str) else value
+    return text if text != "" else None
+
+
+def spec_from_row(row: dict[str, Any], settings: Settings) -> JobSpec:
+    """A row's job, with the config's defaults; raises JobValidationError."""
+    unknown = sorted(k for k in row if k not in FIELDS and k is not None)
+    if unknown:
+        raise JobValidationError(unknown[0], "unknown field")
+    name = _text(row.get("provider")) or settings.default_provider.value
+    try:
+        provider = Provider(name)
+    except ValueError:
+        raise JobValidationError(
+            "provider", f"{name!r} is not nanophoto or seedance15pro"
+        ) from None
+    prompt = row.get("prompt")
+    if not isinstance(prompt, str):
+        raise JobValidationError("prompt", "required")
+    images: Any = row.get("image") or row.get("images") or row.get("image_urls") or []
+    if isinstance(images, str):
+        images = images.split()
+    if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
+        raise JobValidationError("image", "a URL or a list of URLs")
+    mode = _text(row.get("mode")) or ("image" if images else "text")
+    if mode not in ("text", "image", "text-to-video", "image-to-video"):
+        raise JobValidationError("mode", "text or image")
+    defaults = settings.providers[provider].defaults
+    audio = _flag(row.get("audio", row.get("sound")), "audio")
+    fixed = _flag(row.get("fixed_lens"), "fixed_lens")
+
+    def pick(*names: str, default_name: str) -> str | None:
+        for n in names:
+            if n in row and _text(row[n]) is not None:
+                return _text(row[n])
+        return defaults.get(default_name)
+
+    return JobSpec(
+        provider=provider,
+        prompt=prompt,
+        mode=Mode.IMAGE_TO_VIDEO if mode.startswith("image") else Mode.TEXT_TO_VIDEO,
+        image_urls=tuple(images),
+        aspect_ratio=pick("aspect", "aspect_ratio", default_name="aspect_ratio"),
+        resolution=pick("resolution", default_name="resolution"),
+        duration=pick("duration", default_name="duration"),
+        audio=bool(defaults.get("audio", False) if audio is None else audio),
+        fixed_lens=True if (defaults.get("fixed_lens") if fixed is None else fixed) else None,
+    )
+
+
+def read_rows(path: Path) -> list[tuple[int, Any]]:
+    """(line number, row) of a JSONL or CSV file; the format from the suffix (.csv or not)."""
+    rows: list[tuple[int, Any]] = []
+    with open(path, encoding="utf-8", newline="") as fh:
+        if path.suffix.lower() == ".csv":
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is None:
+                return rows
+            for row in reader:
+                extra = row.pop(None, None)  # type: ignore[call-overload]
+                if extra:
+                    rows.append((reader.line_num, ValueError("more cells than header columns")))
+                    continue
+                if any((v or "").strip() for v in row.values()):
+                    rows.append((reader.line_num, {k.strip(): v for k, v in row.items() if k}))
+        else:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip() or line.lstrip().startswith("#"):
+                    continue
+                try:
+                    rows.append((number, json.loads(line)))
+                except ValueError as exc:
+                    rows.append((number, ValueError(f"not JSON ({exc.args[0]})")))
+    return rows
+
+
+def load_batch(path: Path, settings: Settings) -> Batch:
+    """Read and check every row; the batch is usable only when `problems` is empty."""
+    jobs: list[BatchJob] = []
+    problems: list[BatchProblem] = []
+    try:
+        rows = read_rows(path)
+    except UnicodeDecodeError:
+        return Batch([], [BatchProblem(0, "the file is not UTF-8 text")])
+    for line, row in rows:
+        if isinstance(row, Exception):
+            problems.append(BatchProblem(line, str(row)))
+            continue
+        if not isinstance(row, dict):
+            problems.append(BatchProblem(line, "expected an object of job fields"))
+            continue
+        try:
+            spec = spec_from_row(row, settings)
+            adapter = providers.get(spec.provider)
+            spec = adapter.validate(spec)
+            jobs.append(BatchJob(line, spec, adapter.quote(spec).credits))
+        except JobValidationError as exc:
+            problems.append(BatchProblem(line, f"{exc.field}: {exc.message}"))
+    if not jobs and not problems:
+        problems.append(BatchProblem(0, "no jobs in the file"))
+    return Batch(jobs, problems)
+
+
+def queue_batch(batch: Batch, store: Store, settings: Settings, now: float) -> list[Task]:
+    """Queue every job of a checked batch in one transaction."""
+    if batch.problems:
+        raise ValueError("a batch with problems cannot be queued")
+    return store.enqueue(
+        [(j.spec, j.credits, settings.key_fingerprint(j.spec.provider)) for j in batch.jobs], now
+    )
