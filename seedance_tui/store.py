@@ -134,6 +134,12 @@ def m002_app_state(db: sqlite_utils.Database) -> None:
     db.executescript("CREATE TABLE app_state (name TEXT PRIMARY KEY, value TEXT)")
 
 
+@migration
+def m003_index_completed(db: sqlite_utils.Database) -> None:
+    """`generation_history` (run at every start) reads the newest completed renders."""
+    db.executescript("CREATE INDEX idx_tasks_status_completed ON tasks(status, completed_at)")
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # -- the store -------------------------------------------------------------------------
@@ -587,20 +593,37 @@ class Store:
             tx.execute(
                 f"INSERT INTO tasks ({TASK_COLUMNS}) VALUES ({','.join('?' * 20)})",
                 (
-                    task.id, task.provider.value, task.task_id, task.key_fingerprint,
-                    task.status.value, task.prompt, json.dumps(task.params),
-                    task.credits_estimated, task.credits_charged, task.credits_refunded,
-                    json.dumps(list(task.video_urls)), task.error, iso(task.created_at),
-                    iso(task.submitted_at), iso(task.completed_at),
-                    iso(task.updated_at or task.created_at), task.generation_time,
-                    iso(task.last_polled_at), None, task.local_path,
+                    task.id,
+                    task.provider.value,
+                    task.task_id,
+                    task.key_fingerprint,
+                    task.status.value,
+                    task.prompt,
+                    json.dumps(task.params),
+                    task.credits_estimated,
+                    task.credits_charged,
+                    task.credits_refunded,
+                    json.dumps(list(task.video_urls)),
+                    task.error,
+                    iso(task.created_at),
+                    iso(task.submitted_at),
+                    iso(task.completed_at),
+                    iso(task.updated_at or task.created_at),
+                    task.generation_time,
+                    iso(task.last_polled_at),
+                    None,
+                    task.local_path,
                 ),
             )
             for event in events or ():
                 status = event.get("status")
                 self._event(
-                    tx, task.id, event["at"], event["kind"],
-                    TaskStatus(status) if status else None, event.get("detail"),
+                    tx,
+                    task.id,
+                    event["at"],
+                    event["kind"],
+                    TaskStatus(status) if status else None,
+                    event.get("detail"),
                 )
 
     def set_local_path(self, id: str, path: str | None, now: float) -> None:
@@ -876,9 +899,7 @@ class Store:
 
     # -- the batch queue and app state -------------------------------------------------
 
-    def enqueue(
-        self, jobs: list[tuple[JobSpec, int | None, str | None]], now: float
-    ) -> list[Task]:
+    def enqueue(self, jobs: list[tuple[JobSpec, int | None, str | None]], now: float) -> list[Task]:
         """Queue (spec, estimate, key fingerprint) jobs as `queued` tasks, all in one
         transaction: a batch is queued whole or not at all. Nothing is sent."""
         tasks = []
