@@ -17,18 +17,27 @@ At the end a last `watch` runs to completion, then:
   * every row is terminal and agrees with the simulator (state mismatches 0);
   * our credits equal the simulator's net charges, apart from the orphans it charged.
 
-Run: python benchmarks/crash.py [--kills 20] [--seed N]
+Then `--tui-kills` rounds do the same to the dashboard: `seedance-tui` in a
+pseudo-terminal, a job typed into its form and confirmed (n, text, ctrl+s, enter), a
+headless `watch` polling beside it, both killed at a random moment.
+
+Run: python benchmarks/crash.py [--kills 20] [--tui-kills 10] [--seed N]
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
+import pty
 import random
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -66,6 +75,7 @@ class CrashResult:
     kills: int = 0  # processes killed while running
     killed_submits: int = 0
     killed_watches: int = 0
+    killed_tuis: int = 0
     submissions: int = 0
     sim_tasks: int = 0
     faults: int = 0
@@ -96,7 +106,7 @@ class CrashResult:
         lines = [
             f"rounds               {self.rounds} ({self.seconds:.1f} s)",
             f"SIGKILLs             {self.kills} (submit {self.killed_submits}, "
-            f"watch {self.killed_watches})",
+            f"watch {self.killed_watches}, TUI {self.killed_tuis})",
             f"submissions started  {self.submissions}",
             f"faults injected      {self.faults} (slow answers)",
             f"tasks created (sim)  {self.sim_tasks}",
@@ -140,11 +150,94 @@ def _reap(proc: subprocess.Popen[bytes], result: CrashResult) -> None:
         result.tracebacks.append(err.decode("utf-8", "replace")[-400:])
 
 
+class Dashboard:
+    """The TUI (`seedance-tui` with no command) in a pseudo-terminal, driven by keys."""
+
+    STARTUP = 3.0  # seconds until the dashboard takes keys
+
+    def __init__(self, env: dict[str, str]) -> None:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        self.proc = subprocess.Popen(
+            _exe(),
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env={**env, "TERM": "xterm-256color"},
+            start_new_session=True,
+        )
+        os.close(slave)
+        self.master = master
+        self.screen = bytearray()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.screen.extend(data)
+
+    def keys(self, data: bytes, pause: float = 0.3) -> None:
+        os.write(self.master, data)
+        time.sleep(pause)
+
+    def submit(self, prompt: str) -> None:
+        """New job, type the prompt, ctrl+s (check and quote), enter (confirm)."""
+        self.keys(b"\x1b")  # back to the task list, whatever had focus
+        self.keys(b"n")
+        self.keys(prompt.encode())
+        self.keys(b"\x13", 0.6)
+        self.keys(b"\r", 0.0)
+
+    def close(self) -> None:
+        os.close(self.master)
+
+
+def _tui_round(
+    env: dict[str, str], rng: random.Random, round_no: int, prompts: list[str], result: CrashResult
+) -> None:
+    """Start the dashboard (and a headless watch beside it), submit 1-2 jobs through its
+    form, SIGKILL both at a random moment: mid-submit, mid-poll, or idle."""
+    watch = _spawn(env, "watch")
+    tui = Dashboard(env)
+    try:
+        time.sleep(Dashboard.STARTUP)
+        for j in range(1):  # one: a second typed while the first is in flight hits the list's keys
+            prompt = f"tui round {round_no:02d} job {j}"
+            prompts.append(prompt)
+            tui.submit(prompt)
+            time.sleep(rng.uniform(0.0, 1.2))
+        time.sleep(rng.uniform(0.0, 1.0))
+        if tui.proc.poll() is None:
+            tui.proc.send_signal(signal.SIGKILL)
+            result.kills += 1
+            result.killed_tuis += 1
+        tui.proc.wait(timeout=30)
+        if b"Traceback" in tui.screen:
+            result.tracebacks.append(bytes(tui.screen[-400:]).decode("utf-8", "replace"))
+    finally:
+        tui.close()
+    if watch.poll() is None:
+        watch.send_signal(signal.SIGKILL)
+        result.kills += 1
+        result.killed_watches += 1
+    _reap(watch, result)
+
+
 def run_crash(
-    rounds: int = 20, *, seed: int = 1, home: Path | None = None, max_round: float = 2.0
+    rounds: int = 20,
+    *,
+    tui_rounds: int = 0,
+    seed: int = 1,
+    home: Path | None = None,
+    max_round: float = 2.0,
 ) -> CrashResult:
     rng = random.Random(seed)
-    result = CrashResult(rounds=rounds)
+    result = CrashResult(rounds=rounds + tui_rounds)
     started = time.monotonic()
     config = SimConfig(
         generation_time=(1.0, 3.0),
@@ -194,6 +287,8 @@ def run_crash(
                             result.killed_watches += 1
                 for _, proc in procs:
                     _reap(proc, result)
+            for round_no in range(tui_rounds):
+                _tui_round(env, rng, round_no, prompts, result)
             final = subprocess.run([*_exe(), "watch"], env=env, capture_output=True, timeout=120)
             if b"Traceback" in final.stderr:
                 result.tracebacks.append(final.stderr.decode("utf-8", "replace")[-400:])
@@ -262,10 +357,14 @@ def check(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kills", type=int, default=20, help="rounds, each ending in SIGKILLs")
+    parser.add_argument("--tui-kills", type=int, default=10, help="rounds killing the TUI")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    result = run_crash(args.kills, seed=args.seed)
-    print(f"crash test: {args.kills} rounds of SIGKILL (headless submit/watch)")
+    result = run_crash(args.kills, tui_rounds=args.tui_kills, seed=args.seed)
+    print(
+        f"crash test: {args.kills} rounds killing headless submit/watch, "
+        f"{args.tui_kills} killing the TUI (with a watch beside it)"
+    )
     print(result.report())
     return 0 if result.ok else 1
 
