@@ -149,6 +149,36 @@ async def test_a_second_submit_while_one_is_in_flight_is_refused(live_settings, 
         assert store.count() == 1
 
 
+async def test_an_answer_arriving_while_typing_the_next_prompt_keeps_the_focus(live_settings, sim):
+    """Typing the next job while the last is in flight: the answer must not move the focus
+    to the list, whose letter keys are shortcuts (r re-runs, q quits)."""
+    from seedance_tui.engine import Engine
+
+    gate = asyncio.Event()
+
+    class HeldEngine(Engine):
+        async def submit(self, spec):
+            await gate.wait()
+            return await super().submit(spec)
+
+    store = Store.open(live_settings.db_path)
+    app = SeedanceApp(live_settings, store=store, engine=HeldEngine(live_settings, store))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", *"first job", "ctrl+s", "enter")
+        form = app.query_one(JobForm)
+        assert form.submitting
+        await pilot.press("n")
+        prompt = app.focused
+        assert isinstance(prompt, TextArea)
+        await pilot.press(*" then")
+        gate.set()
+        await wait_until(pilot, lambda: not form.submitting)
+        await pilot.press(*" the reef")
+        assert app.focused is prompt
+        assert prompt.text.endswith("then the reef")
+        assert app.is_running and store.count() == 1  # nothing re-run, nothing quit
+
+
 # -- the form --------------------------------------------------------------------------
 
 

@@ -406,8 +406,12 @@ class SeedanceApp(App[int]):
                 markup=False,
                 timeout=10,
             )
-        self.main.query_one(TaskList).select(task.id)
-        self.main.query_one(TaskList).focus()
+        task_list = self.main.query_one(TaskList)
+        task_list.select(task.id)
+        # The answer arrives whenever it arrives: never pull focus out of a field the user
+        # is typing in (the next prompt, say), or their keys would become list shortcuts.
+        if not isinstance(self.focused, Input | TextArea):
+            task_list.focus()
 
     @on(SubmitFailed)
     def _submit_failed(self, message: SubmitFailed) -> None:
