@@ -194,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     queue_sub.add_parser("pause", help="send no queued job until resumed")
     queue_sub.add_parser("resume", help="send queued jobs again")
 
+    p = sub.add_parser(
+        "serve",
+        help="the dashboard in a browser tab (textual-serve, on 127.0.0.1 only)",
+        description="Each browser tab runs its own dashboard process. Loopback only: reach it "
+        "from elsewhere through an SSH tunnel (ssh -L 8000:127.0.0.1:8000 HOST).",
+    )
+    p.add_argument("--port", type=int, default=8000, help="default: 8000")
+
     p = sub.add_parser("simulator", help="serve the fake provider APIs on loopback")
     p.add_argument("--port", type=int, default=8765, help="default: 8765")
     p.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
@@ -1029,6 +1037,44 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
 
 
+def serve_command(args: argparse.Namespace) -> str:
+    """The shell command each browser session runs: this dashboard with the same options."""
+    import shlex
+
+    parts = [sys.executable, "-m", "seedance_tui"]
+    if args.db:
+        parts += ["--db", os.path.abspath(os.path.expanduser(args.db))]
+    if args.demo:
+        parts.append("--demo")
+    return shlex.join(parts)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from textual_serve.server import Server
+
+    if not 0 < args.port < 65536:
+        raise UsageError("--port must be between 1 and 65535")
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", args.port))
+        except OSError:
+            raise UsageError(
+                f"port {args.port} on 127.0.0.1 is taken; choose another with --port"
+            ) from None
+    logging.getLogger("textual_serve").setLevel(logging.WARNING)
+    err(f"dashboard on http://127.0.0.1:{args.port} (loopback only); Ctrl+C stops it")
+    server = Server(serve_command(args), host="127.0.0.1", port=args.port, title="seedance-tui")
+    import contextlib
+
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve()
+    return EXIT_OK
+
+
 def cmd_simulator(args: argparse.Namespace) -> int:
     from .simulator import SimConfig, serve
 
@@ -1072,6 +1118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_simulator(args)
         if args.command == "key":
             return cmd_key(args)
+        if args.command == "serve":
+            return cmd_serve(args)
         if args.command == "config":
             return cmd_config(args)
         settings = load_settings(db=args.db)
