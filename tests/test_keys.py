@@ -36,7 +36,8 @@ class MemoryKeyring(KeyringBackend):
 
 
 @pytest.fixture
-def memory_keyring():
+def memory_keyring(monkeypatch):
+    monkeypatch.setenv("SEEDANCE_TUI_KEYRING", "1")  # on, whatever the suite's default
     previous = keyring.get_keyring()
     ring = MemoryKeyring()
     keyring.set_keyring(ring)
