@@ -49,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"seedance-tui {__version__}")
     parser.add_argument("--db", metavar="PATH", help="the history file (env SEEDANCE_TUI_DB)")
     parser.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="PROVIDER=KEY",
+        type=_key_flag,
+        help="an API key for this run, ahead of env, keyring and keys file (repeatable); "
+        "other users may see it in the process list: prefer `key set` or the env",
+    )
+    parser.add_argument(
         "--demo",
         action="store_true",
         help="open the dashboard against the built-in simulator with a demo history (no key, no network)",
@@ -215,6 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int)
     return parser
+
+
+def _key_flag(text: str) -> tuple[Provider, str]:
+    provider, sep, key = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError("expected PROVIDER=KEY")
+    try:
+        return Provider(provider.strip()), key.strip()
+    except ValueError:
+        names = ", ".join(p.value for p in Provider)
+        raise argparse.ArgumentTypeError(f"unknown provider (one of {names})") from None
 
 
 def _positive_int(text: str) -> int:
@@ -1122,7 +1142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_serve(args)
         if args.command == "config":
             return cmd_config(args)
-        settings = load_settings(db=args.db)
+        settings = load_settings(db=args.db, keys=dict(args.key) or None)
         if args.command is None:
             return cmd_tui(args, settings)
         if args.command in ASYNC_COMMANDS:

@@ -29,6 +29,10 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
     monkeypatch.setenv("SEEDANCE_TUI_HOME", str(home))
+    # Tests that want these turn them back on: no downloads behind a test's back, and
+    # never a developer's real OS keyring.
+    monkeypatch.setenv("SEEDANCE_TUI_AUTO_DOWNLOAD", "0")
+    monkeypatch.setenv("SEEDANCE_TUI_KEYRING", "0")
     return home
 
 

@@ -190,3 +190,18 @@ def test_sigkill_while_processing_then_watch_brings_every_task_to_its_end(
     assert {t["task_id"]: t["status"] for t in held} == {t["task_id"]: t["status"] for t in listed}
     for stream in (out, err):
         assert NANO_KEY not in stream and SEED_KEY not in stream
+
+
+def test_a_key_flag_comes_first_and_is_never_printed(
+    capsys, monkeypatch, sim_env, sim, fast_config
+):
+    monkeypatch.setenv("NANOPHOTO_API_KEY", "invalid-env-key")  # the simulator refuses it
+    code, out, err = run(
+        capsys, "--key", f"nanophoto={NANO_KEY}", "submit", "--prompt", "x", "--json"
+    )
+    assert code == 0 and json.loads(out)["status"] == "processing"
+    assert NANO_KEY not in out + err
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--key", f"nope={NANO_KEY}", "list"])
+    assert info.value.code == 2
+    assert NANO_KEY not in "".join(capsys.readouterr())
