@@ -3,7 +3,12 @@
 Threading model: everything runs on the app's event loop but one thread worker that sums
 credits over its own read connection. The engine's poll loop is an async worker (group
 "engine"); its listener turns engine events into messages, and `@on` handlers change the
-screen. Submissions run in group "submit"; nothing here is `exclusive` across groups.
+screen. Submissions run in group "submit", downloads started with a key in group
+"download"; nothing here is `exclusive` across groups. The engine's auto-download reports
+progress through a listener that posts messages too.
+
+At start-up the config's `[keymap]` is applied (Textual's keymap, by binding id = action
+name) and its `theme` chosen; a theme picked later in the command palette is saved.
 """
 
 from __future__ import annotations
@@ -23,17 +28,27 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
-from .. import providers
-from ..config import Settings
+from .. import library, providers
+from ..config import ConfigError, Settings, save_setting
 from ..models import JobSpec, JobValidationError, Provider, Task, TaskStatus
 from ..store import Filter, Store, StoreError
 from ..text import one_line
 from .credits import CreditsPanel
 from .detail import DetailPane
+from .downloads import DownloadStrip
 from .form import JobForm
-from .keys import APP_BINDINGS, COMMANDS
-from .messages import CreditsComputed, EngineNotice, SubmitFailed, SubmitFinished, TaskUpdated
-from .opener import open_with, over_ssh, system_opener
+from .keys import APP_BINDINGS, COMMANDS, effective_keys, is_printable, split_keymap
+from .messages import (
+    CreditsComputed,
+    DownloadFailed,
+    DownloadFinished,
+    DownloadProgress,
+    EngineNotice,
+    SubmitFailed,
+    SubmitFinished,
+    TaskUpdated,
+)
+from .opener import over_ssh
 from .screens import ConfirmSubmit, HelpScreen
 from .styles import css_paths
 from .task_list import TaskList
@@ -43,7 +58,10 @@ if TYPE_CHECKING:
 
 STATUS_FILTERS: list[tuple[str, tuple[str, ...]]] = [
     ("all", ()),
-    ("pending", (TaskStatus.SUBMITTING.value, TaskStatus.PROCESSING.value)),
+    (
+        "pending",
+        (TaskStatus.QUEUED.value, TaskStatus.SUBMITTING.value, TaskStatus.PROCESSING.value),
+    ),
     ("completed", (TaskStatus.COMPLETED.value,)),
     ("failed", (TaskStatus.FAILED.value, TaskStatus.REJECTED.value, TaskStatus.ORPHANED.value)),
 ]
@@ -52,14 +70,10 @@ SORTS = ["newest", "oldest", "credits"]
 # Actions that act on the selected task or the list: idle while a dialog is open.
 MAIN_SCREEN_ACTIONS = {
     "new_job", "search", "cycle_status", "cycle_provider", "cycle_sort", "clear_filters",
-    "copy_url", "open_video", "rerun", "poll_now", "focus_list",
-}  # fmt: skip
-# Actions bound to printable keys: a text field takes those keys, so they are hidden there.
-LETTER_ACTIONS = {
-    "help", "new_job", "search", "cycle_status", "cycle_provider", "cycle_sort",
-    "copy_url", "open_video", "rerun", "poll_now", "quit",
+    "copy_url", "open_video", "rerun", "poll_now", "focus_list", "download", "toggle_queue",
 }  # fmt: skip
 CREDITS_REFRESH_DELAY = 0.5
+PROGRESS_EVERY = 0.1  # seconds between two progress messages of one download
 
 
 class SeedanceApp(App[int]):
@@ -92,6 +106,17 @@ class SeedanceApp(App[int]):
         self._confirming = False
         self._credits_timer = None
         self._keys_state: tuple[bool, ...] = ()
+        self.keymap_overrides, self.unknown_keymap_actions = split_keymap(settings.keymap)
+        # Actions whose keys type characters: a text field takes those keys, so the footer
+        # hides them there (rebinding `search` to ctrl+f keeps it usable while typing).
+        self.letter_actions = {
+            binding.action
+            for binding in APP_BINDINGS
+            if any(is_printable(key) for key in effective_keys(binding, self.keymap_overrides))
+        }
+        # Downloads in progress: task id → (done, total, started by auto-download).
+        self.downloads: dict[str, tuple[int, int | None, bool]] = {}
+        self._progress_sent: dict[str, float] = {}
         if settings.demo:
             self.sub_title = "demo: built-in simulator, no key needed"
 
@@ -104,7 +129,14 @@ class SeedanceApp(App[int]):
                     with Horizontal(id="list-bar"):
                         yield Input(placeholder="/ search prompts", id="search", compact=True)
                         yield Static(id="query-label")
-                    yield TaskList(self.store, clock=self.clock, eta=self._eta, id="tasks")
+                    yield TaskList(
+                        self.store,
+                        clock=self.clock,
+                        eta=self._eta,
+                        link=self._link_state,
+                        id="tasks",
+                    )
+                yield DownloadStrip(id="downloads")
                 yield DetailPane(id="detail")
             with Vertical(id="side-column"):
                 yield JobForm(id="form")
@@ -112,6 +144,8 @@ class SeedanceApp(App[int]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        self._apply_keymap()
+        self._apply_theme()
         self.main.query_one("#tasks-box").border_title = "Tasks"
         self.main.query_one("#form").border_title = "New job"
         self.main.query_one("#credits").border_title = "Credits"
@@ -122,12 +156,58 @@ class SeedanceApp(App[int]):
         self.call_after_refresh(self._start_engine)
         self.set_interval(1.0, self._tick)
 
+    def _apply_keymap(self) -> None:
+        if self.keymap_overrides:
+            self.set_keymap(self.keymap_overrides)
+        if self.unknown_keymap_actions:
+            self.notify(
+                "Unknown action(s) in [keymap], ignored: "
+                + ", ".join(self.unknown_keymap_actions)
+                + " (the help screen, ?, lists the action names)",
+                title="Keymap",
+                severity="warning",
+                markup=False,
+                timeout=10,
+            )
+
+    def _apply_theme(self) -> None:
+        """The configured theme, then watch for a new choice (the command palette's)."""
+        name = self.settings.theme
+        if name:
+            if name in self.available_themes:
+                self.theme = name
+            else:
+                self.notify(
+                    f"Unknown theme {name!r} in the config, using {self.theme}",
+                    title="Theme",
+                    severity="warning",
+                    markup=False,
+                )
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, theme) -> None:
+        """Remember the theme in the config file (the next start uses it)."""
+        if theme.name == self.settings.theme:
+            return
+        try:
+            save_setting("theme", theme.name)
+        except (ConfigError, OSError) as exc:
+            self.notify(
+                f"Theme not saved: {one_line(str(exc), 200)}",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self.settings.theme = theme.name
+
     def _start_engine(self) -> None:
         from ..engine import Engine
 
         if self.engine is None:
             self.engine = Engine(self.settings, self.store, clock=self.clock)
         self.engine.subscribe(self._on_engine_event)
+        if self.engine.downloads is not None:
+            self.engine.downloads.listeners.append(self._auto_download_progress)
         if self.poll:
             self.run_worker(self.engine.run(), name="engine", group="engine", exit_on_error=False)
         self._show_budget()
@@ -156,6 +236,9 @@ class SeedanceApp(App[int]):
 
     def _eta(self, task_id: str) -> float | None:
         return self.engine.scheduler.eta(task_id) if self.engine else None
+
+    def _link_state(self, task: Task) -> str | None:
+        return library.link_state(task, self.settings, now=self.clock())
 
     @on(TaskUpdated)
     def _task_updated(self, message: TaskUpdated) -> None:
@@ -228,6 +311,7 @@ class SeedanceApp(App[int]):
             task is not None,
             bool(task and (task.video_urls or task.local_path)),
             bool(task and task.status is TaskStatus.PROCESSING),
+            bool(task and self._can_download(task)),
         )
         if keys_state != self._keys_state:
             self._keys_state = keys_state
@@ -248,8 +332,14 @@ class SeedanceApp(App[int]):
             eta = self.engine.scheduler.eta(task.id)
             next_check = self.engine.scheduler.next_check(task.id)
         pane.show(
-            task, self.store.events(task.id), now=self.clock(), eta=eta, next_check=next_check
+            task,
+            self.store.events(task.id),
+            now=self.clock(),
+            eta=eta,
+            next_check=next_check,
+            link=self._link_state(task),
         )
+        self._show_downloads()
 
     @on(TaskList.Reloaded)
     def _reloaded(self, message: TaskList.Reloaded) -> None:
@@ -290,6 +380,7 @@ class SeedanceApp(App[int]):
         selected = self.main.query_one(TaskList).selected
         if selected is not None and selected.status.is_pending:
             self._show_detail(selected.id)
+        self._prune_auto_downloads()
         self._show_budget()
 
     # -- credits -----------------------------------------------------------------------
@@ -333,7 +424,19 @@ class SeedanceApp(App[int]):
             p: self.engine.scheduler.budget(budget_key(p, self.settings.key_fingerprint(p)))
             for p in Provider
         }
-        self.main.query_one(CreditsPanel).show_budget(budgets)
+        panel = self.main.query_one(CreditsPanel)
+        panel.show_budget(budgets)
+        panel.show_queue(
+            self.engine.queue_counts(), self.engine.queue_paused(), self._key_for("toggle_queue")
+        )
+
+    def _key_for(self, action: str) -> str:
+        """How the footer writes the (possibly rebound) key of an app action."""
+        for binding in APP_BINDINGS:
+            if binding.action == action:
+                keys = effective_keys(binding, self.keymap_overrides)
+                return self.get_key_display(binding.with_key(keys[0])) if keys else ""
+        return ""
 
     # -- submitting --------------------------------------------------------------------
 
@@ -434,7 +537,7 @@ class SeedanceApp(App[int]):
         }:
             return False  # a dialog's own keys apply
         typing = isinstance(self.focused, Input | TextArea)
-        if typing and action in LETTER_ACTIONS:
+        if typing and action in self.letter_actions:
             return False  # the key types a character here
         if action == "focus_list":
             return not isinstance(self.focused, TaskList)
@@ -444,7 +547,7 @@ class SeedanceApp(App[int]):
             if self.is_mounted_ready and self.main.query_one(JobForm).submitting:
                 return None
             return True
-        if action in ("copy_url", "open_video", "rerun", "poll_now"):
+        if action in ("copy_url", "open_video", "rerun", "poll_now", "download"):
             task = self._selected_task()
             if task is None:
                 return False
@@ -452,7 +555,15 @@ class SeedanceApp(App[int]):
                 return False
             if action == "poll_now" and task.status is not TaskStatus.PROCESSING:
                 return False
+            if action == "download":
+                if not self._can_download(task):
+                    return False
+                return None if task.id in self.downloads else True
         return True
+
+    def _can_download(self, task: Task) -> bool:
+        """A finished video whose file is not in the library (yet, or any more)."""
+        return self._link_state(task) in ("remote", "missing", "expired")
 
     @property
     def is_mounted_ready(self) -> bool:
@@ -467,7 +578,7 @@ class SeedanceApp(App[int]):
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(self.keymap_overrides))
 
     def action_new_job(self) -> None:
         self.main.query_one("#prompt").focus()
@@ -498,11 +609,6 @@ class SeedanceApp(App[int]):
             search.value = ""
         self.apply_query()
 
-    def _video_target(self, task: Task) -> str | None:
-        if task.local_path and Path(task.local_path).exists():
-            return task.local_path
-        return task.video_urls[0] if task.video_urls else None
-
     def action_copy_url(self) -> None:
         task = self._selected_task()
         if task is None or not task.video_urls:
@@ -514,28 +620,151 @@ class SeedanceApp(App[int]):
         )
 
     def action_open_video(self) -> None:
+        """The saved file (else the link) with the system's opener; without one (over SSH,
+        no desktop) copy the link (else the file's path) and say so."""
         task = self._selected_task()
-        target = self._video_target(task) if task else None
+        target = library.open_target(task) if task else None
         if task is None or target is None:
             self.notify("This task has no video yet.", severity="warning")
             return
-        opener = system_opener()
-        if opener is None:
-            url = task.video_urls[0] if task.video_urls else target
-            self.copy_to_clipboard(url)
-            where = "over SSH" if over_ssh() else "on this machine"
-            self.notify(
-                f"No system opener {where}: copied the URL instead — {one_line(url, 80)}",
-                title="Copied",
-                markup=False,
-            )
+        if library.open_with_system(target):
+            self.notify(f"Opening {one_line(target, 80)}", markup=False)
             return
+        copied = task.video_urls[0] if task.video_urls else target
+        self.copy_to_clipboard(copied)
+        where = "over SSH" if over_ssh() else "on this machine"
+        what = "the URL" if task.video_urls else "the file's path"
+        self.notify(
+            f"No system opener {where}: copied {what} instead — {one_line(copied, 80)}",
+            title="Copied",
+            markup=False,
+        )
+
+    # -- downloads ---------------------------------------------------------------------
+
+    def action_download(self) -> None:
+        task = self._selected_task()
+        if task is None or not self._can_download(task):
+            self.notify("Only a finished video that is not saved yet can be saved.",
+                        severity="warning")  # fmt: skip
+            return
+        if task.id in self.downloads:
+            self.notify(f"{task.short_id} is being saved already.")
+            return
+        self.downloads[task.id] = (0, None, False)
+        self.refresh_bindings()
+        self._show_downloads()
+        self._download(task)
+
+    @work(group="download", exit_on_error=False)
+    async def _download(self, task: Task) -> None:
+        def progress(done: int, total: int | None) -> None:
+            self._post_progress(task.id, done, total, auto=False)
+
         try:
-            open_with(opener, target)
-        except OSError as exc:
-            self.notify(f"Could not open: {exc.strerror}", severity="error", markup=False)
+            path = await library.download_task(
+                task, self.store, self.settings, on_progress=progress, clock=self.clock
+            )
+        except library.DownloadError as exc:
+            self.post_message(DownloadFailed(task.id, str(exc)))
+        else:
+            self.post_message(DownloadFinished(task.id, str(path)))
+
+    def _auto_download_progress(self, task_id: str, done: int, total: int | None) -> None:
+        """The engine's auto-download listener (on this loop): post, don't touch widgets."""
+        self._post_progress(task_id, done, total, auto=True)
+
+    def _post_progress(self, task_id: str, done: int, total: int | None, *, auto: bool) -> None:
+        """At most one message per PROGRESS_EVERY seconds per download, and the last one."""
+        now = time.monotonic()
+        finished = total is not None and done >= total
+        if not finished and now - self._progress_sent.get(task_id, 0.0) < PROGRESS_EVERY:
             return
-        self.notify(f"Opening {one_line(target, 80)}", markup=False)
+        self._progress_sent[task_id] = now
+        self.post_message(DownloadProgress(task_id, done, total, auto=auto))
+
+    @on(DownloadProgress)
+    def _download_progress(self, message: DownloadProgress) -> None:
+        if not self.is_mounted_ready:
+            return
+        current = self.downloads.get(message.task_id)
+        if current is None and not message.auto:
+            return  # a late message of a download that has ended
+        self.downloads[message.task_id] = (message.done, message.total, message.auto)
+        self._show_downloads()
+
+    @on(DownloadFinished)
+    def _download_finished(self, message: DownloadFinished) -> None:
+        self._download_ended(message.task_id)
+        if not self.is_mounted_ready:
+            return
+        task = self.store.get(message.task_id)
+        self.main.query_one(TaskList).update_task(task)
+        self._refresh_selected(task.id)
+        self.notify(f"Saved {task.short_id} to {message.path}", title="Saved", markup=False)
+
+    @on(DownloadFailed)
+    def _download_failed(self, message: DownloadFailed) -> None:
+        self._download_ended(message.task_id)
+        if not self.is_mounted_ready:
+            return
+        self.notify(
+            f"Could not save {message.task_id[-8:]}: {one_line(message.reason, 200)}",
+            title="Not saved",
+            severity="error",
+            markup=False,
+            timeout=10,
+        )
+
+    def _download_ended(self, task_id: str) -> None:
+        self.downloads.pop(task_id, None)
+        self._progress_sent.pop(task_id, None)
+        if self.is_mounted_ready:
+            self._show_downloads()
+            self.refresh_bindings()
+
+    def _refresh_selected(self, task_id: str) -> None:
+        selected = self.main.query_one(TaskList).selected
+        if selected is not None and selected.id == task_id:
+            self._show_detail(task_id)
+            self._keys_state = ()
+            self.refresh_bindings()
+
+    def _prune_auto_downloads(self) -> None:
+        """Auto-downloads that ended (saved or given up) leave the strip."""
+        running = self.engine.downloads.progress if self.engine and self.engine.downloads else {}
+        for task_id, (_, _, auto) in list(self.downloads.items()):
+            if auto and task_id not in running:
+                self._download_ended(task_id)
+
+    def _show_downloads(self) -> None:
+        """The strip shows the selected task's download, else the latest one started."""
+        if not self.is_mounted_ready:
+            return
+        strip = self.main.query_one(DownloadStrip)
+        if not self.downloads:
+            strip.hide()
+            return
+        selected = self.main.query_one(TaskList).selected
+        task_id = (
+            selected.id
+            if selected is not None and selected.id in self.downloads
+            else next(reversed(self.downloads))
+        )
+        done, total, _ = self.downloads[task_id]
+        strip.show(task_id[-8:], done, total, others=len(self.downloads) - 1)
+
+    # -- the batch queue ---------------------------------------------------------------
+
+    def action_toggle_queue(self) -> None:
+        if self.engine is None:
+            return
+        if self.engine.queue_paused():
+            self.engine.resume_queue()
+            self.engine.wake()
+        else:
+            self.engine.pause_queue()
+        self._show_budget()
 
     def action_rerun(self) -> None:
         task = self._selected_task()
@@ -571,5 +800,6 @@ class SeedanceApp(App[int]):
 
     async def on_unmount(self) -> None:
         if self.engine is not None:
+            await self.engine.stop_queue()  # a queued job being sent finishes, no new one
             await self.engine.aclose()
         self.store.close()

@@ -17,6 +17,9 @@ class CreditsPanel(Vertical):
         yield Sparkline([0], id="credits-chart")
         yield Static(id="credits-chart-label")
         yield Static(id="credits-budget")
+        queue = Static(id="credits-queue")
+        queue.display = False  # until there is a queue to show
+        yield queue
 
     def show_summary(self, summary: dict) -> None:
         providers = summary.get("providers", {})
@@ -58,3 +61,19 @@ class CreditsPanel(Vertical):
                 style = "bold red" if not state.remaining else ""
                 text.append(f"{state.remaining}/{state.limit} requests left this hour", style)
         self.query_one("#credits-budget", Static).update(text)
+
+    def show_queue(self, counts: dict[str, int], paused: bool, key: str = "") -> None:
+        """The batch queue: how many jobs wait, and whether it is paused (and the key)."""
+        waiting = sum(counts.values())
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("queue: ", "bold")
+        text.append(f"{waiting} queued")
+        if paused:
+            text.append(" · paused", "bold yellow")
+        elif waiting:
+            text.append(" · sending", "cyan")
+        if key:
+            text.append(f"  ({key}: {'resume' if paused else 'pause'})", "dim")
+        queue = self.query_one("#credits-queue", Static)
+        queue.update(text)
+        queue.display = bool(waiting or paused)

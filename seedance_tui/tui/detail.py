@@ -9,9 +9,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from ..models import Task
+from ..models import Task, TaskStatus
 from ..text import inert
-from .format import STATUS_STYLES, clock_time, duration, status_glyph
+from .format import LINK_MARKS, LINK_TEXT, STATUS_STYLES, clock_time, duration, status_glyph
 
 
 class DetailPane(VerticalScroll, can_focus=False):
@@ -28,6 +28,7 @@ class DetailPane(VerticalScroll, can_focus=False):
         now: float,
         eta: float | None = None,
         next_check: float | None = None,
+        link: str | None = None,
     ) -> None:
         body = self.query_one("#detail-body", Static)
         if task is None:
@@ -35,7 +36,7 @@ class DetailPane(VerticalScroll, can_focus=False):
             self.border_title = "Task"
             return
         self.border_title = f"Task {task.short_id}"
-        body.update(render_task(task, events, now=now, eta=eta, next_check=next_check))
+        body.update(render_task(task, events, now=now, eta=eta, next_check=next_check, link=link))
 
 
 def render_task(
@@ -45,6 +46,7 @@ def render_task(
     now: float,
     eta: float | None = None,
     next_check: float | None = None,
+    link: str | None = None,
 ) -> Group:
     """Fields as a two-column grid (values wrap under themselves), then prompt and timeline."""
     grid = Table.grid(padding=(0, 1))
@@ -61,7 +63,9 @@ def render_task(
     row("status", status)
     if task.task_id:
         row("task id", Text(inert(task.task_id, newlines=False), "dim"))
-    if task.status.is_pending:
+    if task.status is TaskStatus.QUEUED:
+        row("timing", Text(f"queued {duration(now - task.created_at)} ago (batch queue)"))
+    elif task.status.is_pending:
         timing = Text(f"running {duration(now - task.created_at)}")
         if eta is not None:
             timing.append(f", ETA {'in ' + duration(eta - now) if eta > now else 'any moment'}")
@@ -85,7 +89,12 @@ def render_task(
     for url in task.video_urls:
         row("video", Text(inert(url, newlines=False), "underline"))
     if task.local_path:
-        row("file", Text(inert(task.local_path, newlines=False)))
+        row(
+            "file", Text(inert(task.local_path, newlines=False), "green" if link == "saved" else "")
+        )
+    if link is not None:
+        mark, style = LINK_MARKS.get(link, ("·", "dim"))
+        row("library", Text(f"{mark} {LINK_TEXT[link]}", style))
     if task.error:
         row("error", Text(inert(task.error), "bold red"))
     row("created", Text(clock_time(task.created_at), "dim"))

@@ -12,6 +12,7 @@ from ..models import Provider, Task, TaskStatus
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 STATUS_GLYPHS = {
+    TaskStatus.QUEUED: "◌",
     TaskStatus.SUBMITTING: "↑",
     TaskStatus.PROCESSING: "⠋",
     TaskStatus.COMPLETED: "✓",
@@ -21,6 +22,7 @@ STATUS_GLYPHS = {
 }
 # Rich styles per status; NO_COLOR strips the colour and the glyph still tells them apart.
 STATUS_STYLES = {
+    TaskStatus.QUEUED: "blue",
     TaskStatus.SUBMITTING: "bold yellow",
     TaskStatus.PROCESSING: "bold cyan",
     TaskStatus.COMPLETED: "green",
@@ -28,12 +30,26 @@ STATUS_STYLES = {
     TaskStatus.REJECTED: "red",
     TaskStatus.ORPHANED: "bold magenta",
 }
+# The library state of a finished render (`library.link_state`): a one-cell mark in the
+# list and a line in the detail pane.
+LINK_MARKS = {
+    "saved": ("⤓", "green"),
+    "missing": ("!", "bold yellow"),
+    "expired": ("⚠", "bold yellow"),
+}
+LINK_TEXT = {
+    "saved": "saved in the library",
+    "missing": "the saved file is gone: save it again while the link lasts",
+    "expired": "link likely expired, never saved",
+    "remote": "not saved yet (result links expire)",
+}
 PROVIDER_SHORT = {Provider.NANOPHOTO: "nano", Provider.SEEDANCE15PRO: "sd15"}
 
 
 def status_glyph(status: TaskStatus, now: float) -> str:
-    """A spinner frame for pending work (driven by the clock, so a frozen clock freezes it)."""
-    if status.is_pending:
+    """A spinner frame for work under way (driven by the clock, so a frozen clock freezes
+    it); a queued job waits, it does not spin."""
+    if status.is_pending and status is not TaskStatus.QUEUED:
         return SPINNER[int(now * 8) % len(SPINNER)]
     return STATUS_GLYPHS[status]
 

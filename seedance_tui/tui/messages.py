@@ -57,3 +57,31 @@ class CreditsComputed(Message):
     def __init__(self, summary: dict) -> None:
         super().__init__()
         self.summary = summary
+
+
+class DownloadProgress(Message):
+    """Bytes saved so far of a task's video (throttled by the sender; newer replaces older)."""
+
+    def __init__(self, task_id: str, done: int, total: int | None, *, auto: bool) -> None:
+        super().__init__()
+        self.task_id = task_id
+        self.done = done
+        self.total = total
+        self.auto = auto  # started by the engine's auto-download, not by a key
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DownloadProgress) and message.task_id == self.task_id
+
+
+class DownloadFinished(Message):
+    def __init__(self, task_id: str, path: str) -> None:
+        super().__init__()
+        self.task_id = task_id
+        self.path = path
+
+
+class DownloadFailed(Message):
+    def __init__(self, task_id: str, reason: str) -> None:
+        super().__init__()
+        self.task_id = task_id
+        self.reason = reason

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -12,7 +14,7 @@ from textual.widgets import Button, Static
 
 from ..models import CreditQuote, JobSpec
 from ..text import one_line
-from .keys import CONFIRM_BINDINGS, HELP_BINDINGS, HELP_SECTIONS
+from .keys import CONFIRM_BINDINGS, HELP_BINDINGS, HELP_SECTIONS, effective_keys
 
 
 class ConfirmSubmit(ModalScreen[bool]):
@@ -60,14 +62,11 @@ class ConfirmSubmit(ModalScreen[bool]):
         self.dismiss(False)
 
 
-def key_label(binding: Binding) -> str:
+def key_label(binding: Binding, keymap: Mapping[str, str] | None = None) -> str:
+    """The binding's keys as the user presses them, after the config's `[keymap]`."""
     names = {"question_mark": "?", "slash": "/", "escape": "esc", "pageup": "pgup",
              "pagedown": "pgdn", "enter": "enter", "space": "space"}  # fmt: skip
-    keys = []
-    for key in binding.key.split(","):
-        key = key.strip()
-        keys.append(names.get(key, key))
-    return " ".join(keys)
+    return " ".join(names.get(key, key) for key in effective_keys(binding, keymap or {}))
 
 
 class HelpScreen(ModalScreen[None]):
@@ -75,24 +74,38 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = HELP_BINDINGS
 
+    def __init__(self, keymap: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.keymap = dict(keymap or {})
+
     def compose(self) -> ComposeResult:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
+        table.add_column(style="dim", no_wrap=True)  # the action's name, for [keymap]
         table.add_column()
         for index, (section, bindings) in enumerate(HELP_SECTIONS):
             if index:
-                table.add_row("", "")
-            table.add_row(Text(section, style="bold underline"), "")
+                table.add_row("", "", "")
+            table.add_row(Text(section, style="bold underline"), "", "")
             for binding in bindings:
                 table.add_row(
-                    Text(key_label(binding)), Text(binding.tooltip or binding.description)
+                    Text(key_label(binding, self.keymap)),
+                    Text(binding.id or ""),
+                    Text(binding.tooltip or binding.description),
                 )
         with Vertical(id="help-box"):
             yield Static(Text("Keys", style="bold"), id="help-title")
             with VerticalScroll(id="help-scroll"):
                 yield Static(table)
             yield Static(
-                Text("ctrl+p lists every action · esc closes", style="dim"), id="help-hint"
+                Text(
+                    "ctrl+p lists every action · [keymap] in the config rebinds by the middle "
+                    "column's name · esc closes",
+                    style="dim",
+                    overflow="ellipsis",
+                    no_wrap=True,
+                ),
+                id="help-hint",
             )
 
     def action_close(self) -> None:

@@ -27,6 +27,7 @@ from ..models import Task
 from ..store import Filter, Store
 from ..text import one_line
 from .format import (
+    LINK_MARKS,
     PROVIDER_SHORT,
     STATUS_STYLES,
     credits_cell,
@@ -82,12 +83,14 @@ class TaskList(ScrollView, can_focus=True):
         *,
         clock: Callable[[], float],
         eta: Callable[[str], float | None] = lambda task_id: None,
+        link: Callable[[Task], str | None] = lambda task: None,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self.store = store
         self.clock = clock
         self.eta = eta
+        self.link = link  # the library state of a finished render (`library.link_state`)
         self.filter = Filter()
         self.sort = "newest"
         self.total = 0
@@ -359,6 +362,14 @@ class TaskList(ScrollView, can_focus=True):
                 value = glyph if column.width == 1 else f"{glyph} {task.status.value}"
                 style = STATUS_STYLES[task.status]
             elif column.key == "prompt":
+                # A saved, lost or likely expired video is marked before its prompt.
+                mark, mark_style = LINK_MARKS.get(self.link(task) or "", ("", ""))
+                if mark and column.width > 4:
+                    line.append(mark + " ", mark_style)
+                    value = one_line(task.prompt, column.width - 2)
+                    cell = value[: column.width - 2]
+                    line.append(cell + " " * (column.width - 2 - len(cell)))
+                    continue
                 value = one_line(task.prompt, column.width)
             elif column.key == "params":
                 value = params_text(task)

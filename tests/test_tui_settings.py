@@ -1,0 +1,325 @@
+"""The dashboard's settings and library features: keymap, theme, downloads, the batch queue.
+
+Pilot against the simulator where bytes move (downloads, the queue), against the seeded
+demo history with a fixed clock where they don't.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from textual.widgets import Input, ProgressBar, Static
+
+from seedance_tui import library
+from seedance_tui.config import Settings, load_settings, read_config_file, save_setting
+from seedance_tui.demo import seed_history
+from seedance_tui.models import JobSpec, Provider, Task, TaskStatus
+from seedance_tui.simulator.media import media_bytes
+from seedance_tui.store import Store, new_task_id
+from seedance_tui.tui.app import SeedanceApp
+from seedance_tui.tui.credits import CreditsPanel
+from seedance_tui.tui.downloads import DownloadStrip
+from seedance_tui.tui.messages import DownloadProgress
+from seedance_tui.tui.screens import HelpScreen
+from seedance_tui.tui.task_list import TaskList
+
+FIXED_NOW = 1_800_000_000.0
+FAST_POLLING = {"min_interval": 0.1, "target_latency": 0.3, "max_interval": 1.0,
+                "prior": (0.3, 1.0)}  # fmt: skip
+
+
+def fixed_clock() -> float:
+    return FIXED_NOW
+
+
+@pytest.fixture
+def seeded_db(tmp_path: Path) -> Path:
+    db = tmp_path / "seeded.db"
+    store = Store.open(db)
+    seed_history(store, FIXED_NOW, media_base="http://127.0.0.1:47615")
+    store.close()
+    return db
+
+
+@pytest.fixture
+def live_settings(settings: Settings) -> Settings:
+    settings.polling = dict(FAST_POLLING)
+    for provider in Provider:
+        settings.providers[provider].requests_per_hour = None
+    return settings
+
+
+async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+def row_text(tasks: TaskList, index: int) -> str:
+    return tasks.render_line(index - round(tasks.scroll_y) + 1).text
+
+
+def plain(renderable) -> str:
+    console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(renderable)
+    return console.export_text()
+
+
+def footer_keys(app) -> dict[str, str]:
+    """Action → the key the footer shows for it."""
+    return {key.action: key.key_display for key in app.query("FooterKey")}
+
+
+def messages(app) -> list[str]:
+    return [str(n.message) for n in app._notifications]
+
+
+# -- keymap ----------------------------------------------------------------------------
+
+
+async def test_a_rebound_key_works_and_the_old_one_does_not(seeded_db):
+    save_setting("keymap.search", "ctrl+f")
+    save_setting("keymap.download", "x")
+    save_setting("keymap.no_such_action", "ctrl+y")
+    settings = load_settings(db=seeded_db, env={})
+    app = SeedanceApp(settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tasks = app.query_one(TaskList)
+        assert app.focused is tasks
+        await pilot.press("slash")
+        assert app.focused is tasks  # `/` is no longer search
+        await pilot.press("ctrl+f")
+        assert app.focused is app.query_one("#search", Input)
+        # While typing, ctrl+f stays listed (it types nothing); a rebound letter does not.
+        assert "search" in footer_keys(app)
+        await pilot.press("escape")
+        assert app.focused is tasks
+        keys = footer_keys(app)
+        assert keys["search"] == "^f"
+        assert any("no_such_action" in m for m in messages(app))
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = plain(app.screen.query(Static)[1].content)
+        search_line = next(line for line in help_text.splitlines() if "Search the prompts" in line)
+        assert search_line.split()[:2] == ["ctrl+f", "search"]
+        download_line = next(line for line in help_text.splitlines() if "Download the" in line)
+        assert download_line.split()[:2] == ["x", "download"]
+
+
+async def test_a_keymap_can_move_a_key_a_multiplexer_claims(seeded_db):
+    """ctrl+s (tmux users often rebind it) moved to ctrl+g: ctrl+g opens the confirm dialog."""
+    from seedance_tui.tui.screens import ConfirmSubmit
+
+    save_setting("keymap.submit", "ctrl+g")
+    settings = load_settings(db=seeded_db, env={})
+    app = SeedanceApp(settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("n", *"a heron in fog")
+        await pilot.press("ctrl+s")
+        assert not isinstance(app.screen, ConfirmSubmit)
+        await pilot.press("ctrl+g")
+        assert isinstance(app.screen, ConfirmSubmit)
+
+
+# -- theme -----------------------------------------------------------------------------
+
+
+async def test_a_chosen_theme_is_saved_and_used_at_the_next_start(seeded_db):
+    settings = load_settings(db=seeded_db, env={})
+    app = SeedanceApp(settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert read_config_file().get("theme") is None  # starting saves nothing
+        app.theme = "nord"  # what the command palette's theme picker does
+        await pilot.pause()
+        assert read_config_file()["theme"] == "nord"
+    again = SeedanceApp(load_settings(db=seeded_db, env={}), clock=fixed_clock, poll=False)
+    async with again.run_test(size=(100, 30)):
+        assert again.theme == "nord"
+
+
+async def test_an_unknown_theme_is_reported_not_fatal(seeded_db):
+    save_setting("theme", "no-such-theme")
+    app = SeedanceApp(load_settings(db=seeded_db, env={}), clock=fixed_clock, poll=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert app.theme == "textual-dark"
+        assert any("no-such-theme" in m for m in messages(app))
+        assert read_config_file()["theme"] == "no-such-theme"  # left for the user to fix
+
+
+# -- downloads -------------------------------------------------------------------------
+
+
+def finished_task(base_url: str, *, age: float = 60.0) -> Task:
+    now = time.time()
+    id = new_task_id(now - age)
+    return Task(
+        id=id,
+        provider=Provider.NANOPHOTO,
+        status=TaskStatus.COMPLETED,
+        prompt="a lighthouse in a storm",
+        params={"mode": "text-to-video", "resolution": "720p", "duration": "4", "audio": False},
+        created_at=now - age,
+        task_id="task_" + id,
+        credits_estimated=4,
+        credits_charged=4,
+        video_urls=(f"{base_url}/media/task_{id}.mp4",),
+        submitted_at=now - age,
+        completed_at=now - age + 30,
+    )
+
+
+async def test_d_saves_the_video_with_a_progress_bar_and_records_the_path(
+    live_settings, sim, monkeypatch
+):
+    store = Store.open(live_settings.db_path)
+    task = finished_task(sim.base_url)
+    store.insert_task(task)
+    store.close()
+    # Hold the download halfway, to see the bar; then let the real one run.
+    real_download = library.download_task
+    halfway, release = asyncio.Event(), asyncio.Event()
+
+    async def held_download(task, store, settings, *, on_progress=None, **kwargs):
+        on_progress(1_000, 4_000)
+        halfway.set()
+        await release.wait()
+        return await real_download(task, store, settings, on_progress=on_progress, **kwargs)
+
+    monkeypatch.setattr(library, "download_task", held_download)
+    opened: list[str] = []
+    monkeypatch.setattr(library, "open_with_system", lambda target: opened.append(target) or True)
+    app = SeedanceApp(live_settings, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tasks = app.query_one(TaskList)
+        assert tasks.selected.id == task.id
+        assert "⤓" not in row_text(tasks, 0)
+        detail = plain(app.query_one("#detail-body", Static).content)
+        assert "not saved yet" in detail
+        await pilot.press("d")
+        await asyncio.wait_for(halfway.wait(), 5)
+        strip = app.query_one(DownloadStrip)
+        await wait_until(pilot, lambda: strip.display)
+        bar = app.query_one("#download-bar", ProgressBar)
+        assert (bar.progress, bar.total) == (1_000, 4_000)
+        assert task.short_id in str(app.query_one("#download-label", Static).content)
+        release.set()
+        await wait_until(pilot, lambda: not strip.display)
+        saved = app.store.get(task.id)
+        assert saved.local_path and Path(saved.local_path).read_bytes() == media_bytes(
+            f"task_{task.id}"
+        )
+        assert "⤓" in row_text(tasks, 0)
+        detail = plain(app.query_one("#detail-body", Static).content)
+        assert saved.local_path in detail.replace("\n", "") and "saved in the library" in detail
+        assert "download" not in footer_keys(app)  # nothing left to save
+        await pilot.press("o")
+        assert opened == [saved.local_path]
+
+
+async def test_a_failed_download_says_why(live_settings, sim):
+    store = Store.open(live_settings.db_path)
+    task = finished_task(sim.base_url)
+    task.video_urls = (f"{sim.base_url}/nowhere/{task.id}.mp4",)
+    store.insert_task(task)
+    store.close()
+    app = SeedanceApp(live_settings, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("d")
+        await wait_until(pilot, lambda: any("Could not save" in m for m in messages(app)))
+        assert not app.query_one(DownloadStrip).display
+        assert app.store.get(task.id).local_path is None
+
+
+async def test_auto_download_progress_is_shown_and_the_row_marked(live_settings, sim):
+    live_settings.auto_download = True
+    progress: list[DownloadProgress] = []
+
+    def hook(message) -> None:
+        if isinstance(message, DownloadProgress):
+            progress.append(message)
+
+    app = SeedanceApp(live_settings)
+    async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
+        await pilot.press("n", *"waves on basalt", "ctrl+s", "enter")
+        tasks = app.query_one(TaskList)
+        await wait_until(pilot, lambda: tasks.total == 1)
+        task_id = tasks.task_at(0).id
+        await wait_until(pilot, lambda: app.store.get(task_id).local_path is not None)
+        await wait_until(pilot, lambda: "⤓" in row_text(tasks, 0))
+        assert progress and all(m.auto and m.task_id == task_id for m in progress)
+        assert progress[-1].done == progress[-1].total
+        await wait_until(pilot, lambda: not app.query_one(DownloadStrip).display)
+
+
+async def test_expired_and_saved_links_are_marked(seeded_db, tmp_path):
+    settings = load_settings(db=seeded_db, env={})
+    store = Store.open(seeded_db)
+    old = [t for t in store.list(_completed(), limit=None) if t.created_at < FIXED_NOW - 86400 * 3]
+    completed = old[:2]
+    saved_file = tmp_path / "saved.mp4"
+    saved_file.write_bytes(b"video")
+    store.set_local_path(completed[0].id, str(saved_file), FIXED_NOW)
+    store.close()
+    app = SeedanceApp(settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        tasks = app.query_one(TaskList)
+        await pilot.press("f", "f")  # completed only
+        rows = {tasks.task_at(i).id: row_text(tasks, i) for i in range(tasks.total)}
+        assert "⤓" in rows[completed[0].id]
+        assert "⚠" in rows[completed[1].id]  # weeks old, never saved
+        tasks.move_cursor(next(i for i in range(tasks.total)
+                               if tasks.task_at(i).id == completed[1].id))  # fmt: skip
+        await pilot.pause()
+        detail = plain(app.query_one("#detail-body", Static).content)
+        assert "⚠ link likely expired, never saved" in detail
+
+
+def _completed():
+    from seedance_tui.store import Filter
+
+    return Filter(status=(TaskStatus.COMPLETED.value,))
+
+
+# -- the batch queue -------------------------------------------------------------------
+
+
+async def test_the_queue_key_pauses_and_resumes_the_batch(live_settings, sim):
+    store = Store.open(live_settings.db_path)
+    jobs = [
+        (JobSpec(provider=Provider.NANOPHOTO, prompt=f"queued job {i}", duration="4"), 4,
+         live_settings.key_fingerprint(Provider.NANOPHOTO))
+        for i in range(4)
+    ]  # fmt: skip
+    store.enqueue(jobs, time.time())
+    store.set_state("queue_paused", "1")
+    store.close()
+    app = SeedanceApp(live_settings)
+    async with app.run_test(size=(120, 40)) as pilot:
+        panel = app.query_one(CreditsPanel)
+        queue_text = lambda: str(panel.query_one("#credits-queue", Static).content)  # noqa: E731
+        await wait_until(pilot, lambda: "4 queued" in queue_text())
+        assert "paused" in queue_text() and "(b: resume)" in queue_text()
+        tasks = app.query_one(TaskList)
+        assert "◌ queued" in row_text(tasks, 0)
+        await pilot.pause(0.5)
+        assert app.store.count_queued() == {"nanophoto": 4}  # paused: nothing left
+        await pilot.press("b")
+        assert not app.engine.queue_paused()
+        await wait_until(pilot, lambda: sum(app.store.count_queued().values()) < 4)
+        await pilot.press("b")
+        assert app.engine.queue_paused()
+        await pilot.pause(0.2)
+        left = sum(app.store.count_queued().values())
+        await pilot.pause(0.8)
+        assert sum(app.store.count_queued().values()) == left  # no new job leaves the queue
+        assert "paused" in queue_text()
+        await pilot.press("b")
+        await wait_until(pilot, lambda: not app.store.count_queued())
