@@ -323,3 +323,25 @@ async def test_the_queue_key_pauses_and_resumes_the_batch(live_settings, sim):
         assert "paused" in queue_text()
         await pilot.press("b")
         await wait_until(pilot, lambda: not app.store.count_queued())
+
+
+# -- snapshot --------------------------------------------------------------------------
+
+
+def test_snapshot_download_in_progress(snap_compare, seeded_db, monkeypatch):
+    """The dashboard mid-download: the strip's progress bar under the task list."""
+
+    async def held_download(task, store, settings, *, on_progress=None, **kwargs):
+        on_progress(1_560_000, 2_400_000)
+        await asyncio.Event().wait()  # never finishes: the app's exit cancels it
+
+    monkeypatch.setattr(library, "download_task", held_download)
+
+    async def start_download(pilot) -> None:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press("d")
+        await wait_until(pilot, lambda: pilot.app.query_one(DownloadStrip).display)
+        await pilot.pause()
+
+    app = SeedanceApp(load_settings(db=seeded_db, env={}), clock=fixed_clock, poll=False)
+    assert snap_compare(app, terminal_size=(100, 30), run_before=start_download)
