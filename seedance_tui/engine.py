@@ -379,7 +379,9 @@ class Engine:
         if not pending:
             self.scheduler.forget(id)
         if changed or not pending:
-            self._changed(task, previous)
+            # Only the instance whose answer changed the row reports the transition
+            # (listeners such as auto-download act on it); another just shows the row.
+            self._changed(task, previous if changed else task.status)
         return task
 
     def _finish_lost(self, task: Task, reason: str) -> Task:
@@ -438,7 +440,7 @@ class Engine:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
 
     async def _poll_claimed(self, id: str) -> None:
-        """Poll a due task unless another instance polled it a moment ago."""
+        """Poll a due task unless another instance is polling it or polled it a moment ago."""
         now = self.clock()
         if not self.store.claim_poll(id, now, MIN_POLL_SPACING):
             task = self.store.get(id)
@@ -456,6 +458,10 @@ class Engine:
             log.exception("poll of %s failed", id)
             self._emit(Notice("error", f"polling {id[-8:]} failed: {type(exc).__name__}"))
             self.scheduler.on_poll_result(id, pending=True, error=True)
+        finally:
+            # An applied answer released the lease already; an error or a 429 did not.
+            with contextlib.suppress(Exception):
+                self.store.release_poll(id, self.clock())
 
     # -- the batch queue ---------------------------------------------------------------
     #

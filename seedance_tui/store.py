@@ -140,6 +140,13 @@ def m003_index_completed(db: sqlite_utils.Database) -> None:
     db.executescript("CREATE INDEX idx_tasks_status_completed ON tasks(status, completed_at)")
 
 
+@migration
+def m004_poll_lease(db: sqlite_utils.Database) -> None:
+    """A poll in flight holds its task until the answer, so a second instance sharing the
+    file never polls the same task concurrently (only a crashed poller's lease expires)."""
+    db.executescript("ALTER TABLE tasks ADD COLUMN poll_lease_until TEXT")
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # -- the store -------------------------------------------------------------------------
@@ -474,7 +481,7 @@ class Store:
         changed = new != old
         tx.execute(
             "UPDATE tasks SET status=?, credits_charged=?, credits_refunded=?, video_urls=?, "
-            "error=?, generation_time=?, updated_at=?, last_polled_at=?, "
+            "error=?, generation_time=?, updated_at=?, last_polled_at=?, poll_lease_until=NULL, "
             "completed_at=COALESCE(completed_at, ?) WHERE id=?",
             (*new, iso(now), iso(now), completed_at, id),
         )
@@ -509,18 +516,31 @@ class Store:
         with self._tx() as tx:
             self._event(tx, id, now, kind, status, detail)
 
-    def claim_poll(self, id: str, now: float, min_interval: float) -> bool:
-        """Mark a task as being polled now, unless some instance polled it within min_interval.
+    def claim_poll(self, id: str, now: float, min_interval: float, lease: float = 120.0) -> bool:
+        """Take a task's poll: refused while another poll of it is in flight (its lease) or
+        when some instance polled it within min_interval.
 
         One statement, so two instances sharing the file never both claim the same poll.
+        The lease is released with the answer (`_apply`) or by `release_poll`.
         """
         with self._tx() as tx:
             cursor = tx.execute(
-                "UPDATE tasks SET last_polled_at=? WHERE id=? AND status IN ('processing') "
-                "AND (last_polled_at IS NULL OR last_polled_at <= ?)",
-                (iso(now), id, iso(now - min_interval)),
+                "UPDATE tasks SET last_polled_at=?, poll_lease_until=? WHERE id=? "
+                "AND status IN ('processing') "
+                "AND (last_polled_at IS NULL OR last_polled_at <= ?) "
+                "AND (poll_lease_until IS NULL OR poll_lease_until <= ?)",
+                (iso(now), iso(now + lease), id, iso(now - min_interval), iso(now)),
             )
             return cursor.rowcount == 1
+
+    def release_poll(self, id: str, now: float) -> None:
+        """The poll ended without an answer to apply: free the task for the next poll."""
+        with self._tx() as tx:
+            tx.execute(
+                "UPDATE tasks SET poll_lease_until=NULL, last_polled_at=? WHERE id=? "
+                "AND poll_lease_until IS NOT NULL",
+                (iso(now), id),
+            )
 
     def record_request(
         self,
