@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 
 import httpx
 import pytest
@@ -222,5 +223,5 @@ async def test_every_request_is_in_the_ledger_without_the_key(fast, sim):
     for suffix in ("", "-wal", "-shm"):
         path = str(fast.db_path) + suffix
         if os.path.exists(path):
-            data = open(path, "rb").read()
+            data = Path(path).read_bytes()
             assert NANO_KEY.encode() not in data and SEED_KEY.encode() not in data
