@@ -18,7 +18,7 @@ from .config import ConfigError, Settings, load_settings
 from .engine import Engine, MissingKeyError, Notice, TaskChanged
 from .models import JobSpec, JobValidationError, Mode, Provider, Task, TaskStatus, iso
 from .store import Filter, Store, StoreError
-from .text import inert, one_line, to_json
+from .text import inert, one_line, span, to_json
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -315,23 +315,12 @@ def spec_from_args(args: argparse.Namespace, settings: Settings | None = None) -
     )
 
 
-def age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d"
-
-
 def task_line(task: Task, now: float) -> str:
     credits = task.credits_charged if task.credits_charged is not None else task.credits_estimated
     credits_text = f"{task.credits_net}" if task.credits_charged is not None else f"~{credits or 0}"
     return (
         f"{task.short_id}  {task.provider.value:<13} {task.status.value:<10} "
-        f"{credits_text:>5}  {age(now - task.created_at):>7}  {one_line(task.prompt, 48)}"
+        f"{credits_text:>5}  {span(now - task.created_at):>7}  {one_line(task.prompt, 48)}"
     )
 
 
@@ -431,7 +420,7 @@ async def _wait_for(engine: Engine, task: Task, *, quiet: bool) -> Task:
     def listen(event: object) -> None:
         if isinstance(event, TaskChanged) and event.task.id == task.id:
             if not quiet:
-                err(f"  {event.task.status.value}  ({age(time.time() - task.created_at)})")
+                err(f"  {event.task.status.value}  ({span(time.time() - task.created_at)})")
             if event.task.status.is_terminal:
                 final["task"] = event.task
                 done.set()
@@ -702,7 +691,7 @@ class WatchDisplay:
                 task.short_id,
                 task.provider.value,
                 task.status.value,
-                age(now - (task.submitted_at or task.created_at)),
+                span(now - (task.submitted_at or task.created_at)),
                 "—" if next_at is None else f"in {max(0, next_at - now):.0f}s",
                 Text(one_line(task.prompt, 40)),
             )

@@ -31,3 +31,17 @@ def to_json(data: Any, *, indent: int | None = 2) -> str:
     """JSON that is safe to print: readable unicode, every control character escaped."""
     text = json.dumps(data, ensure_ascii=False, indent=indent)
     return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def span(seconds: float) -> str:
+    """A compact span of time: 42s, 1m05s, 12m, 2h, 3d."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h"
+    return f"{seconds // 86400}d"

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
-from ..models import CreditQuote, JobSpec, JobValidationError, Provider, TaskUpdate, js_length
+from ..models import (
+    CreditQuote,
+    JobSpec,
+    JobValidationError,
+    Mode,
+    Provider,
+    TaskStatus,
+    TaskUpdate,
+    js_length,
+)
 
 MAX_PROMPT = 1000
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -212,6 +222,35 @@ def check_image_url(url: str) -> str:
             "image_urls", f"{_short(text)!r} contains spaces or control characters"
         )
     return text
+
+
+def check_images(spec: JobSpec) -> tuple[str, ...]:
+    """The job's image URLs, checked, and consistent with its mode."""
+    urls = tuple(check_image_url(u) for u in spec.image_urls)
+    if spec.mode is Mode.IMAGE_TO_VIDEO and not urls:
+        raise JobValidationError("image_urls", "image-to-video needs at least one public image URL")
+    if spec.mode is Mode.TEXT_TO_VIDEO and urls:
+        raise JobValidationError(
+            "image_urls", "given with text-to-video: choose image-to-video or remove them"
+        )
+    return urls
+
+
+def accepted(
+    update: Callable[[], TaskUpdate], task_id: str, credits: int | None, status_text: Any
+) -> TaskUpdate:
+    """A generate answer with a task id is never thrown away: the job exists (and may be
+    charged) whatever else the answer says, so an unreadable rest still means
+    `processing`; polling tells the rest."""
+    try:
+        return update()
+    except ProtocolError:
+        return TaskUpdate(
+            task_id=task_id,
+            status=TaskStatus.PROCESSING,
+            credits_charged=credits,
+            summary=f"accepted ({text_field(status_text, 40)})",
+        )
 
 
 def check_choice(field_name: str, value: str, allowed: tuple[str, ...]) -> str:

@@ -27,8 +27,9 @@ from .base import (
     RequestSpec,
     ServerError,
     SubmitAnswer,
+    accepted,
     check_choice,
-    check_image_url,
+    check_images,
     check_prompt,
     error_for_status,
     load_json,
@@ -115,15 +116,7 @@ class Nanophoto:
         if spec.provider is not NAME:
             raise JobValidationError("provider", f"expected {NAME.value}")
         check_prompt(spec.prompt)
-        urls = tuple(check_image_url(u) for u in spec.image_urls)
-        if spec.mode is Mode.IMAGE_TO_VIDEO and not urls:
-            raise JobValidationError(
-                "image_urls", "image-to-video needs at least one public image URL"
-            )
-        if spec.mode is Mode.TEXT_TO_VIDEO and urls:
-            raise JobValidationError(
-                "image_urls", "given with text-to-video: choose image-to-video or remove them"
-            )
+        urls = check_images(spec)
         defaults = self.defaults()
         aspect = spec.aspect_ratio or defaults["aspect_ratio"]
         aspect = check_choice(
@@ -181,7 +174,15 @@ class Nanophoto:
             raise ProtocolError(
                 "the generate answer has no taskId", provider=NAME, http_status=status
             )
-        return SubmitAnswer(answer.taskId, self._accepted(answer, status))
+        return SubmitAnswer(
+            answer.taskId,
+            accepted(
+                lambda: self._update(answer, status, default=TaskStatus.PROCESSING),
+                answer.taskId,
+                answer.creditsUsed,
+                answer.status,
+            ),
+        )
 
     def parse_status(self, status: int, body: bytes, headers: dict[str, str]) -> TaskUpdate:
         answer = self._answer(status, body, headers)
@@ -190,19 +191,6 @@ class Nanophoto:
                 "the status answer has no taskId", provider=NAME, http_status=status
             )
         return self._update(answer, status, default=None)
-
-    def _accepted(self, answer: Answer, status: int) -> TaskUpdate:
-        """A generate answer with a task id is never thrown away: the job exists (and may
-        be charged) whatever else the answer says; polling tells the rest."""
-        try:
-            return self._update(answer, status, default=TaskStatus.PROCESSING)
-        except ProtocolError:
-            return TaskUpdate(
-                task_id=answer.taskId or "",
-                status=TaskStatus.PROCESSING,
-                credits_charged=answer.creditsUsed,
-                summary=f"accepted ({text_field(answer.status, 40)})",
-            )
 
     # -- parsing -----------------------------------------------------------------------
 

@@ -11,7 +11,6 @@ from ..models import (
     CreditQuote,
     JobSpec,
     JobValidationError,
-    Mode,
     Provider,
     TaskStatus,
     TaskUpdate,
@@ -22,8 +21,9 @@ from .base import (
     RequestSpec,
     ServerError,
     SubmitAnswer,
+    accepted,
     check_choice,
-    check_image_url,
+    check_images,
     check_prompt,
     error_for_status,
     load_json,
@@ -90,15 +90,7 @@ class Seedance15Pro:
             raise JobValidationError("resolution", "seedance15pro has no resolution setting")
         if spec.fixed_lens:
             raise JobValidationError("fixed_lens", "seedance15pro has no fixed-lens setting")
-        urls = tuple(check_image_url(u) for u in spec.image_urls)
-        if spec.mode is Mode.IMAGE_TO_VIDEO and not urls:
-            raise JobValidationError(
-                "image_urls", "image-to-video needs at least one public image URL"
-            )
-        if spec.mode is Mode.TEXT_TO_VIDEO and urls:
-            raise JobValidationError(
-                "image_urls", "given with text-to-video: choose image-to-video or remove them"
-            )
+        urls = check_images(spec)
         if urls and spec.aspect_ratio is not None:
             raise JobValidationError(
                 "aspect_ratio",
@@ -141,7 +133,15 @@ class Seedance15Pro:
             raise ProtocolError(
                 "the generate answer has no task_id", provider=NAME, http_status=status
             )
-        return SubmitAnswer(data.task_id, self._accepted(data, status))
+        return SubmitAnswer(
+            data.task_id,
+            accepted(
+                lambda: self._update(data, status, default=TaskStatus.PROCESSING),
+                data.task_id,
+                data.consumed_credits,
+                data.status,
+            ),
+        )
 
     def parse_status(self, status: int, body: bytes, headers: dict[str, str]) -> TaskUpdate:
         data = self._data(status, body, headers)
@@ -150,19 +150,6 @@ class Seedance15Pro:
                 "the status answer has no task_id", provider=NAME, http_status=status
             )
         return self._update(data, status, default=None)
-
-    def _accepted(self, data: TaskData, status: int) -> TaskUpdate:
-        """A generate answer with a task id is never thrown away: the job exists (and may
-        be charged) whatever else the answer says; polling tells the rest."""
-        try:
-            return self._update(data, status, default=TaskStatus.PROCESSING)
-        except ProtocolError:
-            return TaskUpdate(
-                task_id=data.task_id or "",
-                status=TaskStatus.PROCESSING,
-                credits_charged=data.consumed_credits,
-                summary=f"accepted ({text_field(data.status, 40)})",
-            )
 
     # -- parsing -----------------------------------------------------------------------
 

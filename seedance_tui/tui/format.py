@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ..models import Provider, Task, TaskStatus
+from ..text import span as duration  # noqa: F401  (the widgets' name for it)
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 STATUS_GLYPHS = {
@@ -52,20 +53,6 @@ def status_glyph(status: TaskStatus, now: float) -> str:
     if status.is_pending and status is not TaskStatus.QUEUED:
         return SPINNER[int(now * 8) % len(SPINNER)]
     return STATUS_GLYPHS[status]
-
-
-def duration(seconds: float) -> str:
-    """Compact span: 42s, 3m, 1m05s, 2h, 3d."""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    if seconds < 86400:
-        return f"{seconds // 3600}h"
-    return f"{seconds // 86400}d"
 
 
 def clock_time(ts: float) -> str:
