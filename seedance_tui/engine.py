@@ -436,8 +436,11 @@ class Engine:
             wakeup = self.scheduler.next_wakeup()
             delay = max_wait if wakeup is None else min(max(wakeup - self.clock(), 0.05), max_wait)
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that lands as the wait ends, and the loop would never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def _poll_claimed(self, id: str) -> None:
         """Poll a due task unless another instance is polling it or polled it a moment ago."""

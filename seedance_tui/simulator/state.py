@@ -365,8 +365,11 @@ class SimState:
             for stale in [lp for lp in self._wake_events if lp.is_closed()]:
                 del self._wake_events[stale]
             event = self._wake_events.setdefault(loop, asyncio.Event())
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+        # cancellation that lands as the wait ends.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await event.wait()
 
     def wake_all(self) -> None:
         """Cut every pending sleep short (thread-safe): used when a server stops."""
