@@ -206,11 +206,6 @@ def backup_history(store: Store, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp")
     tmp.unlink(missing_ok=True)
-    target = sqlite3.connect(tmp)
-    try:
-        store.db.conn.backup(target)  # all pages in one step: a consistent snapshot
-        target.execute("PRAGMA journal_mode = DELETE")
-    finally:
-        target.close()
+    store.backup_to(tmp)
     tmp.replace(dest)
     return dest

@@ -814,6 +814,16 @@ class Store:
             per_day.setdefault(day, {})[p] = credits or 0
         return {"providers": providers, "per_day": per_day}
 
+    def backup_to(self, path: Path) -> None:
+        """Copy the history into a new file with SQLite's online backup API: all pages in
+        one step, so a consistent snapshot even while another instance writes."""
+        target = sqlite3.connect(path)
+        try:
+            self.db.conn.backup(target)
+            target.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+        finally:
+            target.close()
+
     def stats(self) -> dict[str, Any]:
         counts = dict(
             self.db.conn.execute("SELECT status, count(*) FROM tasks GROUP BY status").fetchall()
