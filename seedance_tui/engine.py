@@ -103,11 +103,9 @@ class Engine:
         self._wake = asyncio.Event()
         self._submitting: dict[str, int] = {}  # budget key → submissions waiting or in flight
         self._not_found: dict[str, int] = {}
-        self._in_flight: set[str] = set()
         self._send_locks: dict[str, asyncio.Lock] = {}
         # Ledger rows written before sending, by (provider, endpoint), oldest first.
         self._claims: dict[tuple[Provider, str], list[tuple[int, float]]] = {}
-        self._keys_loaded: set[str] = set()
         self._last_resync = 0.0
         self._started = False
         self._queue_task: asyncio.Task[None] | None = None
@@ -346,7 +344,6 @@ class Engine:
         if not self._claim(task.provider, "status"):
             self.scheduler.poll_skipped(id)  # the hour's budget is spent: try again later
             return task
-        self._in_flight.add(id)
         try:
             update = await self.client.status(task.provider, task.task_id)
         except RateLimitError as exc:
@@ -368,8 +365,6 @@ class Engine:
             self.store.add_event(id, "error", str(exc), self.clock())
             self.scheduler.on_poll_result(id, pending=True, error=True)
             return task
-        finally:
-            self._in_flight.discard(id)
         self._not_found.pop(id, None)
         previous = task.status
         task, changed = self.store.apply_update(id, update, self.clock())

@@ -376,35 +376,31 @@ class Store:
         self, spec: JobSpec, *, estimate: int | None, key_fingerprint: str | None, now: float
     ) -> Task:
         """Record a submission before it is sent (status `submitting`), committed."""
-        task = Task(
-            id=new_task_id(now),
-            provider=spec.provider,
-            status=TaskStatus.SUBMITTING,
-            prompt=spec.prompt,
-            params=spec.params(),
-            created_at=now,
-            key_fingerprint=key_fingerprint,
-            credits_estimated=estimate,
-            updated_at=now,
-        )
         with self._tx() as tx:
-            tx.execute(
-                "INSERT INTO tasks (id, provider, key_fingerprint, status, prompt, params, "
-                "credits_estimated, created_at, updated_at, owner) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    task.id,
-                    task.provider.value,
-                    key_fingerprint,
-                    task.status.value,
-                    task.prompt,
-                    json.dumps(task.params),
-                    estimate,
-                    iso(now),
-                    iso(now),
-                    this_owner(),
-                ),
+            task = self._insert_new(
+                tx, spec, TaskStatus.SUBMITTING, now, estimate, key_fingerprint, this_owner()
             )
             self._event(tx, task.id, now, "intent", task.status, f"estimate={estimate}")
+        return task
+
+    def _insert_new(
+        self, tx: sqlite3.Connection, spec: JobSpec, status: TaskStatus, now: float,
+        estimate: int | None, key_fingerprint: str | None, owner: str | None,
+    ) -> Task:  # fmt: skip
+        """Insert the row of a job not yet sent (submitting, or queued in a batch)."""
+        task = Task(
+            id=new_task_id(now), provider=spec.provider, status=status, prompt=spec.prompt,
+            params=spec.params(), created_at=now, key_fingerprint=key_fingerprint,
+            credits_estimated=estimate, updated_at=now,
+        )  # fmt: skip
+        tx.execute(
+            "INSERT INTO tasks (id, provider, key_fingerprint, status, prompt, params, "
+            "credits_estimated, created_at, updated_at, owner) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                task.id, task.provider.value, key_fingerprint, status.value, task.prompt,
+                json.dumps(task.params), estimate, iso(now), iso(now), owner,
+            ),
+        )  # fmt: skip
         return task
 
     def record_submitted(
@@ -936,25 +932,9 @@ class Store:
         with self._tx() as tx:
             for offset, (spec, estimate, key_fingerprint) in enumerate(jobs):
                 at = now + offset * 0.001  # keeps the batch's order in a time sort
-                task = Task(
-                    id=new_task_id(at),
-                    provider=spec.provider,
-                    status=TaskStatus.QUEUED,
-                    prompt=spec.prompt,
-                    params=spec.params(),
-                    created_at=at,
-                    key_fingerprint=key_fingerprint,
-                    credits_estimated=estimate,
-                    updated_at=at,
+                task = self._insert_new(
+                    tx, spec, TaskStatus.QUEUED, at, estimate, key_fingerprint, None
                 )
-                tx.execute(
-                    "INSERT INTO tasks (id, provider, key_fingerprint, status, prompt, params, "
-                    "credits_estimated, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                    (
-                        task.id, task.provider.value, key_fingerprint, task.status.value,
-                        task.prompt, json.dumps(task.params), estimate, iso(at), iso(at),
-                    ),
-                )  # fmt: skip
                 self._event(tx, task.id, at, "queued", task.status, f"estimate={estimate}")
                 tasks.append(task)
         return tasks
