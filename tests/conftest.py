@@ -70,8 +70,11 @@ def settings(sim_env: dict[str, str], tmp_path: Path) -> Settings:
     return load_settings(db=tmp_path / "history.db", env={**os.environ, **sim_env})
 
 
-def fast_settings(settings: Settings) -> Settings:
-    """Settings whose keys have no hourly limit (tests that are not about the budget)."""
+@pytest.fixture
+def live_settings(settings: Settings) -> Settings:
+    """Against the simulator, with polls as fast as its renders and no hourly limit."""
+    settings.polling = {"min_interval": 0.1, "target_latency": 0.3, "max_interval": 1.0,
+                        "prior": (0.3, 1.0)}  # fmt: skip
     for provider in Provider:
         settings.providers[provider].requests_per_hour = None
     return settings

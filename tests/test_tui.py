@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import Input, TextArea
+from tui_helpers import FIXED_NOW, fixed_clock, row_text, wait_until
 
 from seedance_tui.config import Settings, load_settings
 from seedance_tui.demo import seed_history
@@ -27,9 +26,6 @@ from seedance_tui.tui.messages import TaskUpdated
 from seedance_tui.tui.screens import ConfirmSubmit, HelpScreen
 from seedance_tui.tui.task_list import MAX_PAGES, PAGE_SIZE, TaskList
 
-FIXED_NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
-FAST_POLLING = {"min_interval": 0.1, "target_latency": 0.3, "max_interval": 1.0,
-                "prior": (0.3, 1.0)}  # fmt: skip
 HOSTILE = "[bold red]x[/] and [@click=app.quit]q[/]"
 
 
@@ -44,10 +40,6 @@ def load_benchmark():
     return module
 
 
-def fixed_clock() -> float:
-    return FIXED_NOW
-
-
 @pytest.fixture
 def seeded_settings(tmp_path: Path) -> Settings:
     """Settings with no keys and a history of the 48 deterministic demo tasks."""
@@ -56,28 +48,6 @@ def seeded_settings(tmp_path: Path) -> Settings:
     seed_history(store, FIXED_NOW, media_base="http://127.0.0.1:47615")
     store.close()
     return load_settings(db=db, env={})
-
-
-@pytest.fixture
-def live_settings(settings: Settings) -> Settings:
-    """Against the simulator, with polls as fast as the simulator's renders."""
-    settings.polling = dict(FAST_POLLING)
-    for provider in Provider:
-        settings.providers[provider].requests_per_hour = None
-    return settings
-
-
-async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
-
-
-def row_text(tasks: TaskList, index: int) -> str:
-    """The painted text of a row (line 0 is the header)."""
-    return tasks.render_line(index - round(tasks.scroll_y) + 1).text
 
 
 async def type_text(pilot, text: str) -> None:

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 from textual.widgets import Input, ProgressBar, Static
+from tui_helpers import FIXED_NOW, fixed_clock, row_text, wait_until
 
 from seedance_tui import library
-from seedance_tui.config import Settings, load_settings, read_config_file, save_setting
+from seedance_tui.config import load_settings, read_config_file, save_setting
 from seedance_tui.demo import seed_history
 from seedance_tui.models import JobSpec, Provider, Task, TaskStatus
 from seedance_tui.simulator.media import media_bytes
@@ -28,14 +28,6 @@ from seedance_tui.tui.messages import DownloadProgress
 from seedance_tui.tui.screens import HelpScreen
 from seedance_tui.tui.task_list import TaskList
 
-FIXED_NOW = 1_800_000_000.0
-FAST_POLLING = {"min_interval": 0.1, "target_latency": 0.3, "max_interval": 1.0,
-                "prior": (0.3, 1.0)}  # fmt: skip
-
-
-def fixed_clock() -> float:
-    return FIXED_NOW
-
 
 @pytest.fixture
 def seeded_db(tmp_path: Path) -> Path:
@@ -44,26 +36,6 @@ def seeded_db(tmp_path: Path) -> Path:
     seed_history(store, FIXED_NOW, media_base="http://127.0.0.1:47615")
     store.close()
     return db
-
-
-@pytest.fixture
-def live_settings(settings: Settings) -> Settings:
-    settings.polling = dict(FAST_POLLING)
-    for provider in Provider:
-        settings.providers[provider].requests_per_hour = None
-    return settings
-
-
-async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
-
-
-def row_text(tasks: TaskList, index: int) -> str:
-    return tasks.render_line(index - round(tasks.scroll_y) + 1).text
 
 
 def plain(renderable) -> str:
