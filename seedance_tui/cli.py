@@ -8,17 +8,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__, providers
 from .config import ConfigError, Settings, load_settings
-from .engine import Engine, MissingKeyError, Notice, TaskChanged
 from .models import JobSpec, JobValidationError, Mode, Provider, Task, TaskStatus, iso
-from .store import Filter, Store, StoreError
+from .store import Filter, Store, StoreError, damaged_message, is_damage
 from .text import inert, one_line, span, to_json
+
+if TYPE_CHECKING:
+    # Imported where a command sends or polls: the dashboard's first frame doesn't wait
+    # for the engine's HTTP stack.
+    from .engine import Engine
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -359,7 +364,15 @@ def task_detail(task: Task, events: list[dict[str, Any]]) -> str:
 
 
 def make_engine(settings: Settings, store: Store) -> Engine:
+    from .engine import Engine
+
     return Engine(settings, store)
+
+
+def _engine_errors() -> tuple[type[Exception], ...]:
+    """The engine's usage errors, once it is imported (only commands that send import it)."""
+    engine = sys.modules.get(f"{__package__}.engine")
+    return (engine.MissingKeyError,) if engine is not None else ()
 
 
 def _describe_outcome(task: Task) -> str:
@@ -386,6 +399,8 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     spec = adapter.validate(spec)  # raises JobValidationError before anything is written
     quote = adapter.quote(spec)
     if not settings.key(spec.provider):
+        from .engine import MissingKeyError
+
         raise MissingKeyError(spec.provider, adapter.env_key)
     store = open_store(settings)
     engine = make_engine(settings, store)
@@ -414,6 +429,8 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _wait_for(engine: Engine, task: Task, *, quiet: bool) -> Task:
     """Run the poll loop until this task ends."""
+    from .engine import TaskChanged
+
     done = asyncio.Event()
     final: dict[str, Task] = {}
 
@@ -549,6 +566,8 @@ async def cmd_submit_batch(args: argparse.Namespace, settings: Settings) -> int:
     for name in batch.by_provider():
         provider = Provider(name)
         if not settings.key(provider):
+            from .engine import MissingKeyError
+
             raise MissingKeyError(provider, providers.get(provider).env_key)
     parts = [
         f"{name} {count} (~{credits} credits)"
@@ -669,6 +688,8 @@ class WatchDisplay:
             self.live.stop()
 
     def on_event(self, event: object) -> None:
+        from .engine import Notice, TaskChanged
+
         if isinstance(event, TaskChanged):
             self.tasks[event.task.id] = event.task
             if not self.tty:
@@ -1122,6 +1143,7 @@ SYNC_COMMANDS: dict[str, Callable[..., int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    settings: Settings | None = None
     try:
         if args.command == "simulator":
             return cmd_simulator(args)
@@ -1140,11 +1162,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except JobValidationError as exc:
         err(f"error: {exc.field}: {exc.message}")
         return EXIT_USAGE
-    except (UsageError, MissingKeyError, ConfigError) as exc:
+    except (UsageError, ConfigError, *_engine_errors()) as exc:
         err(f"error: {exc}")
         return EXIT_USAGE
     except StoreError as exc:
         err(f"error: {exc}")
+        return EXIT_USAGE
+    except sqlite3.DatabaseError as exc:
+        # A large history is not checked page by page when opened: SQLite finds damage
+        # as it reads.
+        if not is_damage(exc):
+            raise
+        path = settings.db_path if settings else args.db
+        err("error: " + damaged_message(path, str(exc), untouched=False))
         return EXIT_USAGE
     except providers.ApiError as exc:
         err(f"error: {exc}" + (f" — {exc.hint}" if exc.hint else ""))

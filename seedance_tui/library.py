@@ -29,12 +29,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .client import MediaClient, MediaError
 from .config import Settings
 from .models import Task, TaskStatus
 from .store import Store
 
 if TYPE_CHECKING:
+    # The HTTP stack is imported where a download starts: the dashboard only needs the
+    # library's file and link helpers before its first frame.
+    from .client import MediaClient
     from .engine import Engine, EngineEvent
 
 log = logging.getLogger(__name__)
@@ -129,6 +131,8 @@ async def download_url(
     retry_pause: float = RETRY_PAUSE,
 ) -> int:
     """Download `url` to `dest` (resuming `dest.part`); returns the file's size."""
+    from .client import MediaError
+
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     last_error: Exception | None = None
@@ -213,7 +217,10 @@ async def download_task(
         return existing
     dest = target_path(task, settings.library_dir())
     owned = media is None
-    media = media or MediaClient()
+    if media is None:
+        from .client import MediaClient
+
+        media = MediaClient()
     try:
         await download_url(
             media,
@@ -248,6 +255,8 @@ class AutoDownloader:
 
     def __init__(self, engine: Engine, *, attempts: int = DEFAULT_ATTEMPTS) -> None:
         self.engine = engine
+        from .client import MediaClient
+
         self.attempts = attempts
         self.media = MediaClient()
         self._tasks: dict[str, asyncio.Task[None]] = {}

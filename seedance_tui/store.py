@@ -25,9 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from .models import (
     PENDING_STATUSES,
@@ -40,14 +38,31 @@ from .models import (
     iso,
 )
 
+if TYPE_CHECKING:
+    import sqlite_utils
+
 
 class StoreError(Exception):
     """The history file cannot be used; the message says why and what to do."""
 
 
+def is_damage(exc: sqlite3.Error) -> bool:
+    """Did SQLite find the file damaged (or not a database) while reading it?"""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def damaged_message(path: Path | None, detail: str, *, untouched: bool = True) -> str:
+    left = "; it was left untouched" if untouched else ""
+    return (
+        f"{path} is damaged ({detail}){left}. Move it aside (`sqlite3 FILE .recover` may "
+        "save its rows) or pass another path with --db"
+    )
+
+
 # -- migrations ------------------------------------------------------------------------
 
-Migration = Callable[[sqlite_utils.Database], None]
+Migration = Callable[["sqlite_utils.Database"], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
 
 
@@ -147,7 +162,24 @@ def m004_poll_lease(db: sqlite_utils.Database) -> None:
     db.executescript("ALTER TABLE tasks ADD COLUMN poll_lease_until TEXT")
 
 
+@migration
+def m005_index_credit_totals(db: sqlite_utils.Database) -> None:
+    """`credits_summary` (the dashboard's credits panel, `credits`) sums every task's
+    credits per provider and status: this index holds all it reads, a fraction of the
+    table's pages."""
+    db.executescript(
+        "CREATE INDEX idx_tasks_credit_totals "
+        "ON tasks(provider, status, credits_charged, credits_refunded)"
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
+# A history file up to this size is checked page by page (`PRAGMA quick_check`) each time
+# it is opened: about 25 ms when the file is in the page cache, seconds when it is not
+# (the check reads every page: 14 s for 1M tasks, 750 MB, here). A larger file already in
+# WAL mode gets the cheap checks only: SQLite still refuses a damaged page when it reads
+# one (stricter with `cell_size_check`), which `is_damage` tells apart from other errors.
+FULL_CHECK_MAX_BYTES = 32 * 1024 * 1024
 
 # -- the store -------------------------------------------------------------------------
 
@@ -196,7 +228,7 @@ class Filter:
     search: str | None = None
     since: float | None = None
 
-    def where(self) -> tuple[list[str], list[Any]]:
+    def where(self, *, walk: bool = False) -> tuple[list[str], list[Any]]:
         clauses: list[str] = []
         args: list[Any] = []
         if self.status:
@@ -210,7 +242,10 @@ class Filter:
             args.append(iso(self.since))
         query = fts_query(self.search or "")
         if query:
-            clauses.append("rowid IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH ?)")
+            # `+rowid` keeps SQLite from looking each match up by rowid: it walks an index
+            # in the sort's order instead and tests each row against the match set.
+            column = "+rowid" if walk else "rowid"
+            clauses.append(f"{column} IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH ?)")
             args.append(query)
         return clauses, args
 
@@ -221,6 +256,12 @@ def fts_query(text: str) -> str:
     return " ".join(f'"{w}"*' for w in words[:16])
 
 
+# Paging a search in a time sort can go two ways: look every match up and sort them (a row
+# fetch per match), or walk the time index and test each row against the matches (about
+# depth × rows ÷ matches index steps). A row fetch and its share of the sort cost about
+# as much as WALK_STEPS_PER_MATCH steps of the walk (measured at 100k and 1M tasks).
+WALK_STEPS_PER_MATCH = 40
+
 SORTS = {
     "newest": "created_at DESC, id DESC",
     "oldest": "created_at ASC, id ASC",
@@ -229,9 +270,21 @@ SORTS = {
 
 
 class Store:
-    def __init__(self, db: sqlite_utils.Database, path: Path | None) -> None:
-        self.db = db
+    def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
+        self.conn = conn
         self.path = path
+        self._db: sqlite_utils.Database | None = None
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The connection as a sqlite-utils Database (migrations, tools). Imported on first
+        use: sqlite-utils takes longer to import than the dashboard takes to read its first
+        page, and a start-up with nothing to migrate never needs it."""
+        if self._db is None:
+            import sqlite_utils
+
+            self._db = sqlite_utils.Database(self.conn)
+        return self._db
 
     # -- opening -----------------------------------------------------------------------
 
@@ -240,7 +293,7 @@ class Store:
         """Open (and if new, create) the history file; never overwrites one we can't read."""
         if path is None or str(path) == ":memory:":
             conn = sqlite3.connect(":memory:", isolation_level=None)
-            store = cls(sqlite_utils.Database(conn), None)
+            store = cls(conn, None)
             store._migrate()
             return store
         file = Path(path).expanduser()
@@ -267,7 +320,7 @@ class Store:
                 f"cannot open or create {file} ({exc}); check that its folder is writable "
                 "or pass another path with --db"
             ) from None
-        store = cls(sqlite_utils.Database(conn), file)
+        store = cls(conn, file)
         try:
             # Read-only checks first: switching to WAL rewrites the header, and a file we
             # refuse (damaged, newer, another program's) must be left byte for byte.
@@ -277,6 +330,9 @@ class Store:
                 conn.execute("PRAGMA journal_mode = DELETE")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
+            # Damage found as pages are read, before a write can spread it (a large file is
+            # not checked page by page at open).
+            conn.execute("PRAGMA cell_size_check = ON")
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(
@@ -291,7 +347,7 @@ class Store:
 
     def _check_usable(self) -> None:
         """Refuse, without writing, a file of a newer schema, of another program, or damaged."""
-        conn = self.db.conn
+        conn = self.conn
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StoreError(
@@ -305,21 +361,40 @@ class Store:
                 "Pass another path with --db"
             )
         if version > 0:
-            verdict = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            try:
+                verdict = self._quick_check()
+            except sqlite3.DatabaseError as exc:  # a check that trips over the damage
+                verdict = str(exc)
             if verdict != "ok":
-                raise StoreError(
-                    f"{self.path} is damaged ({verdict}); it was left untouched. Move it "
-                    "aside (`sqlite3 FILE .recover` may save its rows) or pass another "
-                    "path with --db"
-                )
+                raise StoreError(damaged_message(self.path, verdict))
+
+    def _quick_check(self) -> str:
+        """The verdict, "ok" or what is wrong. Every page of a file up to
+        FULL_CHECK_MAX_BYTES or not yet in WAL mode (opening it rewrites its header: a file
+        we never opened, or a backup); the schema and the small tables of a larger one we
+        have (the rest as SQLite reads it)."""
+        conn = self.conn
+        assert self.path is not None
+        wal = conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+        if not wal or self.path.stat().st_size <= FULL_CHECK_MAX_BYTES:
+            return conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        small = conn.execute(
+            "SELECT name FROM sqlite_schema WHERE type='table' "
+            "AND name IN ('_migrations', 'app_state')"
+        ).fetchall()
+        for table in ["sqlite_schema", *(row[0] for row in small)]:
+            verdict = conn.execute(f"PRAGMA quick_check({table})").fetchone()[0]
+            if verdict != "ok":
+                return verdict
+        return "ok"
 
     def close(self) -> None:
-        self.db.conn.close()
+        self.conn.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One short write transaction (BEGIN IMMEDIATE: a second writer waits, not fails)."""
-        conn = self.db.conn
+        conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -330,7 +405,7 @@ class Store:
             conn.execute("COMMIT")
 
     def _migrate(self) -> None:
-        conn = self.db.conn
+        conn = self.conn
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
@@ -366,7 +441,7 @@ class Store:
 
     def _has_foreign_tables(self) -> bool:
         names = {
-            r[0] for r in self.db.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
         return bool(names - {"_migrations"})
 
@@ -650,7 +725,7 @@ class Store:
 
     def orphan_stale_intents(self, now: float, max_age: float = 900.0) -> list[Task]:
         """Intent rows whose submitter is gone become `orphaned` (the outcome is unknown)."""
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             "SELECT id, owner, created_at FROM tasks WHERE status='submitting' AND task_id IS NULL"
         ).fetchall()
         orphaned = []
@@ -675,7 +750,7 @@ class Store:
     # -- reads -------------------------------------------------------------------------
 
     def _rows(self, sql: str, args: Any = ()) -> list[Task]:
-        return [_task(row) for row in self.db.conn.execute(sql, args).fetchall()]
+        return [_task(row) for row in self.conn.execute(sql, args).fetchall()]
 
     def get(self, id: str) -> Task:
         rows = self._rows(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id=?", (id,))
@@ -710,8 +785,12 @@ class Store:
         sort: str = "newest",
         limit: int | None = 50,
         offset: int = 0,
+        matches: int | None = None,
     ) -> list[Task]:
-        clauses, args = (filter or Filter()).where()
+        """A page of tasks. `matches`, when the caller knows it, is how many rows the filter
+        matches: it picks how a search is paged (asked of the prompt index otherwise)."""
+        walk = limit is not None and self._walk(filter, sort, offset + limit, matches)
+        clauses, args = (filter or Filter()).where(walk=walk)
         sql = f"SELECT {TASK_COLUMNS} FROM tasks"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
@@ -722,12 +801,36 @@ class Store:
         return self._rows(sql, args)
 
     def count(self, filter: Filter | None = None) -> int:
-        clauses, args = (filter or Filter()).where()
+        filter = filter or Filter()
+        if filter.search and not (filter.status or filter.provider or filter.since is not None):
+            return self._count_matches(filter.search)
+        clauses, args = filter.where()
         sql = "SELECT count(*) FROM tasks" + (" WHERE " + " AND ".join(clauses) if clauses else "")
-        return self.db.conn.execute(sql, args).fetchone()[0]
+        return self.conn.execute(sql, args).fetchone()[0]
+
+    def _count_matches(self, search: str) -> int:
+        """How many prompts match a search: the prompt index alone answers (triggers keep
+        it in step with `tasks`), no task row is read."""
+        query = fts_query(search)
+        if not query:
+            return self.count()
+        return self.conn.execute(
+            "SELECT count(*) FROM tasks_fts WHERE tasks_fts MATCH ?", (query,)
+        ).fetchone()[0]
+
+    def _walk(self, filter: Filter | None, sort: str, depth: int, matches: int | None) -> bool:
+        """Should a page of a search, `depth` rows deep in a time sort, walk the time index
+        (many matches: the first are near) rather than look every match up and sort them
+        (few matches)? See WALK_STEPS_PER_MATCH."""
+        if filter is None or sort not in ("newest", "oldest") or not fts_query(filter.search or ""):
+            return False
+        if matches is None:
+            matches = self._count_matches(filter.search or "")
+        rows = self.conn.execute("SELECT max(rowid) FROM tasks").fetchone()[0] or 0
+        return depth * rows < WALK_STEPS_PER_MATCH * matches * matches
 
     def events(self, id: str) -> list[dict[str, Any]]:
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             "SELECT at, kind, status, detail FROM events WHERE task=? ORDER BY id", (id,)
         ).fetchall()
         return [
@@ -737,7 +840,7 @@ class Store:
 
     def request_times(self, provider: Provider, key_fingerprint: str, since: float) -> list[float]:
         """Times of requests that reached (or may have reached) the server since `since`."""
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             "SELECT at FROM requests WHERE provider=? AND key_fingerprint=? AND at > ? AND sent=1",
             (provider.value, key_fingerprint, iso(since)),
         ).fetchall()
@@ -745,7 +848,7 @@ class Store:
 
     def generation_history(self, limit_per_profile: int = 50) -> list[tuple[tuple, float]]:
         """(profile, seconds) of recent completed renders, oldest first: what ETAs learn from."""
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             "SELECT provider, params, generation_time FROM tasks WHERE status='completed' "
             "AND generation_time IS NOT NULL ORDER BY completed_at DESC LIMIT 2000"
         ).fetchall()
@@ -761,53 +864,69 @@ class Store:
         return out
 
     def credits_summary(self, now: float, days: int = 14) -> dict[str, Any]:
-        """Credits per provider: today, last 7 days, all time, refunds, held; and per day."""
+        """Credits per provider: today, last 7 days, all time, refunds, held; and per day.
+
+        Three reads, none of them of whole task rows: totals per provider and status from
+        a covering index, what pending and orphaned tasks hold (few rows, by status), and
+        the per-day sums of the recent days (by creation time), which also give "today"
+        and "last 7 days"."""
         import datetime as dt
 
         today = dt.datetime.fromtimestamp(now, tz=dt.UTC).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
-        today_iso = iso(today.timestamp())
-        week_iso = iso((today - dt.timedelta(days=6)).timestamp())
         net = "COALESCE(credits_charged, 0) - credits_refunded"
-        rows = self.db.conn.execute(
-            f"""SELECT provider,
-                   SUM(CASE WHEN created_at >= ? THEN {net} ELSE 0 END),
-                   SUM(CASE WHEN created_at >= ? THEN {net} ELSE 0 END),
-                   SUM({net}),
-                   SUM(credits_refunded),
-                   SUM(CASE WHEN status IN ('submitting','processing')
-                            THEN COALESCE(credits_charged, credits_estimated, 0) ELSE 0 END),
-                   SUM(CASE WHEN status = 'orphaned' THEN COALESCE(credits_estimated, 0) ELSE 0 END),
-                   COUNT(*),
-                   SUM(status = 'completed'), SUM(status = 'failed')
-                FROM tasks GROUP BY provider""",
-            (today_iso, week_iso),
+        providers: dict[str, dict[str, int]] = {}
+
+        def row_of(provider: str) -> dict[str, int]:
+            return providers.setdefault(provider, {
+                "today": 0, "last_7_days": 0, "all": 0, "refunded": 0, "held_by_pending": 0,
+                "at_risk_orphaned": 0, "tasks": 0, "completed": 0, "failed": 0,
+            })  # fmt: skip
+
+        totals = self.conn.execute(
+            "SELECT provider, status, COUNT(*), SUM(COALESCE(credits_charged, 0)), "
+            "SUM(credits_refunded) FROM tasks GROUP BY provider, status"
         ).fetchall()
-        providers = {}
-        for p, d, w, total, refunds, held, orphan, n, done, failed in rows:
-            providers[p] = {
-                "today": d or 0,
-                "last_7_days": w or 0,
-                "all": total or 0,
-                "refunded": refunds or 0,
-                "held_by_pending": held or 0,
-                "at_risk_orphaned": orphan or 0,
-                "tasks": n,
-                "completed": done or 0,
-                "failed": failed or 0,
-            }
+        for provider, status, count, charged, refunded in totals:
+            row = row_of(provider)
+            row["all"] += (charged or 0) - (refunded or 0)
+            row["refunded"] += refunded or 0
+            row["tasks"] += count
+            if status in (TaskStatus.COMPLETED.value, TaskStatus.FAILED.value):
+                row[status] += count
+        holds = self.conn.execute(
+            "SELECT provider, status, SUM(COALESCE(credits_charged, credits_estimated, 0)), "
+            "SUM(COALESCE(credits_estimated, 0)) FROM tasks "
+            "WHERE status IN ('submitting', 'processing', 'orphaned') GROUP BY provider, status"
+        ).fetchall()
+        for provider, status, held, estimated in holds:
+            row = row_of(provider)
+            if status == TaskStatus.ORPHANED.value:
+                row["at_risk_orphaned"] += estimated or 0
+            else:
+                row["held_by_pending"] += held or 0
+
         start = today - dt.timedelta(days=days - 1)
-        series_rows = self.db.conn.execute(
+        week = today - dt.timedelta(days=6)
+        since = min(start, week)
+        series_rows = self.conn.execute(
             f"SELECT substr(created_at, 1, 10), provider, SUM({net}) FROM tasks "
             "WHERE created_at >= ? GROUP BY 1, 2",
-            (iso(start.timestamp()),),
+            (iso(since.timestamp()),),
         ).fetchall()
+        today_day, week_day, start_day = (d.strftime("%Y-%m-%d") for d in (today, week, start))
         per_day: dict[str, dict[str, int]] = {}
         for i in range(days):
             per_day[(start + dt.timedelta(days=i)).strftime("%Y-%m-%d")] = {}
         for day, p, credits in series_rows:
-            per_day.setdefault(day, {})[p] = credits or 0
+            credits = credits or 0
+            if day >= week_day:
+                row_of(p)["last_7_days"] += credits
+                if day >= today_day:
+                    row_of(p)["today"] += credits
+            if day >= start_day:
+                per_day.setdefault(day, {})[p] = credits
         return {"providers": providers, "per_day": per_day}
 
     def backup_to(self, path: Path) -> None:
@@ -815,20 +934,20 @@ class Store:
         one step, so a consistent snapshot even while another instance writes."""
         target = sqlite3.connect(path)
         try:
-            self.db.conn.backup(target)
+            self.conn.backup(target)
             target.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
         finally:
             target.close()
 
     def stats(self) -> dict[str, Any]:
         counts = dict(
-            self.db.conn.execute("SELECT status, count(*) FROM tasks GROUP BY status").fetchall()
+            self.conn.execute("SELECT status, count(*) FROM tasks GROUP BY status").fetchall()
         )
         return {
             "tasks": sum(counts.values()),
             "by_status": counts,
-            "events": self.db.conn.execute("SELECT count(*) FROM events").fetchone()[0],
-            "requests": self.db.conn.execute("SELECT count(*) FROM requests").fetchone()[0],
+            "events": self.conn.execute("SELECT count(*) FROM events").fetchone()[0],
+            "requests": self.conn.execute("SELECT count(*) FROM requests").fetchone()[0],
             "schema_version": SCHEMA_VERSION,
         }
 
@@ -842,16 +961,17 @@ class Store:
         sort: str = "newest",
         limit: int = 100,
         backwards: bool = False,
+        matches: int | None = None,
     ) -> list[Task]:
         """The rows that follow (or, `backwards`, precede) the row `anchor_id` in a time sort.
 
         Keyset paging: as cheap at the millionth row as at the first, where OFFSET must
         walk every row it skips. Only the "newest" and "oldest" sorts have a keyset.
-        Rows come back in display order either way.
+        Rows come back in display order either way. `matches` as for `list`.
         """
         if sort not in ("newest", "oldest"):
             raise ValueError(f"no keyset for sort {sort!r}")
-        anchor = self.db.conn.execute(
+        anchor = self.conn.execute(
             "SELECT created_at, id FROM tasks WHERE id=?", (anchor_id,)
         ).fetchone()
         if anchor is None:
@@ -864,7 +984,7 @@ class Store:
         else:
             keyset = "created_at <= ? AND (created_at < ? OR id < ?)"
             order = "created_at DESC, id DESC"
-        clauses, args = (filter or Filter()).where()
+        clauses, args = (filter or Filter()).where(walk=self._walk(filter, sort, limit, matches))
         clauses.append(keyset)
         args += [created, created, id]
         rows = self._rows(
@@ -884,12 +1004,12 @@ class Store:
         uri = Path(path).expanduser().resolve().as_uri() + "?mode=ro"
         conn = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 10000")
-        return cls(sqlite_utils.Database(conn), Path(path))
+        return cls(conn, Path(path))
 
     def bulk_import(self, tasks: Iterator[Task] | list[Task], batch: int = 20_000) -> int:
         """Insert many finished tasks at once (benchmarks, imports): one transaction, the
         prompt index rebuilt once at the end instead of row by row. No events are written."""
-        conn = self.db.conn
+        conn = self.conn
         trigger_sql = conn.execute(
             "SELECT sql FROM sqlite_master WHERE type='trigger' AND name='tasks_fts_insert'"
         ).fetchone()
@@ -954,7 +1074,7 @@ class Store:
     def count_queued(self) -> dict[str, int]:
         """Queued tasks per provider."""
         return dict(
-            self.db.conn.execute(
+            self.conn.execute(
                 "SELECT provider, count(*) FROM tasks WHERE status='queued' GROUP BY provider"
             ).fetchall()
         )
@@ -974,7 +1094,7 @@ class Store:
         return self.get(id)
 
     def get_state(self, name: str) -> str | None:
-        row = self.db.conn.execute("SELECT value FROM app_state WHERE name=?", (name,)).fetchone()
+        row = self.conn.execute("SELECT value FROM app_state WHERE name=?", (name,)).fetchone()
         return row[0] if row else None
 
     def set_state(self, name: str, value: str | None) -> None:

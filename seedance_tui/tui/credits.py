@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from ..models import Provider
-from ..scheduler import BudgetState
+
+if TYPE_CHECKING:
+    from ..scheduler import BudgetState
 
 
 class CreditsPanel(Vertical):

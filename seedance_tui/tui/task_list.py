@@ -191,16 +191,18 @@ class TaskList(ScrollView, can_focus=True):
         start = page_no * PAGE_SIZE
         wanted = min(PAGE_SIZE, self.total - start)
         rows: list[Task] | None = None
+        matches = self.total  # how a search is paged depends on how many rows match
         if self.sort in TIME_SORTS:
             before, after = self._pages.get(page_no - 1), self._pages.get(page_no + 1)
             if before and len(before) == PAGE_SIZE:
                 rows = self.store.list_after(
-                    self.filter, before[-1].id, sort=self.sort, limit=PAGE_SIZE
+                    self.filter, before[-1].id, sort=self.sort, limit=PAGE_SIZE, matches=matches
                 )
             elif after:
                 rows = self.store.list_after(
-                    self.filter, after[0].id, sort=self.sort, limit=PAGE_SIZE, backwards=True
-                )
+                    self.filter, after[0].id, sort=self.sort, limit=PAGE_SIZE, backwards=True,
+                    matches=matches,
+                )  # fmt: skip
             elif start > self.total // 2:
                 # Deep in the list: count from the other end, where the offset is short.
                 rows = self.store.list(
@@ -208,10 +210,13 @@ class TaskList(ScrollView, can_focus=True):
                     sort=TIME_SORTS[self.sort],
                     limit=wanted,
                     offset=max(self.total - start - wanted, 0),
+                    matches=matches,
                 )
                 rows.reverse()
         if rows is None:
-            rows = self.store.list(self.filter, sort=self.sort, limit=PAGE_SIZE, offset=start)
+            rows = self.store.list(
+                self.filter, sort=self.sort, limit=PAGE_SIZE, offset=start, matches=matches
+            )
         self._pages[page_no] = rows
         while len(self._pages) > MAX_PAGES:
             self._pages.popitem(last=False)
