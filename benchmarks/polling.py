@@ -90,8 +90,11 @@ def workload(seed: int, jobs: int, hours: float, arrivals: str = "spread") -> li
     """Bursts of 1-10 jobs; renders uniform over 60-180 s.
 
     "spread": the bursts are spread over the span, one in each of equal slots (at a
-    random moment of it), so the hourly rate stays near its average. "random": each
-    burst at a uniformly random moment, so some hours get several bursts.
+    random moment of it), so the hourly rate stays near its average, though two bursts
+    can fall close together. "random": each burst at a uniformly random moment, so some
+    hours get several bursts. "steady": each burst waits for its share of the span
+    after the one before (a burst of 10 is followed by a long pause, a single job by a
+    short one), so every hour sees about the average rate.
     """
     rng = random.Random(seed)
     sizes: list[int] = []
@@ -99,8 +102,14 @@ def workload(seed: int, jobs: int, hours: float, arrivals: str = "spread") -> li
         sizes.append(min(rng.randint(1, 10), jobs - sum(sizes)))
     slot = hours * HOUR / len(sizes)
     out: list[Job] = []
+    per_job = hours * HOUR / jobs
     for i, size in enumerate(sizes):
-        at = (i + rng.random()) * slot if arrivals == "spread" else rng.uniform(0, hours * HOUR)
+        if arrivals == "spread":
+            at = (i + rng.random()) * slot
+        elif arrivals == "steady":
+            at = (sum(sizes[:i]) + rng.random()) * per_job
+        else:
+            at = rng.uniform(0, hours * HOUR)
         for _ in range(size):
             at += rng.uniform(0.0, 2.0)  # a user firing off a batch
             out.append(Job(f"job{len(out):04d}", at, rng.uniform(60.0, 180.0)))
@@ -279,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=80)
     parser.add_argument("--hours", type=float, default=4.0)
     parser.add_argument("--seeds", type=int, default=1, help="also check targets on N seeds")
-    parser.add_argument("--arrivals", choices=("spread", "random"), default="spread")
+    parser.add_argument("--arrivals", choices=("spread", "steady", "random"), default="spread")
     parser.add_argument("--limit", type=int, default=100, help="requests per hour per key")
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of 5xx answers")
     args = parser.parse_args(argv)

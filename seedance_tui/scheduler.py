@@ -14,12 +14,15 @@ Policy in brief:
   duration, audio) as a bounded window of recent observations blended with a prior from
   the docs ("typically 1-3 minutes", longer for high resolution and long clips). A task
   is first checked one gap after its earliest likely finish, then every gap until its
-  latest likely finish, then ever more rarely while overdue. The gap is a fraction of
-  the likely window's width, between a floor and a latency cap.
-* **Pacing.** When the polls a key is expected to need over the next minutes exceed
-  what its budget can give, every gap of that key is stretched in proportion; polls
-  that are due but cannot all be afforded go first to the tasks most likely to have
-  finished (the most overdue).
+  latest likely finish, then ever more rarely while overdue.
+* **Pacing.** While the hour ahead is far from the key's limit, the gap is a fraction
+  of the likely window's width (capped by the target latency). Otherwise it is the
+  target latency itself: the fewest polls that still see every finish in time. When
+  even that would run the budget dry in the coming minutes, whole tasks are deferred
+  (checked rarely, newest first) rather than every gap stretched: the target is that
+  nearly every finish is seen in time, and a few late tasks cost less of it than all
+  tasks a little late. Polls that are due but cannot all be afforded go first to the
+  on-time tasks most likely to have finished.
 * **Trouble.** A 429 stops the key until Retry-After; a 5xx or transport error backs
   that one task off exponentially, with jitter.
 """
@@ -41,10 +44,8 @@ SAMPLE_WINDOW = 50  # recent observations kept per profile (tracks drift, bounds
 PRIOR_WEIGHT = 5.0  # the prior counts as this many observations...
 PRIOR_FADE = 20  # ...fading linearly to nothing once a profile has this many
 PRIOR_POINTS = 20  # the prior is a uniform distribution, drawn as this many points
-LOW_Q, HIGH_Q = 0.05, 0.95
-FIRST_POLL_IMPUTE = (
-    0.25  # see `_learn_finish`  # the "likely window" of a render: between these quantiles
-)
+LOW_Q, HIGH_Q = 0.05, 0.95  # the "likely window" of a render: between these quantiles
+FIRST_POLL_IMPUTE = 0.25  # see `_learn_finish`
 
 # Polling cadence.
 CHECKS_PER_WINDOW = 4.0  # aim for about this many checks across the likely window
@@ -54,8 +55,11 @@ DEFAULT_MAX_INTERVAL = 300.0  # an overdue task is still checked at least this o
 DEFAULT_RESERVE_FRACTION = 0.05  # of a key's hourly limit, kept back for new submissions
 
 # Pacing under a short budget.
-PACING_HORIZONS = (300.0, 900.0)  # compare expected poll demand with budget over these
-MAX_STRETCH = 4.0  # stretch gaps by at most this factor to save budget
+PACING_HORIZON = 600.0  # look this far ahead for a moment the budget runs dry
+TIGHT_SHARE = 1.0  # the tight gap, of the target latency: a margin for learning error
+EASY_SHARE = 0.6  # easy pace only while the hour's load stays under this share of the limit
+DEFERRED_GAPS = 4.0  # a deferred task is checked this many target latencies apart
+_EASY, _TIGHT, _DEFERRED = 0, 1, 2  # paces: see `Scheduler._plan`
 
 # Failures.
 RATE_LIMIT_DEFAULT = 60.0  # pause after a 429 that names no Retry-After
@@ -81,7 +85,8 @@ class BudgetState:
     paused_until: float | None  # a 429 stopped this key until then
     resets_at: float | None  # when the oldest request in the window leaves it
     reserved: int = 0  # of `remaining`, kept for submissions (waiting ones + a reserve)
-    stretch: float = 1.0  # polls of this key are spaced this many times wider to save budget
+    tight: bool = False  # polls go at the fewest that still see each finish in time
+    deferred: int = 0  # tasks checked rarely so that the others stay on time
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +125,19 @@ class RenderEstimate:
     @property
     def low(self) -> float:
         return self.quantile(LOW_Q)
+
+    @property
+    def earliest(self) -> float:
+        """The earliest likely render time: the lowest point, less the typical spacing
+        of points (a sample's minimum overestimates the true one by about that much)."""
+        xs = self.points
+        return max(0.0, xs[0] - (xs[-1] - xs[0]) / (len(xs) + 1))
+
+    @property
+    def latest(self) -> float:
+        """The latest likely render time, estimated the same way from the top."""
+        xs = self.points
+        return xs[-1] + (xs[-1] - xs[0]) / (len(xs) + 1)
 
     @property
     def median(self) -> float:
@@ -254,6 +272,15 @@ class _Tracked:
     failures: int = 0
     forced: bool = False  # the user asked for a check now
     in_flight_at: float | None = None  # handed out by due_polls, no answer yet
+    deferred: bool = False  # checked rarely while the budget is short (see `_plan`)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A key's pacing for now: tight or easy, and which tasks are deferred."""
+
+    tight: bool
+    deferred: frozenset[str]
 
 
 @dataclass(slots=True)
@@ -350,6 +377,7 @@ class Scheduler:
         self._trim(budget, now)
         used = len(budget.window)
         remaining = None if budget.limit is None else max(0, budget.limit - used)
+        plan = self._plan(key, now)
         return BudgetState(
             limit=budget.limit,
             used=used,
@@ -357,7 +385,8 @@ class Scheduler:
             paused_until=budget.paused_until if budget.paused_until > now else None,
             resets_at=budget.window[0] + HOUR if budget.window else None,
             reserved=min(remaining, self._reserve(budget)) if remaining is not None else 0,
-            stretch=self._stretch(key, now),
+            tight=plan.tight,
+            deferred=len(plan.deferred),
         )
 
     def _reserve(self, budget: _Budget) -> int:
@@ -553,34 +582,45 @@ class Scheduler:
 
     # -- the schedule ------------------------------------------------------------------
 
-    def _gap(self, est: RenderEstimate) -> float:
-        """Spacing of polls while a finish is likely."""
-        width = est.high - est.low
-        return min(self.target_latency, max(self.poll_interval, width / CHECKS_PER_WINDOW))
+    def _gap(self, est: RenderEstimate, pace: int) -> float:
+        """Spacing of polls while a finish is likely, at this pace."""
+        if pace == _EASY:
+            width = est.high - est.low
+            return min(self.target_latency, max(self.poll_interval, width / CHECKS_PER_WINDOW))
+        if pace == _TIGHT:
+            return self.target_latency * TIGHT_SHARE
+        return min(self.max_interval, self.target_latency * DEFERRED_GAPS)
 
-    def _next_e(self, est: RenderEstimate, last_e: float | None, stretch: float) -> float:
+    def _next_e(self, est: RenderEstimate, last_e: float | None, pace: int) -> float:
         """Seconds after submission of the next poll, given the latest one at `last_e`."""
-        low, high = est.low, est.high
-        gap = min(self.max_interval, self._gap(est) * stretch)
+        first, last = est.earliest, est.latest
+        gap = self._gap(est, pace)
         e = 0.0 if last_e is None else last_e
-        if e < low:
-            # Nothing is likely before `low`: the first check catches finishes in
-            # [low, low + gap] no later than one gap after they happen.
-            nxt = low + gap
-        elif e < high:
-            nxt = e + gap
+        if e < first:
+            # Nothing is likely before `first`: the first check catches a finish in
+            # [first, first + gap] no later than one gap after it happens (and one at
+            # `last` catches every finish of a window narrower than a gap).
+            nxt = min(first + gap, last)
+        elif e < last:
+            nxt = min(e + gap, last)
         else:
             # Overdue: relax as the lateness grows relative to the likely window.
-            overdue = (e - high) / max(high - low, gap)
+            overdue = (e - last) / max(last - first, gap)
             nxt = e + min(self.max_interval, gap * (1.0 + overdue))
         return max(nxt, e + self.poll_interval)
 
-    def _due_at(self, tracked: _Tracked, stretch: float) -> float:
+    def _pace(self, task_id: str, tracked: _Tracked, plan: _Plan) -> int:
+        if tracked.deferred or task_id in plan.deferred:
+            return _DEFERRED
+        return _TIGHT if plan.tight else _EASY
+
+    def _due_at(self, task_id: str, tracked: _Tracked, plan: _Plan) -> float:
         if tracked.forced:
             return -math.inf
         target = tracked.target
         est = self.render_times.estimate(target.profile)
-        due = target.submitted_at + self._next_e(est, tracked.last_e, stretch)
+        pace = self._pace(task_id, tracked, plan)
+        due = target.submitted_at + self._next_e(est, tracked.last_e, pace)
         return max(due, tracked.not_before)
 
     def _finish_chance(self, tracked: _Tracked, now: float) -> float:
@@ -589,34 +629,62 @@ class Scheduler:
         seen = est.cdf(tracked.last_e or 0.0)
         return (est.cdf(now - tracked.target.submitted_at) - seen) / max(1e-9, 1.0 - seen)
 
-    def _stretch(self, key: str, now: float) -> float:
-        """How much wider to space this key's polls so that its budget lasts.
+    def _plan(self, key: str, now: float) -> _Plan:
+        """How this key's polls are paced so that its budget lasts.
 
-        For a few horizons, compares the polls the key's tasks are expected to need
-        (each weighted by the chance its task is still pending by then) with the
-        requests the budget can give them over the same span; the tightest wins. The
-        short horizon catches a burst that the window cannot feed before old requests
-        leave it; the long one keeps a busy hour from spending what the next needs.
+        While the hour ahead is far from the limit, polls go at the easy pace. Otherwise
+        at the tight pace: one per target latency, the fewest that still see every
+        finish in time. If even that would run the budget dry at some moment of the
+        coming minutes (the polls expected by then, each weighted by the chance its task
+        is still pending, against the requests the window can take by then), whole
+        tasks are deferred — those whose polls weigh most at that moment, newest first —
+        until it does not. Deferring a few tasks keeps the others on time; stretching
+        every gap would make every task late.
         """
         budget = self._budget(key)
-        if budget.limit is None:
-            return 1.0
+        tasks = [(i, tr) for i, tr in self._tasks.items() if tr.target.budget_key == key]
+        already = frozenset(i for i, tr in tasks if tr.deferred)
+        if budget.limit is None or not tasks:
+            return _Plan(False, already)
         self._trim(budget, now)
-        stretch = 1.0
-        tasks = [tr for tr in self._tasks.values() if tr.target.budget_key == key]
-        if not tasks:
-            return stretch
         in_flight = len(self._in_flight(key, now))
-        for horizon in PACING_HORIZONS:
-            end = now + horizon
-            still_counted = len(budget.window) - _expired(budget.window, end)
-            capacity = budget.limit - self._reserve(budget) - still_counted - in_flight
-            capacity -= self._forecast(budget, now, horizon)
-            demand = sum(self._expected_polls(tr, now, end) for tr in tasks)
-            if demand <= capacity:
-                continue
-            stretch = max(stretch, MAX_STRETCH if capacity <= 0 else demand / capacity)
-        return min(MAX_STRETCH, stretch)
+        # Every request made now counts against the budget for an hour: spend beyond
+        # the tight pace only while this hour's load (made, expected, forecast) leaves
+        # plenty over.
+        hour_load = len(budget.window) + in_flight + self._forecast(budget, now, HOUR)
+        hour_load += sum(self._expected_polls(tr, now, now + HOUR, _EASY) for _i, tr in tasks)
+        tight = hour_load > EASY_SHARE * (budget.limit - self._reserve(budget))
+        if not tight:
+            return _Plan(False, frozenset())  # deferred tasks are back on time
+        end = now + PACING_HORIZON
+        on_time = {i: self._poll_times(tr, now, end, _TIGHT) for i, tr in tasks}
+        late = {i: self._poll_times(tr, now, end, _DEFERRED) for i, tr in tasks}
+        deferred = set(already)
+        base = budget.limit - self._reserve(budget) - in_flight
+        for _ in range(len(tasks)):
+            # Does the budget run dry just after some expected poll?
+            polls = sorted(p for i, _tr in tasks for p in (late if i in deferred else on_time)[i])
+            spent, short = 0.0, False
+            for t, weight in polls:
+                spent += weight
+                counted = len(budget.window) - _expired(budget.window, t)
+                if spent > base - counted + 1e-9:
+                    short = True
+                    break
+            if not short:
+                break
+            saving, _newest, task_id = max(
+                (
+                    (_weight(on_time[i]) - _weight(late[i]), tr.target.submitted_at, i)
+                    for i, tr in tasks
+                    if i not in deferred and not tr.forced
+                ),
+                default=(0.0, 0.0, ""),
+            )
+            if saving <= 0:
+                break
+            deferred.add(task_id)
+        return _Plan(True, frozenset(deferred))
 
     def _forecast(self, budget: _Budget, now: float, horizon: float) -> float:
         """Requests that jobs submitted over the horizon will likely need.
@@ -641,43 +709,55 @@ class Scheduler:
             if alive < 1e-3:
                 break
             total += alive
-            e = self._next_e(est, e, 1.0)
+            e = self._next_e(est, e, _TIGHT)
         self._lifetime_cache[profile] = (est, total)
         return total
 
-    def _expected_polls(self, tracked: _Tracked, now: float, end: float) -> float:
-        """Expected polls of this task before `end` on the unstretched schedule."""
+    def _expected_polls(self, tracked: _Tracked, now: float, end: float, pace: int) -> float:
+        """Expected polls of this task before `end` at this pace."""
+        return _weight(self._poll_times(tracked, now, end, pace))
+
+    def _poll_times(
+        self, tracked: _Tracked, now: float, end: float, pace: int
+    ) -> list[tuple[float, float]]:
+        """This task's polls before `end` at this pace: (time, chance it is sent)."""
         target = tracked.target
         est = self.render_times.estimate(target.profile)
         alive = max(1e-9, 1.0 - est.cdf(tracked.last_e or 0.0))
         e = tracked.last_e
-        at = max(now, self._due_at(tracked, 1.0))
-        total = 0.0
+        if tracked.forced:
+            at = now
+        else:
+            at = max(now, tracked.not_before, target.submitted_at + self._next_e(est, e, pace))
+        out: list[tuple[float, float]] = []
         for _ in range(64):
             if at > end:
                 break
             # This poll is sent only if the previous one saw the task pending.
-            total += (1.0 - est.cdf(e or 0.0)) / alive
+            out.append((at, (1.0 - est.cdf(e or 0.0)) / alive))
             e = at - target.submitted_at
-            at = target.submitted_at + self._next_e(est, e, 1.0)
-        return total
+            at = target.submitted_at + self._next_e(est, e, pace)
+        return out
 
     def due_polls(self) -> list[str]:
         """Task ids to poll now. Each is rescheduled as if polled; report results after.
 
         When a key cannot afford every due poll, the ones most likely to find a finished
-        task go first; a poll the user asked for goes before all.
+        task go first, deferred tasks last; a poll the user asked for goes before all.
         """
         now = self.clock()
-        stretches: dict[str, float] = {}
+        plans: dict[str, _Plan] = {}
         candidates: list[tuple[tuple, str, _Tracked]] = []
         for task_id, tracked in self._tasks.items():
             key = tracked.target.budget_key
-            if key not in stretches:
-                stretches[key] = self._stretch(key, now)
-            if self._due_at(tracked, stretches[key]) > now:
+            if key not in plans:
+                plans[key] = plan = self._plan(key, now)
+                for i, tr in self._tasks.items():
+                    if tr.target.budget_key == key:
+                        tr.deferred = i in plan.deferred
+            if self._due_at(task_id, tracked, plans[key]) > now:
                 continue
-            rank = (not tracked.forced, -self._finish_chance(tracked, now))
+            rank = (not tracked.forced, tracked.deferred, -self._finish_chance(tracked, now))
             candidates.append((rank, task_id, tracked))
         candidates.sort(key=lambda c: c[0])
         due: list[str] = []
@@ -703,15 +783,18 @@ class Scheduler:
         tracked = self._tasks.get(task_id)
         if tracked is None:
             return None
-        return self._check_at(tracked, self.clock(), {})
+        return self._check_at(task_id, tracked, self.clock(), {})
 
-    def _check_at(self, tracked: _Tracked, now: float, stretches: dict[str, float]) -> float:
+    def _check_at(
+        self, task_id: str, tracked: _Tracked, now: float, plans: dict[str, _Plan]
+    ) -> float:
         key = tracked.target.budget_key
-        if key not in stretches:
-            stretches[key] = self._stretch(key, now)
+        if key not in plans:
+            plans[key] = self._plan(key, now)
         budget = self._budget(key)
         keep = budget.waiting_submissions if tracked.forced else self._reserve(budget)
-        return max(self._due_at(tracked, stretches[key]), self._slot_time(key, now, keep))
+        due = self._due_at(task_id, tracked, plans[key])
+        return max(due, self._slot_time(key, now, keep))
 
     def eta(self, task_id: str) -> float | None:
         """Expected finish (epoch seconds), given the task was pending at its last poll."""
@@ -724,8 +807,8 @@ class Scheduler:
     def next_wakeup(self) -> float | None:
         """When something may next be due (a poll, the end of a pause, a freed slot)."""
         now = self.clock()
-        stretches: dict[str, float] = {}
-        times = [self._check_at(tr, now, stretches) for tr in self._tasks.values()]
+        plans: dict[str, _Plan] = {}
+        times = [self._check_at(i, tr, now, plans) for i, tr in self._tasks.items()]
         for key, budget in self._budgets.items():
             if budget.waiting_submissions > 0:
                 delay = self.submit_delay(key)
@@ -746,6 +829,11 @@ def _max_opt(a: float | None, b: float | None) -> float | None:
 def _contains_near(sorted_times: list[float], at: float, tolerance: float = 1e-3) -> bool:
     i = bisect.bisect_left(sorted_times, at - tolerance)
     return i < len(sorted_times) and sorted_times[i] <= at + tolerance
+
+
+def _weight(polls: list[tuple[float, float]]) -> float:
+    """Expected number of these polls (each weighted by the chance it is sent)."""
+    return sum(w for _t, w in polls)
 
 
 def _expired(sorted_times: list[float], now: float) -> int:
