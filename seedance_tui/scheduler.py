@@ -52,7 +52,7 @@ CHECKS_PER_WINDOW = 4.0  # aim for about this many checks across the likely wind
 DEFAULT_MIN_INTERVAL = 5.0  # never poll one task more often (the docs' own advice)
 DEFAULT_TARGET_LATENCY = 30.0  # cap on the in-window gap: how late a finish may be seen
 DEFAULT_MAX_INTERVAL = 300.0  # an overdue task is still checked at least this often
-DEFAULT_RESERVE_FRACTION = 0.05  # of a key's hourly limit, kept back for new submissions
+DEFAULT_RESERVE_FRACTION = 0.02  # of a key's hourly limit, kept back for new submissions
 
 # Pacing under a short budget.
 PACING_HORIZON = 600.0  # look this far ahead for a moment the budget runs dry
