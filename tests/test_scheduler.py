@@ -171,6 +171,77 @@ def test_when_short_the_most_overdue_task_goes_first() -> None:
     assert s.due_polls() == ["old"]
 
 
+def _learn_uniform(s: Scheduler, lo: float = 60.0, hi: float = 180.0) -> None:
+    for i in range(50):
+        s.learn(PROFILE, lo + (i + 0.5) * (hi - lo) / 50)
+
+
+def test_an_easy_budget_polls_more_often_than_a_tight_one() -> None:
+    def gaps(used: int) -> list[float]:
+        clock = Clock()
+        s = make(clock, reserve=0)
+        _learn_uniform(s)
+        s.load_ledger(KEY, [clock.now - 30] * used)
+        s.track(target("t1", clock.now))
+        out, last = [], clock.now
+        for _ in range(4):
+            clock.now = s.next_check("t1")
+            assert drain(s, clock) == ["t1"]
+            out.append(clock.now - last)
+            last = clock.now
+        return out
+
+    easy, tight = gaps(0), gaps(60)
+    # Tight: first check one target latency after the earliest finish, then every 30 s
+    # (the fewest polls that still see a finish within 30 s).
+    assert 85 <= tight[0] <= 90 and all(abs(g - 30) < 1e-6 for g in tight[1:])
+    assert easy[0] <= tight[0] and all(e <= t for e, t in zip(easy[1:], tight[1:], strict=True))
+
+
+def test_a_short_budget_defers_whole_tasks_newest_first_not_every_gap() -> None:
+    clock = Clock()
+    s = make(clock, reserve=0)
+    _learn_uniform(s)
+    # 85 of 100 requests used a few minutes ago: 15 left for the next ten minutes.
+    s.load_ledger(KEY, [clock.now - 300] * 85)
+    for i in range(10):
+        s.track(target(f"t{i}", clock.now - 10 + i))  # a burst of ten, t9 the newest
+    state = s.budget(KEY)
+    assert state.tight and 0 < state.deferred < 10
+    s.due_polls()  # the plan takes effect
+    deferred = [f"t{i}" for i in range(10) if s.next_check(f"t{i}") - clock.now > 150]
+    on_time = [f"t{i}" for i in range(10) if f"t{i}" not in deferred]
+    assert len(deferred) == state.deferred
+    assert deferred == [f"t{i}" for i in range(10 - len(deferred), 10)]  # the newest
+    for task_id in on_time:  # the others keep the on-time schedule
+        assert s.next_check(task_id) - clock.now < 90
+    # Seen through: the on-time tasks are polled every 30 s, never over the budget.
+    sent = 0
+    for _ in range(200):
+        nxt = s.next_wakeup()
+        if nxt is None or nxt > clock.now + 400:
+            break
+        clock.now = max(clock.now, nxt)
+        sent += len(drain(s, clock))
+        assert s.budget(KEY).used <= 100
+    assert sent > 0
+
+
+def test_deferred_tasks_come_back_when_the_budget_is_easy_again() -> None:
+    clock = Clock()
+    s = make(clock, reserve=0)
+    _learn_uniform(s)
+    s.load_ledger(KEY, [clock.now - 3300] * 95)  # leaves the window in 300 s
+    for i in range(8):
+        s.track(target(f"t{i}", clock.now))
+    s.due_polls()
+    assert s.budget(KEY).deferred > 0
+    clock.now += 301  # the old requests have left the window
+    s.due_polls()
+    state = s.budget(KEY)
+    assert state.deferred == 0 and not state.tight
+
+
 def test_a_429_pauses_the_key_until_retry_after() -> None:
     clock = Clock()
     s = make(clock)
