@@ -25,7 +25,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Static, TextArea
+from textual.widgets import Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from .. import library, providers
@@ -36,6 +36,7 @@ from ..text import one_line
 from .credits import CreditsPanel
 from .detail import DetailPane
 from .downloads import DownloadStrip
+from .footer import KeyFooter
 from .form import JobForm
 from .keys import APP_BINDINGS, COMMANDS, effective_keys, is_printable, split_keymap
 from .messages import (
@@ -52,6 +53,7 @@ from .opener import over_ssh
 from .screens import ConfirmSubmit, HelpScreen
 from .styles import css_paths
 from .task_list import TaskList
+from .unchanged import show_text
 
 if TYPE_CHECKING:
     from ..engine import Engine, EngineEvent
@@ -117,6 +119,7 @@ class SeedanceApp(App[int]):
         # Downloads in progress: task id → (done, total, started by auto-download).
         self.downloads: dict[str, tuple[int, int | None, bool]] = {}
         self._progress_sent: dict[str, float] = {}
+        self._form: JobForm | None = None  # found once mounted (see is_mounted_ready)
         if settings.demo:
             self.sub_title = "demo: built-in simulator, no key needed"
 
@@ -141,20 +144,38 @@ class SeedanceApp(App[int]):
             with Vertical(id="side-column"):
                 yield JobForm(id="form")
                 yield CreditsPanel(id="credits")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        self._apply_breakpoint()
         self._apply_keymap()
         self._apply_theme()
         self.main.query_one("#tasks-box").border_title = "Tasks"
         self.main.query_one("#form").border_title = "New job"
         self.main.query_one("#credits").border_title = "Credits"
         self.main.query_one("#search", Input).cursor_blink = self.cursor_blink_enabled
-        self.main.query_one(TaskList).focus()
+        task_list = self.main.query_one(TaskList)
+        task_list.focus()
+        # The count and the first task's details are in the first frame (their messages
+        # from the list arrive after it, and then find them shown).
+        self._show_query_label(task_list.total)
+        selected = task_list.selected
+        self._show_detail(selected.id if selected else None)
         # The first frame shows the list; the engine (and its HTTP stack) and the credits
         # scan come right after it.
         self.call_after_refresh(self._start_engine)
         self.set_interval(1.0, self._tick)
+
+    def _apply_breakpoint(self) -> None:
+        """The screen's width class (-narrow / -wide) before the first layout. Textual sets
+        it on the screen's first Resize, after the first frame was laid out without it:
+        every style then changes and the whole screen is laid out and painted again."""
+        width = self.size.width
+        fitting = [(least, name) for least, name in self.HORIZONTAL_BREAKPOINTS if width >= least]
+        chosen = max(fitting)[1] if fitting else None
+        self.main.update_classes(
+            {name: name == chosen for _, name in self.HORIZONTAL_BREAKPOINTS}, animate=False
+        )
 
     def _apply_keymap(self) -> None:
         if self.keymap_overrides:
@@ -350,7 +371,7 @@ class SeedanceApp(App[int]):
         provider = PROVIDER_FILTERS[self.provider_filter] or "all providers"
         label = Text(no_wrap=True, overflow="ellipsis", style="dim")
         label.append(f"{total:,} · {status} · {provider} · {SORTS[self.sort_index]}")
-        self.main.query_one("#query-label", Static).update(label)
+        show_text(self.main.query_one("#query-label", Static), label)
 
     def current_filter(self) -> Filter:
         return Filter(
@@ -360,7 +381,14 @@ class SeedanceApp(App[int]):
         )
 
     def apply_query(self) -> None:
-        self.main.query_one(TaskList).set_query(self.current_filter(), SORTS[self.sort_index])
+        task_list = self.main.query_one(TaskList)
+        task_list.set_query(self.current_filter(), SORTS[self.sort_index])
+        # The count and the detail pane change in the same frame as the list: the list's
+        # Reloaded and Highlighted messages arrive after that frame, and then find both
+        # showing what they would show.
+        self._show_query_label(task_list.total)
+        selected = task_list.selected
+        self._show_detail(selected.id if selected else None)
 
     @on(Input.Changed, "#search")
     def _search_changed(self, event: Input.Changed) -> None:
@@ -544,7 +572,7 @@ class SeedanceApp(App[int]):
         if action == "submit":
             if isinstance(self.screen, ModalScreen) or self._confirming:
                 return False
-            if self.is_mounted_ready and self.main.query_one(JobForm).submitting:
+            if self.is_mounted_ready and self._form is not None and self._form.submitting:
                 return None
             return True
         if action in ("copy_url", "open_video", "rerun", "poll_now", "download"):
@@ -567,14 +595,21 @@ class SeedanceApp(App[int]):
 
     @property
     def is_mounted_ready(self) -> bool:
-        """The dashboard is up (False while starting and once shutting down)."""
-        return self.is_running and bool(self.screen_stack) and bool(self.main.query(JobForm))
+        """The dashboard is up (False while starting and once shutting down). Asked for
+        every binding each time the footer is refreshed: the form is looked up once."""
+        if not (self.is_running and self.screen_stack):
+            return False
+        if self._form is None:
+            forms = self.main.query(JobForm)
+            if not forms:
+                return False
+            self._form = forms.first()
+        return self._form.is_attached
 
     def _selected_task(self) -> Task | None:
         if not self.is_mounted_ready or not isinstance(self.screen, Screen):
             return None
-        lists = self.main.query(TaskList)
-        return lists.first().selected if lists else None
+        return self.main.query_one(TaskList).selected
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -10,6 +10,7 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from ..models import Provider
+from .unchanged import show_text
 
 if TYPE_CHECKING:
     from ..scheduler import BudgetState
@@ -42,14 +43,14 @@ class CreditsPanel(Vertical):
         table.append(f" · held by pending {totals['held']}")
         if totals["risk"]:
             table.append(f" · at risk {totals['risk']}", "magenta")
-        self.query_one("#credits-table", Static).update(table)
+        show_text(self.query_one("#credits-table", Static), table)
         per_day = summary.get("per_day", {})
         values = [sum(day.values()) for day in per_day.values()] or [0]
         self.query_one("#credits-chart", Sparkline).data = values
         days = len(values)
         label = Text(no_wrap=True, overflow="ellipsis", style="dim")
         label.append(f"credits/day, last {days} days, max {max(values)}")
-        self.query_one("#credits-chart-label", Static).update(label)
+        show_text(self.query_one("#credits-chart-label", Static), label)
 
     def show_budget(self, budgets: dict[Provider, BudgetState]) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -64,7 +65,7 @@ class CreditsPanel(Vertical):
             else:
                 style = "bold red" if not state.remaining else ""
                 text.append(f"{state.remaining}/{state.limit} requests left this hour", style)
-        self.query_one("#credits-budget", Static).update(text)
+        show_text(self.query_one("#credits-budget", Static), text)
 
     def show_queue(self, counts: dict[str, int], paused: bool, key: str = "") -> None:
         """The batch queue: how many jobs wait, and whether it is paused (and the key)."""
@@ -79,5 +80,5 @@ class CreditsPanel(Vertical):
         if key:
             text.append(f"  ({key}: {'resume' if paused else 'pause'})", "dim")
         queue = self.query_one("#credits-queue", Static)
-        queue.update(text)
+        show_text(queue, text)
         queue.display = bool(waiting or paused)

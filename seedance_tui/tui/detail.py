@@ -17,6 +17,10 @@ from .format import LINK_MARKS, LINK_TEXT, STATUS_STYLES, clock_time, duration, 
 class DetailPane(VerticalScroll, can_focus=False):
     """Full prompt, parameters, timeline, URLs, error, timing and credits of one task."""
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._shown: tuple | None = None  # what the pane was last asked to show
+
     def compose(self) -> ComposeResult:
         yield Static(id="detail-body")
 
@@ -30,6 +34,19 @@ class DetailPane(VerticalScroll, can_focus=False):
         next_check: float | None = None,
         link: str | None = None,
     ) -> None:
+        # The same task, events and timing show the same text: rendering it again would
+        # repaint and lay out the screen for nothing. `now` only shows for pending work.
+        shown = (
+            task,
+            events,
+            eta,
+            next_check,
+            link,
+            now if task and task.status.is_pending else None,
+        )
+        if shown == self._shown:
+            return
+        self._shown = shown
         body = self.query_one("#detail-body", Static)
         if task is None:
             body.update(Text("No task selected.", style="dim"))

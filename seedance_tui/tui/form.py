@@ -21,6 +21,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 from .. import providers
 from ..models import CreditQuote, JobSpec, JobValidationError, Mode, Provider, js_length
 from ..providers.base import MAX_PROMPT
+from .unchanged import show_text
 
 FIELDS_WITH_ERRORS = ("provider", "mode", "resolution", "duration", "aspect_ratio",
                       "image_urls", "prompt", "fixed_lens")  # fmt: skip
@@ -116,7 +117,12 @@ class Toggle(Checkbox):
 class FieldError(Label):
     """The reason a field is invalid, shown under it; hidden while the field is fine."""
 
+    message: str | None = None  # what it shows (None: hidden, as the form mounts it)
+
     def show(self, message: str | None) -> None:
+        if message == self.message:
+            return  # every keystroke revalidates: only a change repaints and lays out
+        self.message = message
         self.update(Text(f"↳ {message}") if message else "")
         self.display = bool(message)
 
@@ -286,7 +292,7 @@ class JobForm(Vertical):
             meta.append(f"  ({self.quote.basis})", "dim")
         else:
             meta.append("≈ - credits", "dim")
-        self.query_one("#prompt-meta", Static).update(meta)
+        show_text(self.query_one("#prompt-meta", Static), meta)
 
     def watch_submitting(self, submitting: bool) -> None:
         button = self.query_one("#submit", Button)
