@@ -53,7 +53,7 @@ from .opener import over_ssh
 from .screens import ConfirmSubmit, HelpScreen
 from .styles import css_paths
 from .task_list import TaskList
-from .unchanged import show_text
+from .unchanged import OneLineLabel, show_text
 
 if TYPE_CHECKING:
     from ..engine import Engine, EngineEvent
@@ -126,12 +126,13 @@ class SeedanceApp(App[int]):
     # -- layout ------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        self._apply_breakpoint()
         with Horizontal(id="main"):
             with Vertical(id="tasks-column"):
                 with Vertical(id="tasks-box"):
                     with Horizontal(id="list-bar"):
                         yield Input(placeholder="/ search prompts", id="search", compact=True)
-                        yield Static(id="query-label")
+                        yield OneLineLabel(id="query-label")
                     yield TaskList(
                         self.store,
                         clock=self.clock,
@@ -147,7 +148,6 @@ class SeedanceApp(App[int]):
         yield KeyFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self._apply_breakpoint()
         self._apply_keymap()
         self._apply_theme()
         self.main.query_one("#tasks-box").border_title = "Tasks"
@@ -167,9 +167,10 @@ class SeedanceApp(App[int]):
         self.set_interval(1.0, self._tick)
 
     def _apply_breakpoint(self) -> None:
-        """The screen's width class (-narrow / -wide) before the first layout. Textual sets
-        it on the screen's first Resize, after the first frame was laid out without it:
-        every style then changes and the whole screen is laid out and painted again."""
+        """The screen's width class (-narrow / -wide) before its widgets are mounted, so
+        they are styled once. Textual sets it on the screen's first Resize, after the
+        first frame was laid out without it: every widget was then styled, laid out and
+        painted again."""
         width = self.size.width
         fitting = [(least, name) for least, name in self.HORIZONTAL_BREAKPOINTS if width >= least]
         chosen = max(fitting)[1] if fitting else None
