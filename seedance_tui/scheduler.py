@@ -56,7 +56,6 @@ DEFAULT_RESERVE_FRACTION = 0.02  # of a key's hourly limit, kept back for new su
 
 # Pacing under a short budget.
 PACING_HORIZON = 600.0  # look this far ahead for a moment the budget runs dry
-TIGHT_SHARE = 1.0  # the tight gap, of the target latency: a margin for learning error
 EASY_SHARE = 0.6  # easy pace only while the hour's load stays under this share of the limit
 DEFERRED_GAPS = 4.0  # a deferred task is checked this many target latencies apart
 _EASY, _TIGHT, _DEFERRED = 0, 1, 2  # paces: see `Scheduler._plan`
@@ -588,7 +587,7 @@ class Scheduler:
             width = est.high - est.low
             return min(self.target_latency, max(self.poll_interval, width / CHECKS_PER_WINDOW))
         if pace == _TIGHT:
-            return self.target_latency * TIGHT_SHARE
+            return self.target_latency
         return min(self.max_interval, self.target_latency * DEFERRED_GAPS)
 
     def _next_e(self, est: RenderEstimate, last_e: float | None, pace: int) -> float:
@@ -661,29 +660,32 @@ class Scheduler:
         late = {i: self._poll_times(tr, now, end, _DEFERRED) for i, tr in tasks}
         deferred = set(already)
         base = budget.limit - self._reserve(budget) - in_flight
-        for _ in range(len(tasks)):
-            # Does the budget run dry just after some expected poll?
+        candidates = sorted(
+            (
+                (_weight(on_time[i]) - _weight(late[i]), tr.target.submitted_at, i)
+                for i, tr in tasks
+                if i not in deferred and not tr.forced
+            ),
+            reverse=True,
+        )
+        while candidates:
+            # How far over the budget the expected polls go, at the worst moment
+            # (just after some poll).
             polls = sorted(p for i, _tr in tasks for p in (late if i in deferred else on_time)[i])
-            spent, short = 0.0, False
+            spent, short = 0.0, 0.0
             for t, weight in polls:
                 spent += weight
                 counted = len(budget.window) - _expired(budget.window, t)
-                if spent > base - counted + 1e-9:
-                    short = True
+                short = max(short, spent - (base - counted))
+            if short <= 1e-9:
+                break
+            while candidates and short > 1e-9:
+                saving, _newest, task_id = candidates.pop(0)
+                if saving <= 0:
+                    candidates.clear()
                     break
-            if not short:
-                break
-            saving, _newest, task_id = max(
-                (
-                    (_weight(on_time[i]) - _weight(late[i]), tr.target.submitted_at, i)
-                    for i, tr in tasks
-                    if i not in deferred and not tr.forced
-                ),
-                default=(0.0, 0.0, ""),
-            )
-            if saving <= 0:
-                break
-            deferred.add(task_id)
+                deferred.add(task_id)
+                short -= saving
         return _Plan(True, frozenset(deferred))
 
     def _forecast(self, budget: _Budget, now: float, horizon: float) -> float:
