@@ -4,6 +4,7 @@ is never changed: not a byte, and no -wal/-shm files are left beside it."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import sqlite3
@@ -137,6 +138,25 @@ def test_a_healthy_history_still_opens_and_keeps_its_rows(tmp_path: Path) -> Non
     store.close()
 
 
+def damage_task_pages_in_wal_mode(path: Path) -> None:
+    """A history in WAL mode (as this app leaves every file) with some pages of the tasks
+    table damaged; the schema and the small tables stay sound."""
+    make_history(path)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    try:
+        pages = [row[0] for row in conn.execute("SELECT pageno FROM dbstat WHERE name='tasks'")]
+    except sqlite3.OperationalError:
+        pytest.skip("this SQLite has no dbstat table to find the tasks' pages")
+    finally:
+        conn.close()
+    data = bytearray(path.read_bytes())
+    for page in pages[1::3]:
+        offset = (page - 1) * 4096
+        data[offset : offset + 1500] = bytes((offset + i) % 251 for i in range(1500))
+    path.write_bytes(bytes(data))
+
+
 def test_a_large_history_is_checked_as_it_is_read(tmp_path: Path, monkeypatch, capsys) -> None:
     """Above FULL_CHECK_MAX_BYTES a history already in WAL mode is not read page by page
     when opened (seconds for a large file out of the page cache); damage is found as
@@ -152,21 +172,7 @@ def test_a_large_history_is_checked_as_it_is_read(tmp_path: Path, monkeypatch, c
     assert digest(path) == before
 
     wal = tmp_path / "wal.db"
-    make_history(wal)
-    conn = sqlite3.connect(wal)
-    conn.execute("PRAGMA journal_mode = WAL")
-    try:
-        pages = [row[0] for row in conn.execute("SELECT pageno FROM dbstat WHERE name='tasks'")]
-    except sqlite3.OperationalError:
-        pytest.skip("this SQLite has no dbstat table to find the tasks' pages")
-    finally:
-        conn.close()
-    data = bytearray(wal.read_bytes())
-    # Some pages of the tasks table only: the schema and the small tables stay sound.
-    for page in pages[1::3]:
-        offset = (page - 1) * 4096
-        data[offset : offset + 1500] = bytes((offset + i) % 251 for i in range(1500))
-    wal.write_bytes(bytes(data))
+    damage_task_pages_in_wal_mode(wal)
     Store.open(wal).close()  # the cheap checks pass
     code = cli.main(["--db", str(wal), "list", "--limit", "500"])
     captured = capsys.readouterr()
@@ -174,3 +180,23 @@ def test_a_large_history_is_checked_as_it_is_read(tmp_path: Path, monkeypatch, c
     assert "Traceback" not in captured.err
     assert captured.err.startswith("error: ") and "damaged" in captured.err
     assert "left untouched" not in captured.err  # found while reading, not at open
+
+
+async def test_the_dashboard_ends_with_a_message_on_a_damaged_page(
+    tmp_path: Path, monkeypatch, capfd
+) -> None:
+    """The dashboard on a large history whose task pages are damaged: it ends with exit
+    code 2 and the damaged-file message, not a traceback."""
+    from seedance_tui.config import load_settings
+    from seedance_tui.tui.app import SeedanceApp
+
+    monkeypatch.setattr(store_module, "FULL_CHECK_MAX_BYTES", 0)
+    path = tmp_path / "history.db"
+    damage_task_pages_in_wal_mode(path)
+    app = SeedanceApp(load_settings(db=path, env={}), poll=False)
+    # It ends by itself as the list reads its first page (run_test would wait for the
+    # widgets it stopped half-way through mounting).
+    await asyncio.wait_for(app.run_async(headless=True, size=(120, 40)), timeout=30)
+    assert app.return_code == 2
+    shown = capfd.readouterr()
+    assert "error: " in shown.err and "damaged" in shown.err and "Traceback" not in shown.err

@@ -14,6 +14,7 @@ name) and its `theme` chosen; a theme picked later in the command palette is sav
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -31,7 +32,7 @@ from textual.worker import Worker, WorkerState
 from .. import library, providers
 from ..config import ConfigError, Settings, save_setting
 from ..models import JobSpec, JobValidationError, Provider, Task, TaskStatus
-from ..store import Filter, Store, StoreError
+from ..store import Filter, Store, StoreError, damaged_message, is_damage
 from ..text import one_line
 from .credits import CreditsPanel
 from .detail import DetailPane
@@ -120,6 +121,7 @@ class SeedanceApp(App[int]):
         self.downloads: dict[str, tuple[int, int | None, bool]] = {}
         self._progress_sent: dict[str, float] = {}
         self._form: JobForm | None = None  # found once mounted (see is_mounted_ready)
+        self._ending_on_damage = False  # see _handle_exception
         if settings.demo:
             self.sub_title = "demo: built-in simulator, no key needed"
 
@@ -833,6 +835,19 @@ class SeedanceApp(App[int]):
 
     async def action_quit(self) -> None:
         self.exit(0)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A damaged page of a large history (not read page by page when opened) shows up
+        when it is read: end with what is wrong (exit 2, as the commands do), not a
+        traceback. Anything else is Textual's to report."""
+        if self._ending_on_damage:
+            return  # widgets stopped half-way by that exit (e.g. still mounting)
+        if isinstance(error, sqlite3.DatabaseError) and is_damage(error):
+            self._ending_on_damage = True
+            message = damaged_message(self.store.path, str(error), untouched=False)
+            self.exit(return_code=2, message=Text(f"error: {message}"))
+            return
+        super()._handle_exception(error)
 
     async def on_unmount(self) -> None:
         if self.engine is not None:
