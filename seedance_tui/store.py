@@ -274,6 +274,9 @@ class Store:
         self.conn = conn
         self.path = path
         self._db: sqlite_utils.Database | None = None
+        # As sqlite-utils sets it on the connections it wraps: a REPLACE that deletes a
+        # row fires its delete triggers (the prompt index's among them).
+        conn.execute("PRAGMA recursive_triggers = ON")
 
     @property
     def db(self) -> sqlite_utils.Database:
