@@ -544,3 +544,28 @@ async def test_no_color_keeps_states_apart_by_glyph(seeded_settings, monkeypatch
         cells = {row_text(tasks, i).split()[2:4][0] + " " + row_text(tasks, i).split()[3]
                  for i in range(tasks.total)}  # fmt: skip
         assert {"✓ completed", "✗ failed"} <= cells
+
+
+async def test_budget_line_says_when_tasks_are_checked_later_to_save_budget():
+    from textual.app import App
+    from textual.widgets import Static
+
+    from seedance_tui.scheduler import BudgetState
+
+    class Panel(App):
+        def compose(self) -> ComposeResult:
+            yield CreditsPanel()
+
+    app = Panel()
+    async with app.run_test(size=(100, 12)) as pilot:
+        panel = app.query_one(CreditsPanel)
+        state = BudgetState(limit=100, used=96, remaining=4, paused_until=None,
+                            resets_at=None, tight=True, deferred=2)  # fmt: skip
+        panel.show_budget({Provider.NANOPHOTO: state})
+        await pilot.pause()
+        line = str(panel.query_one("#credits-budget", Static).render())
+        assert "4/100 requests left this hour" in line
+        assert "2 checked later to save budget" in line
+        panel.show_budget({Provider.NANOPHOTO: BudgetState(100, 10, 90, None, None)})
+        await pilot.pause()
+        assert "later" not in str(panel.query_one("#credits-budget", Static).render())

@@ -65,6 +65,9 @@ class CreditsPanel(Vertical):
             else:
                 style = "bold red" if not state.remaining else ""
                 text.append(f"{state.remaining}/{state.limit} requests left this hour", style)
+                if state.deferred:
+                    # Tasks checked rarely so that the others are still seen in time.
+                    text.append(f" · {state.deferred} checked later to save budget", "yellow")
         show_text(self.query_one("#credits-budget", Static), text)
 
     def show_queue(self, counts: dict[str, int], paused: bool, key: str = "") -> None:
