@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, providers
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, MissingKeyError, Settings, load_settings
 from .models import JobSpec, JobValidationError, Mode, Provider, Task, TaskStatus, iso
 from .store import Filter, Store, StoreError, damaged_message, is_damage
 from .text import inert, one_line, span, to_json
@@ -369,12 +369,6 @@ def make_engine(settings: Settings, store: Store) -> Engine:
     return Engine(settings, store)
 
 
-def _engine_errors() -> tuple[type[Exception], ...]:
-    """The engine's usage errors, once it is imported (only commands that send import it)."""
-    engine = sys.modules.get(f"{__package__}.engine")
-    return (engine.MissingKeyError,) if engine is not None else ()
-
-
 def _describe_outcome(task: Task) -> str:
     if task.status is TaskStatus.COMPLETED:
         text = f"completed: {', '.join(inert(u, newlines=False) for u in task.video_urls)}"
@@ -399,8 +393,6 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     spec = adapter.validate(spec)  # raises JobValidationError before anything is written
     quote = adapter.quote(spec)
     if not settings.key(spec.provider):
-        from .engine import MissingKeyError
-
         raise MissingKeyError(spec.provider, adapter.env_key)
     store = open_store(settings)
     engine = make_engine(settings, store)
@@ -566,8 +558,6 @@ async def cmd_submit_batch(args: argparse.Namespace, settings: Settings) -> int:
     for name in batch.by_provider():
         provider = Provider(name)
         if not settings.key(provider):
-            from .engine import MissingKeyError
-
             raise MissingKeyError(provider, providers.get(provider).env_key)
     parts = [
         f"{name} {count} (~{credits} credits)"
@@ -1162,7 +1152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except JobValidationError as exc:
         err(f"error: {exc.field}: {exc.message}")
         return EXIT_USAGE
-    except (UsageError, ConfigError, *_engine_errors()) as exc:
+    except (UsageError, MissingKeyError, ConfigError) as exc:
         err(f"error: {exc}")
         return EXIT_USAGE
     except StoreError as exc:

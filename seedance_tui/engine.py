@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from . import providers
 from .client import Client, OutcomeUnknown, RequestRecord
-from .config import Settings
+from .config import MissingKeyError, Settings
 from .models import JobSpec, JobValidationError, Provider, Task, TaskStatus
 from .providers import ApiError, AuthError, NotFoundError, RateLimitError
 from .scheduler import HOUR, PollTarget, Scheduler
@@ -33,15 +33,6 @@ MIN_POLL_SPACING = 4.0
 RESYNC_EVERY = 20.0
 NOT_FOUND_LIMIT = 3
 AUTH_PAUSE = 300.0
-
-
-class MissingKeyError(Exception):
-    def __init__(self, provider: Provider, env_key: str) -> None:
-        super().__init__(
-            f"no API key for {provider.value}: set {env_key} or run "
-            f"`seedance-tui key set {provider.value}`"
-        )
-        self.provider = provider
 
 
 @dataclass(frozen=True, slots=True)

@@ -254,9 +254,9 @@ class AutoDownloader:
     """Saves each render as it completes (an engine listener; on when `auto_download`)."""
 
     def __init__(self, engine: Engine, *, attempts: int = DEFAULT_ATTEMPTS) -> None:
-        self.engine = engine
         from .client import MediaClient
 
+        self.engine = engine
         self.attempts = attempts
         self.media = MediaClient()
         self._tasks: dict[str, asyncio.Task[None]] = {}

@@ -608,17 +608,12 @@ class Scheduler:
             nxt = e + min(self.max_interval, gap * (1.0 + overdue))
         return max(nxt, e + self.poll_interval)
 
-    def _pace(self, task_id: str, tracked: _Tracked, plan: _Plan) -> int:
-        if tracked.deferred or task_id in plan.deferred:
-            return _DEFERRED
-        return _TIGHT if plan.tight else _EASY
-
     def _due_at(self, task_id: str, tracked: _Tracked, plan: _Plan) -> float:
         if tracked.forced:
             return -math.inf
         target = tracked.target
         est = self.render_times.estimate(target.profile)
-        pace = self._pace(task_id, tracked, plan)
+        pace = _DEFERRED if task_id in plan.deferred else _TIGHT if plan.tight else _EASY
         due = target.submitted_at + self._next_e(est, tracked.last_e, pace)
         return max(due, tracked.not_before)
 
@@ -636,8 +631,9 @@ class Scheduler:
         finish in time. If even that would run the budget dry at some moment of the
         coming minutes (the polls expected by then, each weighted by the chance its task
         is still pending, against the requests the window can take by then), whole
-        tasks are deferred — those whose polls weigh most at that moment, newest first —
-        until it does not. Deferring a few tasks keeps the others on time; stretching
+        tasks are deferred — those whose on-time polls over those minutes weigh most,
+        newest first — until it does not. A task once deferred stays so while the pace
+        is tight. Deferring a few tasks keeps the others on time; stretching
         every gap would make every task late.
         """
         budget = self._budget(key)

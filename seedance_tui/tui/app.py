@@ -30,7 +30,7 @@ from textual.widgets import Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from .. import library, providers
-from ..config import ConfigError, Settings, save_setting
+from ..config import ConfigError, MissingKeyError, Settings, save_setting
 from ..models import JobSpec, JobValidationError, Provider, Task, TaskStatus
 from ..store import Filter, Store, StoreError, damaged_message, is_damage
 from ..text import one_line
@@ -158,11 +158,7 @@ class SeedanceApp(App[int]):
         self.main.query_one("#search", Input).cursor_blink = self.cursor_blink_enabled
         task_list = self.main.query_one(TaskList)
         task_list.focus()
-        # The count and the first task's details are in the first frame (their messages
-        # from the list arrive after it, and then find them shown).
-        self._show_query_label(task_list.total)
-        selected = task_list.selected
-        self._show_detail(selected.id if selected else None)
+        self._show_list_state(task_list)
         # The first frame shows the list; the engine (and its HTTP stack) and the credits
         # scan come right after it.
         self.call_after_refresh(self._start_engine)
@@ -386,9 +382,12 @@ class SeedanceApp(App[int]):
     def apply_query(self) -> None:
         task_list = self.main.query_one(TaskList)
         task_list.set_query(self.current_filter(), SORTS[self.sort_index])
-        # The count and the detail pane change in the same frame as the list: the list's
-        # Reloaded and Highlighted messages arrive after that frame, and then find both
-        # showing what they would show.
+        self._show_list_state(task_list)
+
+    def _show_list_state(self, task_list: TaskList) -> None:
+        """The count and the selected task's details, in the same frame as the list (at
+        start-up and after a query): the list's Reloaded and Highlighted messages arrive
+        after that frame, and then find both showing what they would show."""
         self._show_query_label(task_list.total)
         selected = task_list.selected
         self._show_detail(selected.id if selected else None)
@@ -506,8 +505,6 @@ class SeedanceApp(App[int]):
 
     @work(group="submit", exit_on_error=False)
     async def _submit_job(self, spec: JobSpec) -> None:
-        from ..engine import MissingKeyError
-
         assert self.engine is not None
         try:
             task = await self.engine.submit(spec)
