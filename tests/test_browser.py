@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import itertools
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from processes import free_port, stop, wait_for_http
 
 from seedance_tui.demo import PROMPTS
 
@@ -80,25 +78,6 @@ COUNT_COLOURS = """
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def stop(process: subprocess.Popen) -> None:
-    """End the process group this test started (chromium forks helpers)."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     port = free_port()
@@ -109,15 +88,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
-                    break
-            assert process.poll() is None, process.stdout.read().decode()
-            time.sleep(0.2)
-        else:
-            pytest.fail("serve did not answer within 15 s")
+        wait_for_http(process, f"http://127.0.0.1:{port}/", "serve")
         yield f"http://127.0.0.1:{port}/"
     finally:
         stop(process)
@@ -139,15 +110,7 @@ def chromium(tmp_path: Path):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/json/version", timeout=1).is_success:
-                    break
-            assert process.poll() is None, "chromium exited at start"
-            time.sleep(0.2)
-        else:
-            pytest.fail("chromium's DevTools endpoint did not answer within 15 s")
+        wait_for_http(process, f"http://127.0.0.1:{port}/json/version", "chromium's DevTools")
         yield port
     finally:
         stop(process)

@@ -7,7 +7,6 @@ JavaScript opens) runs a dashboard whose screen shows the demo history's task li
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import socket
 import subprocess
@@ -16,17 +15,12 @@ import time
 
 import httpx
 import pytest
+from processes import free_port, stop, wait_for_http
 
 from seedance_tui import cli
 from seedance_tui.demo import PROMPTS
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>]")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -38,23 +32,10 @@ def served(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"http://127.0.0.1:{port}/", timeout=1).status_code == 200:
-                    break
-            assert process.poll() is None, process.stdout.read().decode()
-            time.sleep(0.2)
-        else:
-            pytest.fail("serve did not answer within 15 s")
+        wait_for_http(process, f"http://127.0.0.1:{port}/", "serve")
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def test_page_is_served_on_loopback(served: int) -> None:
