@@ -30,9 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from seedance_tui.models import BudgetKey, Provider  # noqa: E402
 from seedance_tui.scheduler import PollTarget, Scheduler  # noqa: E402
 
-KEY = "nanophoto:bench"
+KEY = BudgetKey(Provider.NANOPHOTO, "bench")
 PROFILE = ("nanophoto", "720p", "8", False)
 LIMIT = 100  # requests per hour per key
 NAIVE_INTERVAL = 5.0

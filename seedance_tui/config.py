@@ -142,6 +142,9 @@ class ProviderSettings:
     key: SecretStr | None = None
     key_source: str | None = None  # "flag", "env", "keyring", "file" — never the key itself
     requests_per_hour: int | None = None
+    # The span (seconds) over which `requests_per_hour` is counted: a sliding window, an
+    # hour unless a provider's limiter is known to count over a shorter one.
+    rate_window: float = 3600.0
     # Job field defaults in JobSpec names: aspect_ratio, resolution, duration, audio, fixed_lens.
     defaults: dict[str, Any] = field(default_factory=dict)
     # A finished render's link is taken as likely expired this long after completion.
@@ -180,6 +183,10 @@ class Settings:
 
     def limits(self) -> dict[str, int | None]:
         return {p.value: s.requests_per_hour for p, s in self.providers.items()}
+
+    def rate_windows(self) -> dict[str, float]:
+        """Seconds over which each provider's limit counts (see `rate_window`)."""
+        return {p.value: s.rate_window for p, s in self.providers.items()}
 
 
 def read_config_file(path: Path | None = None) -> dict[str, Any]:
@@ -262,6 +269,7 @@ def load_settings(
             requests_per_hour=int(limit) if limit else None,
             defaults=section.defaults.spec_fields(),
             link_ttl_hours=section.link_ttl_hours,
+            rate_window=section.rate_window,
         )
     db_path = db or env.get("SEEDANCE_TUI_DB") or file.db
     library = env.get("SEEDANCE_TUI_LIBRARY") or file.library
@@ -314,6 +322,7 @@ class ProviderConfig(BaseModel):
 
     base_url: str | None = None
     requests_per_hour: int | None = Field(default=None, ge=0)  # 0: no limit
+    rate_window: float = Field(default=3600.0, gt=0)  # seconds the limit counts over
     link_ttl_hours: float = Field(default=24.0, gt=0)
     defaults: JobDefaults = Field(default_factory=JobDefaults)
 

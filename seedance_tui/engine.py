@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from . import providers
 from .client import Client, OutcomeUnknown, RequestRecord
 from .config import MissingKeyError, Settings
-from .models import JobSpec, JobValidationError, Provider, Task, TaskStatus
+from .models import BudgetKey, JobSpec, JobValidationError, Provider, Task, TaskStatus
 from .providers import ApiError, AuthError, NotFoundError, RateLimitError
 from .scheduler import HOUR, PollTarget, Scheduler
 from .store import Store, profile_of
@@ -65,8 +65,8 @@ def make_scheduler(settings: Settings, clock: Callable[[], float]) -> Scheduler:
     return Scheduler(clock, settings.limits(), **options)
 
 
-def budget_key(provider: Provider, key_fingerprint: str | None) -> str:
-    return f"{provider.value}:{key_fingerprint or '-'}"
+def budget_key(provider: Provider, key_fingerprint: str | None) -> BudgetKey:
+    return BudgetKey(provider, key_fingerprint)
 
 
 class Engine:
@@ -92,9 +92,9 @@ class Engine:
         self.scheduler = scheduler or make_scheduler(settings, clock)
         self.listeners: list[Listener] = []
         self._wake = asyncio.Event()
-        self._submitting: dict[str, int] = {}  # budget key → submissions waiting or in flight
+        self._submitting: dict[BudgetKey, int] = {}  # budget key → submissions waiting or in flight
         self._not_found: dict[str, int] = {}
-        self._send_locks: dict[str, asyncio.Lock] = {}
+        self._send_locks: dict[BudgetKey, asyncio.Lock] = {}
         # Ledger rows written before sending, by (provider, endpoint), oldest first.
         self._claims: dict[tuple[Provider, str], list[tuple[int, float]]] = {}
         self._last_resync = 0.0
@@ -303,7 +303,7 @@ class Engine:
         self._wake.set()
         return task
 
-    def _send_lock(self, bkey: str) -> contextlib.AbstractAsyncContextManager[object]:
+    def _send_lock(self, bkey: BudgetKey) -> contextlib.AbstractAsyncContextManager[object]:
         if self.scheduler.budget(bkey).limit is None:
             return contextlib.nullcontext()
         lock = self._send_locks.get(bkey)

@@ -17,6 +17,21 @@ class Provider(enum.StrEnum):
     SEEDANCE15PRO = "seedance15pro"
 
 
+@dataclass(frozen=True, slots=True)
+class BudgetKey:
+    """One request budget: a provider and the fingerprint of the key (never the key).
+
+    A provider's rate limit belongs to the API key, so requests made with two keys of
+    one provider are counted apart; `fingerprint` None is "no key known".
+    """
+
+    provider: Provider
+    fingerprint: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.provider.value}:{self.fingerprint or '-'}"
+
+
 class TaskStatus(enum.StrEnum):
     """Normalised task statuses (part of the public contract)."""
 

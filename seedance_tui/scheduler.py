@@ -6,8 +6,8 @@ of finished tasks) and asks it what to do next.
 
 Policy in brief:
 
-* **Budget.** Each budget key ("provider:key-fingerprint") has a sliding one-hour
-  window of request times, loaded from the shared ledger and extended by every request
+* **Budget.** Each budget key (`BudgetKey`: provider and key fingerprint) has a sliding
+  window (an hour unless the provider's `rate_window` says otherwise) of request times, loaded from the shared ledger and extended by every request
   recorded. Submissions come first: polls never spend the share waiting submissions
   need, nor a small standing reserve kept so that a fresh submission rarely waits.
 * **When to poll.** Render times are learned per profile (provider, resolution,
@@ -36,6 +36,8 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from .models import BudgetKey
 
 HOUR = 3600.0
 
@@ -70,7 +72,7 @@ class PollTarget:
     """A pending task as the scheduler sees it."""
 
     task_id: str  # ours
-    budget_key: str  # "provider:key-fingerprint": one request budget per API key
+    budget_key: BudgetKey  # one request budget per API key
     profile: tuple  # (provider, resolution, duration, audio): what its render time depends on
     submitted_at: float
     last_polled_at: float | None = None
@@ -314,7 +316,7 @@ class Scheduler:
         limited key polls leave free for new submissions (default: 5% of the limit);
         `prior` replaces the docs' render-time range before anything is learned."""
         self.clock = clock
-        # Per-provider limits; a budget key "provider:fp" takes its provider's limit.
+        # Per-provider limits (by provider name); a budget key takes its provider's.
         self.limits = dict(limits or {})
         self.poll_interval = poll_interval
         self.target_latency = max(target_latency, poll_interval)
@@ -323,16 +325,15 @@ class Scheduler:
         self.rng = rng or random.Random()
         self.render_times = RenderTimes(prior=prior)
         self._tasks: dict[str, _Tracked] = {}
-        self._budgets: dict[str, _Budget] = {}
+        self._budgets: dict[BudgetKey, _Budget] = {}
         self._lifetime_cache: dict[tuple, tuple[RenderEstimate, float]] = {}
 
     # -- the request ledger ------------------------------------------------------------
 
-    def _budget(self, key: str) -> _Budget:
+    def _budget(self, key: BudgetKey) -> _Budget:
         budget = self._budgets.get(key)
         if budget is None:
-            provider = key.split(":", 1)[0]
-            budget = self._budgets[key] = _Budget(limit=self.limits.get(provider))
+            budget = self._budgets[key] = _Budget(limit=self.limits.get(key.provider.value))
         return budget
 
     def _trim(self, budget: _Budget, now: float) -> None:
@@ -341,7 +342,7 @@ class Scheduler:
         del budget.window[: _expired(budget.window, now)]
         del budget.own[: _expired(budget.own, now)]
 
-    def load_ledger(self, key: str, timestamps: Iterable[float]) -> None:
+    def load_ledger(self, key: BudgetKey, timestamps: Iterable[float]) -> None:
         """Replace what is known of a key's requests with the persisted ledger's.
 
         Requests recorded here in the last minute that the ledger does not show yet
@@ -357,20 +358,20 @@ class Scheduler:
         budget.own = [at for at in budget.own if at > now - 60.0]
         self._trim(budget, now)
 
-    def record_request(self, key: str, at: float | None = None) -> None:
+    def record_request(self, key: BudgetKey, at: float | None = None) -> None:
         """A request (submission or poll) was sent with this key."""
         budget = self._budget(key)
         at = self.clock() if at is None else at
         bisect.insort(budget.window, at)
         bisect.insort(budget.own, at)
 
-    def on_rate_limited(self, key: str, retry_after: float | None) -> None:
+    def on_rate_limited(self, key: BudgetKey, retry_after: float | None) -> None:
         """The provider answered 429: no request with this key until Retry-After."""
         budget = self._budget(key)
         wait = RATE_LIMIT_DEFAULT if retry_after is None else max(0.0, retry_after)
         budget.paused_until = max(budget.paused_until, self.clock() + wait)
 
-    def budget(self, key: str) -> BudgetState:
+    def budget(self, key: BudgetKey) -> BudgetState:
         now = self.clock()
         budget = self._budget(key)
         self._trim(budget, now)
@@ -397,7 +398,7 @@ class Scheduler:
             standing = max(1, round(budget.limit * DEFAULT_RESERVE_FRACTION))
         return budget.waiting_submissions + min(standing, budget.limit // 2)
 
-    def _in_flight(self, key: str, now: float) -> list[float]:
+    def _in_flight(self, key: BudgetKey, now: float) -> list[float]:
         return sorted(
             tr.in_flight_at
             for tr in self._tasks.values()
@@ -406,7 +407,7 @@ class Scheduler:
             and tr.in_flight_at > now - IN_FLIGHT_TTL
         )
 
-    def _free(self, key: str, now: float, keep: int) -> float:
+    def _free(self, key: BudgetKey, now: float, keep: int) -> float:
         """Requests that may be sent now leaving `keep` unspent (inf: no limit; 0: paused)."""
         budget = self._budget(key)
         if budget.paused_until > now:
@@ -417,7 +418,7 @@ class Scheduler:
         used = len(budget.window) + len(self._in_flight(key, now))
         return float(max(0, budget.limit - keep - used))
 
-    def _slot_time(self, key: str, now: float, keep: int) -> float:
+    def _slot_time(self, key: BudgetKey, now: float, keep: int) -> float:
         """Earliest time one request may be sent leaving `keep` unspent (inf: not by expiry)."""
         budget = self._budget(key)
         start = max(now, budget.paused_until)
@@ -434,11 +435,11 @@ class Scheduler:
 
     # -- submissions -------------------------------------------------------------------
 
-    def set_waiting_submissions(self, key: str, count: int) -> None:
+    def set_waiting_submissions(self, key: BudgetKey, count: int) -> None:
         """Submissions queued for this key: polling leaves their share of the budget."""
         self._budget(key).waiting_submissions = max(0, count)
 
-    def submit_delay(self, key: str) -> float:
+    def submit_delay(self, key: BudgetKey) -> float:
         """0 if a submission may be sent now, else seconds until it may.
 
         Submissions may use the whole budget, the reserve included.
@@ -623,7 +624,7 @@ class Scheduler:
         seen = est.cdf(tracked.last_e or 0.0)
         return (est.cdf(now - tracked.target.submitted_at) - seen) / max(1e-9, 1.0 - seen)
 
-    def _plan(self, key: str, now: float) -> _Plan:
+    def _plan(self, key: BudgetKey, now: float) -> _Plan:
         """How this key's polls are paced so that its budget lasts.
 
         While the hour ahead is far from the limit, polls go at the easy pace. Otherwise
@@ -744,7 +745,7 @@ class Scheduler:
         task go first, deferred tasks last; a poll the user asked for goes before all.
         """
         now = self.clock()
-        plans: dict[str, _Plan] = {}
+        plans: dict[BudgetKey, _Plan] = {}
         candidates: list[tuple[tuple, str, _Tracked]] = []
         for task_id, tracked in self._tasks.items():
             key = tracked.target.budget_key
@@ -784,7 +785,7 @@ class Scheduler:
         return self._check_at(task_id, tracked, self.clock(), {})
 
     def _check_at(
-        self, task_id: str, tracked: _Tracked, now: float, plans: dict[str, _Plan]
+        self, task_id: str, tracked: _Tracked, now: float, plans: dict[BudgetKey, _Plan]
     ) -> float:
         key = tracked.target.budget_key
         if key not in plans:
@@ -805,7 +806,7 @@ class Scheduler:
     def next_wakeup(self) -> float | None:
         """When something may next be due (a poll, the end of a pause, a freed slot)."""
         now = self.clock()
-        plans: dict[str, _Plan] = {}
+        plans: dict[BudgetKey, _Plan] = {}
         times = [self._check_at(i, tr, now, plans) for i, tr in self._tasks.items()]
         for key, budget in self._budgets.items():
             if budget.waiting_submissions > 0:

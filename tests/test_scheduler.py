@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from seedance_tui.models import BudgetKey, Provider
 from seedance_tui.scheduler import HOUR, PollTarget, Scheduler
 
-KEY = "nanophoto:abc123"
-OTHER = "seedance15pro:def456"
+KEY = BudgetKey(Provider.NANOPHOTO, "abc123")
+OTHER = BudgetKey(Provider.SEEDANCE15PRO, "def456")
 PROFILE = ("nanophoto", "720p", "8", False)
 LIMITS: dict[str, int | None] = {"nanophoto": 100, "seedance15pro": None}
 
@@ -29,11 +30,11 @@ def make(clock: Clock, limits: dict[str, int | None] | None = None, **kw) -> Sch
     return Scheduler(clock, LIMITS if limits is None else limits, rng=random.Random(0), **kw)
 
 
-def target(task_id: str, at: float, key: str = KEY, **kw) -> PollTarget:
+def target(task_id: str, at: float, key: BudgetKey = KEY, **kw) -> PollTarget:
     return PollTarget(task_id, key, PROFILE, at, **kw)
 
 
-def drain(s: Scheduler, clock: Clock, key: str = KEY) -> list[str]:
+def drain(s: Scheduler, clock: Clock, key: BudgetKey = KEY) -> list[str]:
     """Poll what is due now as the engine would, all still pending."""
     due = s.due_polls()
     for task_id in due:
@@ -353,7 +354,7 @@ def test_restart_resumes_with_learned_etas_and_the_ledger() -> None:
 
 @dataclass
 class SimJob:
-    key: str
+    key: BudgetKey
     arrival: float
     render: float
     task_id: str
@@ -370,17 +371,17 @@ class Sim:
     p429: float
     p5xx: float
     clock: Clock = field(default_factory=Clock)
-    sent: dict[str, list[float]] = field(default_factory=dict)
-    pauses: dict[str, float] = field(default_factory=dict)
-    waiting: dict[str, int] = field(default_factory=dict)  # submissions queued per key
+    sent: dict[BudgetKey, list[float]] = field(default_factory=dict)
+    pauses: dict[BudgetKey, float] = field(default_factory=dict)
+    waiting: dict[BudgetKey, int] = field(default_factory=dict)  # submissions queued per key
 
-    def in_window(self, key: str) -> int:
+    def in_window(self, key: BudgetKey) -> int:
         return sum(1 for at in self.sent.get(key, ()) if at > self.clock.now - HOUR)
 
-    def limit(self, key: str) -> int | None:
-        return self.limits.get(key.split(":")[0])
+    def limit(self, key: BudgetKey) -> int | None:
+        return self.limits.get(key.provider.value)
 
-    def request(self, key: str) -> tuple[int, float | None]:
+    def request(self, key: BudgetKey) -> tuple[int, float | None]:
         """Send one request: the checks every request must pass happen here."""
         now = self.clock.now
         assert now >= self.pauses.get(key, -1.0), "request during a 429 pause"
@@ -403,7 +404,7 @@ def run_sim(sim: Sim, jobs: list[SimJob], restart_at: float | None = None) -> Sc
     s = Scheduler(sim.clock, sim.limits, rng=random.Random(0))
     start = sim.clock.now
     pending = deque(sorted(jobs, key=lambda j: j.arrival))
-    queues: dict[str, deque[SimJob]] = {}
+    queues: dict[BudgetKey, deque[SimJob]] = {}
     by_id = {j.task_id: j for j in jobs}
     learned: list[tuple[tuple, float]] = []
     for _ in range(20_000):
@@ -434,7 +435,7 @@ def run_sim(sim: Sim, jobs: list[SimJob], restart_at: float | None = None) -> Sc
     raise AssertionError("simulation did not finish")
 
 
-def submit(sim: Sim, s: Scheduler, key: str, queue: deque[SimJob]) -> None:
+def submit(sim: Sim, s: Scheduler, key: BudgetKey, queue: deque[SimJob]) -> None:
     while queue:
         s.set_waiting_submissions(key, len(queue))
         sim.waiting[key] = len(queue)
@@ -503,7 +504,7 @@ job_lists = st.lists(
 )
 
 
-def build_jobs(spec: list[tuple[str, float, float, int]]) -> list[SimJob]:
+def build_jobs(spec: list[tuple[BudgetKey, float, float, int]]) -> list[SimJob]:
     jobs = []
     for key, arrival, render, burst in spec:
         for i in range(burst):
