@@ -182,7 +182,7 @@ async def read_span(media: MediaClient, url: str, start: int, length: int) -> tu
             total = stream.total
     except MediaError as exc:
         if exc.http_status is None and exc.retryable:
-            raise FrameError(f"the video's link did not answer ({exc})") from None
+            raise FrameError(f"could not read the link: {exc}") from None
         raise FrameError(str(exc)) from None
     return bytes(wanted[:length]), total
 
