@@ -135,9 +135,10 @@ def seed_history(
 def seed_library(store: Store, settings: Settings, tasks: list[Task], now: float) -> list[Task]:
     """Save the seeded renders' videos in the library, as auto-download would have.
 
-    Renders of the last day stay unsaved (their frames come from the simulator's links),
-    and one older render in UNSAVED_EVERY is left unsaved too: its link has likely expired,
-    which the list, the detail pane and the gallery say. Returns the tasks saved."""
+    One render older than a day in UNSAVED_EVERY is left unsaved: its link has likely
+    expired, which the list, the detail pane and the gallery say. (Renders submitted in
+    the demo are read from the simulator's links until auto-download saves them.)
+    Returns the tasks saved."""
     from .library import target_path
     from .simulator.media import media_bytes, shape_of
 
@@ -146,7 +147,8 @@ def seed_library(store: Store, settings: Settings, tasks: list[Task], now: float
     saved = []
     old = [t for t in tasks if t.status is TaskStatus.COMPLETED and t.task_id]
     for index, task in enumerate(old):
-        if now - (task.completed_at or task.created_at) < 86400 or index % UNSAVED_EVERY == 3:
+        recent = now - (task.completed_at or task.created_at) < 86400
+        if not recent and index % UNSAVED_EVERY == 3:
             continue
         path = target_path(task, folder)
         path.write_bytes(media_bytes(task.task_id, shape_of(task.params.get("aspect_ratio"))))

@@ -16,6 +16,7 @@ over the terminal: `detect()` is called by `run_app` before the app starts.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -86,10 +87,19 @@ def tmux_passthrough(env: Mapping[str, str]) -> str | None:
     return value or ("off" if answer.returncode == 0 else "unknown")
 
 
+def _quiet_library_logs() -> None:
+    """textual-image logs a warning with a traceback when the terminal does not answer a
+    query; with no logging set up, Python prints it on stderr, over the screen."""
+    logger = logging.getLogger("textual_image")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+
+
 def _probe() -> str:
     """What textual-image found when it asked the terminal (importing it asks; so does
     importing its widgets, for the cell size, which is why both happen here, before the
     app reads the terminal)."""
+    _quiet_library_logs()
     import textual_image.widget  # noqa: F401
     from textual_image import renderable
 
@@ -156,6 +166,7 @@ def reset() -> None:
 
 def image_widget_class(graphics: Graphics):
     """textual-image's widget for the mode."""
+    _quiet_library_logs()
     from textual_image import widget
 
     if graphics.mode == "sixel":
