@@ -253,7 +253,8 @@ async def run_gallery(db: Path) -> dict:
         assert isinstance(gallery, GalleryScreen)
         views = [tile.query_one(FrameView) for tile in gallery.query(Tile)]
         deadline = time.monotonic() + 30
-        while not all(v.shown == v.subject.id for v in views if v.subject is not None):
+        framed_views = [v for v in views if v.subject is not None and v.subject.video_urls]
+        while not all(v.shown == v.subject.id for v in framed_views):
             if time.monotonic() > deadline:
                 raise SystemExit("the gallery's frames did not show within 30 s")
             await pilot.pause(0.005)
