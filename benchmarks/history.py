@@ -12,10 +12,20 @@ For histories of 1k, 10k, 100k and 1M tasks it measures, each in a fresh process
 loaded into a DataTable, and a search that filters them in Python and reloads the table.
 The naive run is skipped at 1M (minutes and gigabytes; see TEXTUAL-NOTES.md).
 
+It also measures the gallery (`g`), each in a fresh process, at every size:
+  * launch → gallery: process start to the gallery painted (dashboard first, then `g`);
+  * g → painted: the gallery's first frame after the key, tiles and captions drawn;
+  * g → 16 frames: until the 16 tiles of a 160×48 screen show their frames (posters
+    made beforehand in the library, as after any earlier look: decode, scale, paint);
+and the poster extraction per render (median over FRAME_SAMPLES simulator videos of
+100-450 KB): from a saved file, from a live link (Range requests, only the blocks the
+decoder asks for), against the naive way (download the whole video, then decode).
+
 Histories are built once (one transaction, the FTS index rebuilt at the end) and cached
 under benchmarks/out/.
 
 Run: python benchmarks/history.py [--sizes 1000,10000,100000,1000000] [--no-naive]
+     [--no-gallery] [--no-frames]
 """
 
 from __future__ import annotations
@@ -39,6 +49,8 @@ SIZES = (1_000, 10_000, 100_000, 1_000_000)
 NAIVE_MAX = 100_000
 NOW = 1_800_000_000.0
 SEARCH_WORD = "lantern"
+FRAME_SAMPLES = 30
+GALLERY_TILES = 16  # a 160x48 screen's 4x4
 SUBJECTS = (
     "fox",
     "lighthouse",
@@ -224,20 +236,130 @@ async def run_naive(db: Path) -> dict:
             "held": len(tasks)}  # fmt: skip
 
 
+async def run_gallery(db: Path) -> dict:
+    from seedance_tui.config import load_settings
+    from seedance_tui.tui.app import SeedanceApp
+    from seedance_tui.tui.frame_view import FrameView
+    from seedance_tui.tui.gallery import GalleryScreen, Tile
+
+    app = SeedanceApp(load_settings(db=db, env={}), clock=lambda: NOW, poll=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        started = time.perf_counter()
+        await pilot.press("g")
+        await pilot.pause()
+        painted = time.perf_counter()
+        gallery = app.screen
+        assert isinstance(gallery, GalleryScreen)
+        views = [tile.query_one(FrameView) for tile in gallery.query(Tile)]
+        deadline = time.monotonic() + 30
+        framed_views = [v for v in views if v.subject is not None and v.subject.video_urls]
+        while not all(v.shown == v.subject.id for v in framed_views):
+            if time.monotonic() > deadline:
+                raise SystemExit("the gallery's frames did not show within 30 s")
+            await pilot.pause(0.005)
+        framed = time.perf_counter()
+        for _ in range(10):
+            await pilot.press("pagedown")
+        held = gallery.pages.held_rows()
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+    return {"launch": painted - START, "open": painted - started, "framed": framed - started,
+            "held": held, "tiles": len(views)}  # fmt: skip
+
+
+def prepare_posters(db: Path, home: Path) -> None:
+    """Posters of the gallery's first screen of tasks, in the library under `home`."""
+    import os
+
+    os.environ["SEEDANCE_TUI_HOME"] = str(home)
+    from seedance_tui import frames
+    from seedance_tui.config import load_settings
+    from seedance_tui.simulator.media import media_bytes
+    from seedance_tui.store import Store
+
+    settings = load_settings(db=db, env={})
+    store = Store.open(db, create=False)
+    try:
+        for task in store.list(limit=GALLERY_TILES):
+            if task.video_urls and frames.cached_poster(settings, task) is None:
+                video = home / "video.mp4"
+                video.write_bytes(media_bytes(task.task_id or task.id))
+                frames._cache_from_file(settings, task, video)
+    finally:
+        store.close()
+
+
+def frame_timings(samples: int = FRAME_SAMPLES) -> dict:
+    """Median seconds to make one poster: from a file, from a link, and the naive way."""
+    import asyncio
+    import statistics
+    import tempfile
+
+    from seedance_tui import frames, library
+    from seedance_tui.client import MediaClient
+    from seedance_tui.simulator import SimConfig, SimulatorServer
+    from seedance_tui.simulator.media import media_bytes
+
+    ids = [f"task_bench{i:03d}" for i in range(samples)]
+    folder = Path(tempfile.mkdtemp(prefix="frames-"))
+    sizes = [len(media_bytes(i)) for i in ids]  # encoded before any clock starts
+    from_file: list[float] = []
+    for task_id in ids:
+        path = folder / f"{task_id}.mp4"
+        path.write_bytes(media_bytes(task_id))
+        started = time.perf_counter()
+        frames.save_png(frames.thumbnail(frames.extract_poster(path)), folder / f"{task_id}.png")
+        from_file.append(time.perf_counter() - started)
+
+    async def over_http(base: str) -> tuple[list[float], list[float], int]:
+        link_times, naive_times, fetched = [], [], 0
+        async with MediaClient() as media:
+            for task_id in ids:
+                url = f"{base}/media/{task_id}.mp4"
+                started = time.perf_counter()
+                image, link = await frames.poster_from_link(media, url)
+                frames.thumbnail(image)
+                link_times.append(time.perf_counter() - started)
+                fetched += link.fetched
+                dest = folder / f"{task_id}-whole.mp4"
+                started = time.perf_counter()
+                await library.download_url(media, url, dest)
+                frames.thumbnail(frames.extract_poster(dest))
+                naive_times.append(time.perf_counter() - started)
+        return link_times, naive_times, fetched
+
+    with SimulatorServer(SimConfig(seed=1)) as sim:
+        for task_id in ids:
+            import httpx
+
+            httpx.get(f"{sim.base_url}/media/{task_id}.mp4").raise_for_status()  # warm its cache
+        link_times, naive_times, fetched = asyncio.run(over_http(sim.base_url))
+    return {
+        "file": statistics.median(from_file),
+        "link": statistics.median(link_times),
+        "naive": statistics.median(naive_times),
+        "read_share": fetched / sum(sizes),
+        "mean_kb": sum(sizes) / len(sizes) / 1000,
+    }
+
+
 def child(kind: str, db: Path) -> None:
     import asyncio
 
-    result = asyncio.run(run_ours(db) if kind == "ours" else run_naive(db))
+    runs = {"ours": run_ours, "naive": run_naive, "gallery": run_gallery}
+    result = asyncio.run(runs[kind](db))
     result["peak_mb"] = peak_mb()
     print(json.dumps(result))
 
 
-def measure(kind: str, db: Path) -> dict:
+def measure(kind: str, db: Path, env: dict | None = None) -> dict:
     done = subprocess.run(
         [sys.executable, __file__, "--child", kind, "--db", str(db)],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if done.returncode != 0:
         raise SystemExit(f"{kind} run on {db.name} failed:\n{done.stderr[-2000:]}")
@@ -248,9 +370,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
     parser.add_argument("--no-naive", action="store_true")
-    parser.add_argument("--child", choices=("ours", "naive"))
+    parser.add_argument("--no-gallery", action="store_true")
+    parser.add_argument("--no-frames", action="store_true")
+    parser.add_argument("--child", choices=("ours", "naive", "gallery"))
     parser.add_argument("--db", type=Path)
+    parser.add_argument("--posters", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.posters:
+        prepare_posters(args.db, args.posters)
+        return
     if args.child:
         child(args.child, args.db)
         return
@@ -292,6 +420,47 @@ def main() -> None:
         print(f"at 100k: first frame {r['first_frame']:.2f}s (target ≤ 1s), search "
               f"{r['search'] * 1000:.0f}ms painted, {r['settled'] * 1000:.0f}ms settled "
               "(target ≤ 100ms)")  # fmt: skip
+    if not args.no_gallery:
+        gallery_table(sizes)
+    if not args.no_frames:
+        f = frame_timings()
+        print(
+            f"\nposter per render, median of {FRAME_SAMPLES} simulator videos "
+            f"(mean {f['mean_kb']:.0f} KB):"
+        )
+        print(f"  from the saved file {f['file'] * 1000:.1f} ms; from the link "
+              f"{f['link'] * 1000:.1f} ms reading {f['read_share']:.0%} of the bytes; "
+              f"naive (download whole, then decode) {f['naive'] * 1000:.1f} ms "
+              f"({f['naive'] / f['link']:.1f}× the link's)")  # fmt: skip
+
+
+def gallery_table(sizes: list[int]) -> None:
+    import os
+    import tempfile
+
+    print("\ngallery (g) at 160×48: launch → gallery painted | g → painted | "
+          f"g → {GALLERY_TILES} frames shown | held rows after 10 pages")  # fmt: skip
+    opened = {}
+    for size in sizes:
+        db = history(size)
+        home = Path(tempfile.mkdtemp(prefix="gallery-home-"))
+        done = subprocess.run(
+            [sys.executable, __file__, "--posters", str(home), "--db", str(db)], check=False
+        )
+        if done.returncode != 0:
+            raise SystemExit("preparing the posters failed")
+        r = measure("gallery", db, env={**os.environ, "SEEDANCE_TUI_HOME": str(home)})
+        opened[size] = r
+        print(f"{size:>9,} | {r['launch']:.2f}s | {r['open'] * 1000:.0f} ms | "
+              f"{r['framed'] * 1000:.0f} ms | {r['held']:,}")  # fmt: skip
+    if 100_000 in opened:
+        r = opened[100_000]
+        line = (
+            f"at 100k: the gallery's first frame {r['open'] * 1000:.0f} ms after g (target ≤ 1 s)"
+        )
+        if 1_000 in opened:
+            line += f", {r['open'] / opened[1_000]['open']:.2f}× its time at 1k"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, providers
@@ -132,6 +133,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every completed task not saved yet")
     p.add_argument("--force", action="store_true", help="download again even if saved")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+
+    p = sub.add_parser(
+        "frame", help="write a render's poster frame as PNG (saving the video first if needed)"
+    )
+    p.add_argument("id", help="our id, its last 8 characters, or the provider's task id")
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE.png",
+        help="write the frame here at the video's size (default: print the library's poster)",
+    )
+    p = sub.add_parser("sheet", help="a PNG contact sheet of renders' frames, with captions")
+    p.add_argument(
+        "--since", metavar="DATE", help="renders created since: YYYY-MM-DD or an ISO time"
+    )
+    p.add_argument("--search", metavar="TEXT", help="words the prompt contains")
+    p.add_argument(
+        "--limit", type=_positive_int, default=100, help="newest N renders (default 100; 0: all)"
+    )
+    p.add_argument(
+        "--output", "-o", metavar="FILE.png", required=True, help="where to write the sheet"
+    )
 
     p = sub.add_parser(
         "open",
@@ -834,6 +857,74 @@ class DownloadDisplay:
             err(f"  failed {task.short_id}: {inert(message)}")
 
 
+def _png_output(text: str | None) -> Path | None:
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"{text}: the output is a PNG file, name it *.png")
+    if not path.parent.is_dir():
+        raise UsageError(f"{text}: no such folder {str(path.parent)!r}")
+    return path
+
+
+async def cmd_frame(args: argparse.Namespace, settings: Settings) -> int:
+    from . import library
+    from .client import MediaClient
+    from .frames import FrameError, write_frame
+
+    output = _png_output(args.output)
+    store = open_store(settings)
+    try:
+        task = store.find(args.id)
+        if task is None:
+            raise UsageError(f"no task matches {args.id!r} (use an id from `seedance-tui list`)")
+        saving = task.status is TaskStatus.COMPLETED and library.saved_file(task) is None
+        async with MediaClient() as media:
+            with DownloadDisplay(1, quiet=not saving) as display:
+                try:
+                    path = await write_frame(task, store, settings, media=media, output=output,
+                                             on_progress=display.progress_for(task))  # fmt: skip
+                except FrameError as exc:
+                    err(f"error: no frame: {inert(str(exc))}")
+                    return EXIT_FAILED
+        out(str(path))
+        return EXIT_OK
+    finally:
+        store.close()
+
+
+async def cmd_sheet(args: argparse.Namespace, settings: Settings) -> int:
+    from .client import MediaClient
+    from .frames import FrameError
+    from .sheet import write_sheet
+
+    output = _png_output(args.output)
+    assert output is not None
+    since = _parse_since(args.since)
+    store = open_store(settings)
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 10 == 0:
+            err(f"  {done}/{total} frames")
+
+    try:
+        async with MediaClient() as media:
+            try:
+                tiles = await write_sheet(store, settings, output, since=since, search=args.search,
+                                          limit=args.limit, media=media, on_progress=progress)  # fmt: skip
+            except FrameError as exc:
+                err(f"error: {inert(str(exc))}")
+                return EXIT_FAILED
+        missing = sum(1 for tile in tiles if tile.image is None)
+        if missing:
+            err(f"{missing} of {len(tiles)} renders had no frame to show (see their tiles)")
+        out(str(output))
+        return EXIT_OK
+    finally:
+        store.close()
+
+
 def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
     from .library import open_target, open_with_system
 
@@ -956,6 +1047,7 @@ def effective_config(settings: Settings) -> dict[str, Any]:
         "bell": settings.bell,
         "theme": settings.theme or "textual-dark",
         "provider": settings.default_provider.value,
+        "images": settings.images,
         "keymap": dict(settings.keymap),
         "polling": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.polling.items()},
         "providers": {
@@ -1123,6 +1215,7 @@ def cmd_tui(args: argparse.Namespace, settings: Settings) -> int:
 
 ASYNC_COMMANDS: dict[str, Callable[..., Any]] = {
     "submit": cmd_submit, "status": cmd_status, "watch": cmd_watch, "download": cmd_download,
+    "frame": cmd_frame, "sheet": cmd_sheet,
 }  # fmt: skip
 SYNC_COMMANDS: dict[str, Callable[..., int]] = {
     "list": cmd_list, "credits": cmd_credits, "open": cmd_open, "export": cmd_export,

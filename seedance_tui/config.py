@@ -25,7 +25,7 @@ import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -34,6 +34,7 @@ from .models import Provider
 from .providers import ADAPTERS
 
 APP = "seedance-tui"
+IMAGE_MODES = ("auto", "kitty", "sixel", "halfblocks")
 
 
 class ConfigError(Exception):
@@ -166,6 +167,8 @@ class Settings:
     theme: str | None = None  # a Textual theme name (None: Textual's default)
     keymap: dict[str, str] = field(default_factory=dict)  # action → key(s), the user's overrides
     default_provider: Provider = Provider.NANOPHOTO
+    # How the dashboard draws frames: "auto" (detected), "kitty", "sixel" or "halfblocks".
+    images: str = "auto"
 
     def library_dir(self) -> Path:
         """Where downloads go; the demo keeps its own folder apart from the user's."""
@@ -231,7 +234,8 @@ def load_settings(
     """Settings from, in order of precedence: arguments, environment, config file.
 
     Environment: `SEEDANCE_TUI_DB` (history file), `SEEDANCE_TUI_LIBRARY` (download
-    folder), `SEEDANCE_TUI_AUTO_DOWNLOAD` (0/1), the providers' key and base URL variables.
+    folder), `SEEDANCE_TUI_AUTO_DOWNLOAD` (0/1), `SEEDANCE_TUI_IMAGES` (how frames are
+    drawn), the providers' key and base URL variables.
     """
     env = dict(os.environ if env is None else env)
     raw = read_config_file()
@@ -274,6 +278,9 @@ def load_settings(
     db_path = db or env.get("SEEDANCE_TUI_DB") or file.db
     library = env.get("SEEDANCE_TUI_LIBRARY") or file.library
     auto = env.get("SEEDANCE_TUI_AUTO_DOWNLOAD")
+    images = env.get("SEEDANCE_TUI_IMAGES", "").strip().lower() or file.images
+    if images not in IMAGE_MODES:
+        raise ConfigError(f"SEEDANCE_TUI_IMAGES={images!r}: use one of {', '.join(IMAGE_MODES)}")
     return Settings(
         db_path=Path(db_path).expanduser() if db_path else default_db_path(),
         providers=providers,
@@ -285,6 +292,7 @@ def load_settings(
         theme=file.theme,
         keymap=dict(file.keymap),
         default_provider=file.provider,
+        images=images,
     )
 
 
@@ -338,6 +346,7 @@ class ConfigFile(BaseModel):
     bell: bool = False
     theme: str | None = None
     provider: Provider = Provider.NANOPHOTO
+    images: Literal["auto", "kitty", "sixel", "halfblocks"] = "auto"
     keymap: dict[str, str] = Field(default_factory=dict)
     polling: dict[str, Any] = Field(default_factory=dict)
     providers: dict[Provider, ProviderConfig] = Field(default_factory=dict)
@@ -374,6 +383,7 @@ def config_template() -> dict[str, Any]:
         "bell": False,
         "theme": "textual-dark",
         "provider": Provider.NANOPHOTO.value,
+        "images": "auto",
     }
 
 

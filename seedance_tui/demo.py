@@ -19,6 +19,7 @@ from .store import Store, new_task_id
 DEMO_PORT = int(os.environ.get("SEEDANCE_TUI_DEMO_PORT", "47615"))
 DEMO_KEY = "demo-key"  # the simulator accepts any key; this one is not a secret
 DEMO_RENDER_SECONDS = (8.0, 20.0)
+UNSAVED_EVERY = 6  # one seeded render in this many was never saved (its link expired)
 
 PROMPTS = (
     "A golden retriever running on a beach at sunset, cinematic lighting",
@@ -92,7 +93,9 @@ def start_demo(db_path: Path | None = None, *, now: float | None = None) -> Demo
     store = Store.open(settings.db_path)
     try:
         if store.count() == 0:
-            seed_history(store, now or time.time(), media_base=f"http://127.0.0.1:{DEMO_PORT}")
+            now = now or time.time()
+            tasks = seed_history(store, now, media_base=f"http://127.0.0.1:{DEMO_PORT}")
+            seed_library(store, settings, tasks, now)
     finally:
         store.close()
     return DemoSession(settings, simulator)
@@ -127,6 +130,31 @@ def seed_history(
     for task in tasks:
         store.insert_task(task, _events(task))
     return tasks
+
+
+def seed_library(store: Store, settings: Settings, tasks: list[Task], now: float) -> list[Task]:
+    """Save the seeded renders' videos in the library, as auto-download would have.
+
+    One render older than a day in UNSAVED_EVERY is left unsaved: its link has likely
+    expired, which the list, the detail pane and the gallery say. (Renders submitted in
+    the demo are read from the simulator's links until auto-download saves them.)
+    Returns the tasks saved."""
+    from .library import target_path
+    from .simulator.media import media_bytes, shape_of
+
+    folder = settings.library_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    saved = []
+    old = [t for t in tasks if t.status is TaskStatus.COMPLETED and t.task_id]
+    for index, task in enumerate(old):
+        recent = now - (task.completed_at or task.created_at) < 86400
+        if not recent and index % UNSAVED_EVERY == 3:
+            continue
+        path = target_path(task, folder)
+        path.write_bytes(media_bytes(task.task_id, shape_of(task.params.get("aspect_ratio"))))
+        store.set_local_path(task.id, str(path), task.completed_at or now)
+        saved.append(store.get(task.id))
+    return saved
 
 
 def _random_spec(rng: random.Random, provider: Provider, index: int) -> JobSpec:

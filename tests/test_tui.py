@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import Input, TextArea
-from tui_helpers import FIXED_NOW, fixed_clock, row_text, wait_until
+from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, row_text, wait_until
 
 from seedance_tui.config import Settings, load_settings
 from seedance_tui.demo import seed_history
@@ -45,7 +45,7 @@ def seeded_settings(tmp_path: Path) -> Settings:
     """Settings with no keys and a history of the 48 deterministic demo tasks."""
     db = tmp_path / "seeded.db"
     store = Store.open(db)
-    seed_history(store, FIXED_NOW, media_base="http://127.0.0.1:47615")
+    seed_history(store, FIXED_NOW, media_base=CLOSED_MEDIA)
     store.close()
     return load_settings(db=db, env={})
 

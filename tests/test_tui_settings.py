@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from textual.widgets import Input, ProgressBar, Static
-from tui_helpers import FIXED_NOW, fixed_clock, row_text, wait_until
+from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, row_text, wait_until
 
 from seedance_tui import library
 from seedance_tui.config import load_settings, read_config_file, save_setting
@@ -33,7 +33,7 @@ from seedance_tui.tui.task_list import TaskList
 def seeded_db(tmp_path: Path) -> Path:
     db = tmp_path / "seeded.db"
     store = Store.open(db)
-    seed_history(store, FIXED_NOW, media_base="http://127.0.0.1:47615")
+    seed_history(store, FIXED_NOW, media_base=CLOSED_MEDIA)
     store.close()
     return db
 

@@ -8,6 +8,10 @@ from collections.abc import Callable
 from seedance_tui.tui.task_list import TaskList
 
 FIXED_NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
+# The seeded histories' video links: a loopback port nothing listens on, so a frame the
+# dashboard tries to read from a link fails the same way on every machine (a demo
+# running on its own port would otherwise serve it).
+CLOSED_MEDIA = "http://127.0.0.1:1"
 
 
 def fixed_clock() -> float:

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -13,7 +14,7 @@ from starlette.routing import Route
 from .common import BadBody, json_object
 from .config import SimConfig
 from .faults import ResetResponse, quiet_simulated_resets
-from .media import RangeNotSatisfiable, media_bytes, media_etag, parse_range
+from .media import RangeNotSatisfiable, media_bytes, media_etag, parse_range, shape_of
 from .nanophoto import NanophotoApi
 from .seedance import SeedanceApi
 from .state import SimState
@@ -142,12 +143,16 @@ class Admin:
         task = self.state.tasks.get(task_id)
         if task is not None and task.status != "completed":
             return Response("Not Found", status_code=404, media_type="text/plain")
-        return self._media_answer(request, task_id)
+        # The video has the task's aspect ratio when the simulator knows the task (a link
+        # of a history seeded elsewhere, such as the demo's, gets a landscape one).
+        request_fields = task.request if task is not None else {}
+        shape = shape_of(request_fields.get("aspectRatio") or request_fields.get("aspect_ratio"))
+        # Encoding a video the first time takes a few tens of milliseconds: off the loop.
+        data = await run_in_threadpool(media_bytes, task_id, shape)
+        return self._media_answer(request, data, media_etag(task_id, shape))
 
-    def _media_answer(self, request: Request, task_id: str) -> Response:
-        data = media_bytes(task_id)
+    def _media_answer(self, request: Request, data: bytes, etag: str) -> Response:
         size = len(data)
-        etag = media_etag(task_id)
         headers: dict[str, Any] = {"Accept-Ranges": "bytes", "ETag": etag}
         range_header = request.headers.get("range")
         if_range = request.headers.get("if-range")

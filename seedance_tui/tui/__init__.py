@@ -18,6 +18,9 @@ def run_app(settings: Settings, *, demo: bool = False) -> int:
         session.settings.bell = settings.bell
         settings = session.settings
     try:
+        from .images import detect
+
+        detect(settings.images)  # asks the terminal, which Textual will own from run() on
         app = SeedanceApp(settings)
         app.run()
         return app.return_code or 0

@@ -39,6 +39,8 @@ from .detail import DetailPane
 from .downloads import DownloadStrip
 from .footer import KeyFooter
 from .form import JobForm
+from .frame_view import FrameSource
+from .gallery import GalleryScreen
 from .keys import APP_BINDINGS, COMMANDS, effective_keys, is_printable, split_keymap
 from .messages import (
     CreditsComputed,
@@ -74,6 +76,7 @@ SORTS = ["newest", "oldest", "credits"]
 MAIN_SCREEN_ACTIONS = {
     "new_job", "search", "cycle_status", "cycle_provider", "cycle_sort", "clear_filters",
     "copy_url", "open_video", "rerun", "poll_now", "focus_list", "download", "toggle_queue",
+    "gallery",
 }  # fmt: skip
 CREDITS_REFRESH_DELAY = 0.5
 PROGRESS_EVERY = 0.1  # seconds between two progress messages of one download
@@ -122,6 +125,8 @@ class SeedanceApp(App[int]):
         self._progress_sent: dict[str, float] = {}
         self._form: JobForm | None = None  # found once mounted (see is_mounted_ready)
         self._ending_on_damage = False  # see _handle_exception
+        # Poster frames for the detail pane and the gallery (made in workers, cached).
+        self.frame_source = FrameSource(settings, clock=clock)
         if settings.demo:
             self.sub_title = "demo: built-in simulator, no key needed"
 
@@ -143,7 +148,7 @@ class SeedanceApp(App[int]):
                         id="tasks",
                     )
                 yield DownloadStrip(id="downloads")
-                yield DetailPane(id="detail")
+                yield DetailPane(id="detail", frames=self.frame_source)
             with Vertical(id="side-column"):
                 yield JobForm(id="form")
                 yield CreditsPanel(id="credits")
@@ -266,6 +271,8 @@ class SeedanceApp(App[int]):
             return  # shutting down
         task, previous = message.task, message.previous
         self.main.query_one(TaskList).update_task(task, is_new=message.is_new)
+        if isinstance(self.screen, GalleryScreen):
+            self.screen.task_updated(task, is_new=message.is_new)
         selected = self.main.query_one(TaskList).selected
         if selected is not None and selected.id == task.id:
             self._show_detail(task.id)
@@ -378,6 +385,23 @@ class SeedanceApp(App[int]):
             provider=PROVIDER_FILTERS[self.provider_filter],
             search=self.search_text or None,
         )
+
+    def current_sort(self) -> str:
+        return SORTS[self.sort_index]
+
+    def query_summary(self) -> str:
+        """The filters and sort in force, as the list's count line says them."""
+        status = STATUS_FILTERS[self.status_filter][0]
+        provider = PROVIDER_FILTERS[self.provider_filter] or "all providers"
+        return f"{status} · {provider} · {SORTS[self.sort_index]}"
+
+    def set_search(self, text: str) -> None:
+        """Search the prompts (the gallery's search field drives the list's)."""
+        self.search_text = text
+        search = self.main.query_one("#search", Input)
+        with search.prevent(Input.Changed):
+            search.value = text
+        self.apply_query()
 
     def apply_query(self) -> None:
         task_list = self.main.query_one(TaskList)
@@ -564,6 +588,8 @@ class SeedanceApp(App[int]):
             "quit",
         }:
             return False  # a dialog's own keys apply
+        if isinstance(self.screen, GalleryScreen) and action in MAIN_SCREEN_ACTIONS:
+            return False  # the gallery's own keys apply
         typing = isinstance(self.focused, Input | TextArea)
         if typing and action in self.letter_actions:
             return False  # the key types a character here
@@ -610,6 +636,22 @@ class SeedanceApp(App[int]):
         if not self.is_mounted_ready or not isinstance(self.screen, Screen):
             return None
         return self.main.query_one(TaskList).selected
+
+    def action_gallery(self) -> None:
+        if isinstance(self.screen, GalleryScreen):
+            return
+        task_list = self.main.query_one(TaskList)
+        gallery = GalleryScreen(self.store, self.frame_source, clock=self.clock,
+                                start=task_list.cursor)  # fmt: skip
+        self.push_screen(gallery, self._gallery_closed)
+
+    def _gallery_closed(self, index: int | None) -> None:
+        """Back from the gallery: on the task it was left on (`enter`), else where it was.
+        The gallery's query is the list's, so an index there is an index here."""
+        task_list = self.main.query_one(TaskList)
+        if index is not None:
+            task_list.move_cursor(index)
+        task_list.focus()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -847,6 +889,7 @@ class SeedanceApp(App[int]):
         super()._handle_exception(error)
 
     async def on_unmount(self) -> None:
+        await self.frame_source.aclose()
         if self.engine is not None:
             await self.engine.stop_queue()  # a queued job being sent finishes, no new one
             await self.engine.aclose()

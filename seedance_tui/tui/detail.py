@@ -1,4 +1,7 @@
-"""The detail pane: everything about the selected task, as plain text."""
+"""The detail pane: everything about the selected task, as plain text, and its frame.
+
+The poster frame of a completed render sits at the pane's top right (`FrameView`), or a
+line saying why there is none; other tasks leave the text the whole width."""
 
 from __future__ import annotations
 
@@ -6,23 +9,28 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from ..models import Task, TaskStatus
 from ..text import inert
 from .format import LINK_MARKS, LINK_TEXT, STATUS_STYLES, clock_time, duration, status_glyph
+from .frame_view import FrameSource, FrameView
 
 
 class DetailPane(VerticalScroll, can_focus=False):
     """Full prompt, parameters, timeline, URLs, error, timing and credits of one task."""
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, frames: FrameSource | None = None, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.frames = frames
         self._shown: tuple | None = None  # what the pane was last asked to show
 
     def compose(self) -> ComposeResult:
-        yield Static(id="detail-body")
+        with Horizontal(id="detail-top"):
+            yield Static(id="detail-body")
+            if self.frames is not None:
+                yield FrameView(self.frames, id="detail-frame")
 
     def show(
         self,
@@ -48,6 +56,8 @@ class DetailPane(VerticalScroll, can_focus=False):
             return
         self._shown = shown
         body = self.query_one("#detail-body", Static)
+        if self.frames is not None:
+            self.query_one(FrameView).show_task(task)
         if task is None:
             body.update(Text("No task selected.", style="dim"))
             self.border_title = "Task"

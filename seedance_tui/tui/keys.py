@@ -87,6 +87,7 @@ APP_BINDINGS: list[Binding] = identified(
             show=False,
             tooltip="Pause or resume the batch queue (jobs queued by `submit --batch`)",
         ),
+        Binding("g", "gallery", "Gallery", tooltip="A grid of the history's frames"),
         Binding("escape", "focus_list", "Task list", tooltip="Back to the task list"),
         Binding(
             "q",
@@ -103,7 +104,32 @@ TASK_LIST_BINDINGS: list[Binding] = identified(
         Binding("down,j", "cursor_down", "Down", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
         Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home,g", "first", "First", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end,G", "last", "Last", show=False),
+    ]
+)
+
+GALLERY_BINDINGS: list[Binding] = identified(
+    [
+        Binding("enter", "open_task", "Open", tooltip="Back to the list, on this task"),
+        Binding("escape,g", "close", "Back", tooltip="Back to the list, where it was"),
+        Binding("slash", "search", "Search", tooltip="Search the prompts (the list's search)"),
+        Binding("f", "cycle_status", "Filter", tooltip="Filter by status (the list's filter)"),
+        Binding(
+            "v",
+            "cycle_provider",
+            "Provider filter",
+            show=False,
+            tooltip="Filter by provider (the list's filter)",
+        ),  # fmt: skip
+        Binding("s", "cycle_sort", "Sort", show=False, tooltip="Sort (the list's sort)"),
+        Binding("left,h", "cursor_left", "Left", show=False),
+        Binding("right,l", "cursor_right", "Right", show=False),
+        Binding("up,k", "cursor_up", "Up", show=False),
+        Binding("down,j", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "first", "First", show=False),
         Binding("end,G", "last", "Last", show=False),
     ]
 )
@@ -137,6 +163,7 @@ COMMANDS: list[Command] = [
     ),
     Command("Re-run task", "Fill the form with the selected task's job", "rerun"),
     Command("Poll now", "Check the selected task now, if the rate budget allows", "poll_now"),
+    Command("Gallery", "A grid of the history's frames", "gallery"),
     Command("Key bindings", "Show every key binding", "help"),
 ]
 
@@ -144,6 +171,7 @@ COMMANDS: list[Command] = [
 HELP_SECTIONS: list[tuple[str, list[Binding]]] = [
     ("Dashboard", APP_BINDINGS),
     ("Task list", TASK_LIST_BINDINGS),
+    ("Gallery", GALLERY_BINDINGS),
     ("Confirm dialog", CONFIRM_BINDINGS),
     (
         "Everywhere",
@@ -158,7 +186,13 @@ HELP_SECTIONS: list[tuple[str, list[Binding]]] = [
 # Every name a `[keymap]` may rebind.
 KEYMAP_ACTIONS: frozenset[str] = frozenset(
     binding.id
-    for bindings in (APP_BINDINGS, TASK_LIST_BINDINGS, CONFIRM_BINDINGS, HELP_BINDINGS)
+    for bindings in (
+        APP_BINDINGS,
+        TASK_LIST_BINDINGS,
+        GALLERY_BINDINGS,
+        CONFIRM_BINDINGS,
+        HELP_BINDINGS,
+    )
     for binding in bindings
     if binding.id
 )

@@ -50,6 +50,100 @@ class Column:
     justify: str = "left"
 
 
+class TaskPages:
+    """The rows of one query over the history, fetched a page at a time and kept in a small
+    LRU of pages (the task list and the gallery each hold one).
+
+    A page is fetched by keyset from a neighbouring page when one is held, else by
+    OFFSET from the nearer end of the list."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.filter = Filter()
+        self.sort = "newest"
+        self.total = 0
+        self._pages: OrderedDict[int, list[Task]] = OrderedDict()
+        self.page_loads = 0  # pages fetched from SQLite (tests and benchmarks read it)
+
+    def set_query(self, filter: Filter, sort: str) -> None:
+        self.filter, self.sort = filter, sort
+        self.recount()
+
+    def recount(self) -> None:
+        """Drop every held page and count the query's rows again."""
+        self._pages.clear()
+        self.total = self.store.count(self.filter)
+
+    def task_at(self, index: int) -> Task | None:
+        if not 0 <= index < self.total:
+            return None
+        page_no, offset = divmod(index, PAGE_SIZE)
+        page = self._pages.get(page_no)
+        if page is None:
+            page = self._load(page_no)
+        else:
+            self._pages.move_to_end(page_no)
+        return page[offset] if offset < len(page) else None
+
+    def held(self, index: int) -> Task | None:
+        """The task at `index` if its page is held (never a query)."""
+        page = self._pages.get(index // PAGE_SIZE)
+        offset = index % PAGE_SIZE
+        return page[offset] if page is not None and offset < len(page) else None
+
+    def _load(self, page_no: int) -> list[Task]:
+        self.page_loads += 1
+        start = page_no * PAGE_SIZE
+        wanted = min(PAGE_SIZE, self.total - start)
+        rows: list[Task] | None = None
+        matches = self.total  # how a search is paged depends on how many rows match
+        if self.sort in TIME_SORTS:
+            before, after = self._pages.get(page_no - 1), self._pages.get(page_no + 1)
+            if before and len(before) == PAGE_SIZE:
+                rows = self.store.list_after(
+                    self.filter, before[-1].id, sort=self.sort, limit=PAGE_SIZE, matches=matches
+                )
+            elif after:
+                rows = self.store.list_after(
+                    self.filter, after[0].id, sort=self.sort, limit=PAGE_SIZE, backwards=True,
+                    matches=matches,
+                )  # fmt: skip
+            elif start > self.total // 2:
+                # Deep in the list: count from the other end, where the offset is short.
+                rows = self.store.list(
+                    self.filter,
+                    sort=TIME_SORTS[self.sort],
+                    limit=wanted,
+                    offset=max(self.total - start - wanted, 0),
+                    matches=matches,
+                )
+                rows.reverse()
+        if rows is None:
+            rows = self.store.list(
+                self.filter, sort=self.sort, limit=PAGE_SIZE, offset=start, matches=matches
+            )
+        self._pages[page_no] = rows
+        while len(self._pages) > MAX_PAGES:
+            self._pages.popitem(last=False)
+        return rows
+
+    def locate(self, task_id: str) -> int | None:
+        """The index of a held task."""
+        for page_no, rows in self._pages.items():
+            for offset, row in enumerate(rows):
+                if row.id == task_id:
+                    return page_no * PAGE_SIZE + offset
+        return None
+
+    def replace(self, index: int, task: Task) -> None:
+        """Put a newer copy of the held task at `index` in its page."""
+        page_no, offset = divmod(index, PAGE_SIZE)
+        self._pages[page_no][offset] = task
+
+    def held_rows(self) -> int:
+        return sum(len(rows) for rows in self._pages.values())
+
+
 class TaskList(ScrollView, can_focus=True):
     """Rows of tasks from the history, newest first by default; a fixed header line."""
 
@@ -91,15 +185,28 @@ class TaskList(ScrollView, can_focus=True):
         self.clock = clock
         self.eta = eta
         self.link = link  # the library state of a finished render (`library.link_state`)
-        self.filter = Filter()
-        self.sort = "newest"
-        self.total = 0
+        self.rows = TaskPages(store)
         self.cursor = 0
         self._cursor_id: str | None = None
-        self._pages: OrderedDict[int, list[Task]] = OrderedDict()
         self._reload_queued = False
         self._wanted_id: str | None = None
-        self.page_loads = 0  # pages fetched from SQLite (tests and benchmarks read it)
+
+    @property
+    def filter(self) -> Filter:
+        return self.rows.filter
+
+    @property
+    def sort(self) -> str:
+        return self.rows.sort
+
+    @property
+    def total(self) -> int:
+        return self.rows.total
+
+    @property
+    def page_loads(self) -> int:
+        """Pages fetched from SQLite (tests and benchmarks read it)."""
+        return self.rows.page_loads
 
     # -- the query ---------------------------------------------------------------------
 
@@ -109,9 +216,7 @@ class TaskList(ScrollView, can_focus=True):
 
     def set_query(self, filter: Filter, sort: str) -> None:
         """Show another filter or sort: count, drop the cache, cursor to the top."""
-        self.filter, self.sort = filter, sort
-        self._pages.clear()
-        self.total = self.store.count(filter)
+        self.rows.set_query(filter, sort)
         self.cursor = 0
         self._sync_size()
         self.scroll_to(y=0, animate=False, immediate=True)
@@ -130,8 +235,7 @@ class TaskList(ScrollView, can_focus=True):
     def _reload_now(self) -> None:
         self._reload_queued = False
         old_index, old_id = self.cursor, self._cursor_id
-        self._pages.clear()
-        self.total = self.store.count(self.filter)
+        self.rows.recount()
         self._sync_size()
         index = min(old_index, max(self.total - 1, 0))
         if old_id is not None:
@@ -176,58 +280,7 @@ class TaskList(ScrollView, can_focus=True):
     # -- rows --------------------------------------------------------------------------
 
     def task_at(self, index: int) -> Task | None:
-        if not 0 <= index < self.total:
-            return None
-        page_no, offset = divmod(index, PAGE_SIZE)
-        page = self._pages.get(page_no)
-        if page is None:
-            page = self._load(page_no)
-        else:
-            self._pages.move_to_end(page_no)
-        return page[offset] if offset < len(page) else None
-
-    def _load(self, page_no: int) -> list[Task]:
-        self.page_loads += 1
-        start = page_no * PAGE_SIZE
-        wanted = min(PAGE_SIZE, self.total - start)
-        rows: list[Task] | None = None
-        matches = self.total  # how a search is paged depends on how many rows match
-        if self.sort in TIME_SORTS:
-            before, after = self._pages.get(page_no - 1), self._pages.get(page_no + 1)
-            if before and len(before) == PAGE_SIZE:
-                rows = self.store.list_after(
-                    self.filter, before[-1].id, sort=self.sort, limit=PAGE_SIZE, matches=matches
-                )
-            elif after:
-                rows = self.store.list_after(
-                    self.filter, after[0].id, sort=self.sort, limit=PAGE_SIZE, backwards=True,
-                    matches=matches,
-                )  # fmt: skip
-            elif start > self.total // 2:
-                # Deep in the list: count from the other end, where the offset is short.
-                rows = self.store.list(
-                    self.filter,
-                    sort=TIME_SORTS[self.sort],
-                    limit=wanted,
-                    offset=max(self.total - start - wanted, 0),
-                    matches=matches,
-                )
-                rows.reverse()
-        if rows is None:
-            rows = self.store.list(
-                self.filter, sort=self.sort, limit=PAGE_SIZE, offset=start, matches=matches
-            )
-        self._pages[page_no] = rows
-        while len(self._pages) > MAX_PAGES:
-            self._pages.popitem(last=False)
-        return rows
-
-    def _locate(self, task_id: str) -> int | None:
-        for page_no, rows in self._pages.items():
-            for offset, row in enumerate(rows):
-                if row.id == task_id:
-                    return page_no * PAGE_SIZE + offset
-        return None
+        return self.rows.task_at(index)
 
     def _matches(self, task: Task) -> bool:
         """Does the task pass the status and provider filters (search aside)?"""
@@ -241,11 +294,11 @@ class TaskList(ScrollView, can_focus=True):
         return self.task_at(self.cursor)
 
     def held_rows(self) -> int:
-        return sum(len(rows) for rows in self._pages.values())
+        return self.rows.held_rows()
 
     def update_task(self, task: Task, *, is_new: bool = False) -> None:
         """An engine update: repaint the task's row in place, or re-count if it came or went."""
-        index = self._locate(task.id)
+        index = self.rows.locate(task.id)
         if index is None:
             if is_new or self.filter.status:
                 self.reload()
@@ -253,8 +306,7 @@ class TaskList(ScrollView, can_focus=True):
         if not self._matches(task):
             self.reload()
             return
-        page_no, offset = divmod(index, PAGE_SIZE)
-        self._pages[page_no][offset] = task
+        self.rows.replace(index, task)
         self._refresh_row(index)
         if index == self.cursor:
             self._highlight()
@@ -319,11 +371,8 @@ class TaskList(ScrollView, can_focus=True):
         """Keep spinners turning and elapsed times current, repainting only pending rows."""
         top = round(self.scroll_y)
         for index in range(top, min(self.total, top + self._rows_in_view)):
-            page = self._pages.get(index // PAGE_SIZE)
-            if page is None:
-                continue
-            offset = index % PAGE_SIZE
-            if offset < len(page) and page[offset].status.is_pending:
+            task = self.rows.held(index)
+            if task is not None and task.status.is_pending:
                 self._refresh_row(index)
 
     # -- painting ----------------------------------------------------------------------
