@@ -349,27 +349,66 @@ class Store:
         return store
 
     def _check_usable(self) -> None:
-        """Refuse, without writing, a file of a newer schema, of another program, or damaged."""
-        conn = self.conn
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} was written by a newer seedance-tui (schema {version}, this "
-                f"version knows {SCHEMA_VERSION}); it was left untouched. Upgrade "
-                "seedance-tui to open it"
-            )
-        if version == 0 and self._has_foreign_tables():
-            raise StoreError(
-                f"{self.path} is an SQLite file of another program; it was left untouched. "
-                "Pass another path with --db"
-            )
-        if version > 0:
+        """Refuse, without writing, a file of another program, of a newer schema, or damaged."""
+        if self._refuse_unless_ours() == "ours":
             try:
                 verdict = self._quick_check()
             except sqlite3.DatabaseError as exc:  # a check that trips over the damage
                 verdict = str(exc)
             if verdict != "ok":
                 raise StoreError(damaged_message(self.path, verdict))
+
+    def _schema(self) -> str:
+        """What the file holds, read without writing: "empty" (no table yet: a new
+        history), "ours", "newer" (ours, from a newer seedance-tui) or "foreign".
+
+        Told by our own tables — `tasks`, and `_migrations` naming our first migration —
+        never by `PRAGMA user_version` alone: other programs number their schemas too."""
+        conn = self.conn
+        tables: set[str] = set()
+        try:
+            tables = {
+                row[0] for row in conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")
+            }
+            applied: set[str] = set()
+            if "_migrations" in tables:
+                applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+        except sqlite3.DatabaseError as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code == sqlite3.SQLITE_CORRUPT:
+                raise StoreError(damaged_message(self.path, str(exc))) from None
+            if code == sqlite3.SQLITE_ERROR and "_migrations" in tables:
+                return "foreign"  # another program's `_migrations`, with other columns
+            raise
+        if not tables:
+            return "empty"
+        if "_migrations" not in tables:
+            return "foreign"
+        if tables == {"_migrations"} and not applied:
+            return "empty"
+        if MIGRATIONS[0][0] not in applied or "tasks" not in tables:
+            return "foreign"
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION or applied - {name for name, _ in MIGRATIONS}:
+            return "newer"
+        return "ours"
+
+    def _refuse_unless_ours(self) -> str:
+        """The file's schema ("empty" or "ours"); a StoreError for any other."""
+        schema = self._schema()
+        if schema == "foreign":
+            raise StoreError(
+                f"{self.path} is an SQLite file of another program; it was left untouched. "
+                "Pass another path with --db"
+            )
+        if schema == "newer":
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            raise StoreError(
+                f"{self.path} was written by a newer seedance-tui (schema {version}, this "
+                f"version knows {SCHEMA_VERSION}); it was left untouched. Upgrade "
+                "seedance-tui to open it"
+            )
+        return schema
 
     def _quick_check(self) -> str:
         """The verdict, "ok" or what is wrong. Every page of a file up to
@@ -410,22 +449,13 @@ class Store:
     def _migrate(self) -> None:
         conn = self.conn
         try:
+            self._refuse_unless_ours()
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"{self.path} is not a readable history file ({exc}); it was left untouched. "
                 "Move it aside or pass another path with --db"
             ) from None
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} was written by a newer seedance-tui (schema {version}, this "
-                f"version knows {SCHEMA_VERSION}); upgrade seedance-tui to open it"
-            )
-        if version == 0 and self._has_foreign_tables():
-            raise StoreError(
-                f"{self.path} is an SQLite file of another program; it was left untouched. "
-                "Pass another path with --db"
-            )
         if version == SCHEMA_VERSION:
             return
         with self._tx() as tx:
@@ -441,12 +471,6 @@ class Store:
                     "INSERT OR REPLACE INTO _migrations VALUES (?, ?)", (name, iso(time.time()))
                 )
                 tx.execute(f"PRAGMA user_version = {index}")
-
-    def _has_foreign_tables(self) -> bool:
-        names = {
-            r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        return bool(names - {"_migrations"})
 
     # -- writes ------------------------------------------------------------------------
 
