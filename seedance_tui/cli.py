@@ -835,14 +835,18 @@ class DownloadDisplay:
 
 
 def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
-    from .library import open_target, open_with_system
+    from .library import UnsafeTarget, open_target, open_with_system
 
     store = open_store(settings)
     try:
         task = store.find(args.id)
         if task is None:
             raise UsageError(f"no task matches {args.id!r} (use an id from `seedance-tui list`)")
-        target = open_target(task)
+        try:
+            target = open_target(task)
+        except UnsafeTarget as exc:
+            err(f"error: {exc} (task {task.short_id})")
+            return EXIT_FAILED
         if target is None:
             raise UsageError(f"task {task.short_id} has neither a saved file nor a link")
         if open_with_system(target):
