@@ -994,7 +994,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             tmp.replace(path)
             err(f"wrote {count} task(s) to {path}")
         else:
-            count = write_export(tasks, args.format, sys.stdout)
+            count = write_export(tasks, args.format, sys.stdout, terminal=sys.stdout.isatty())
         return EXIT_OK
     finally:
         store.close()

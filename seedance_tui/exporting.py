@@ -4,6 +4,18 @@ Rows are `Task.to_public()`: no key, no key fingerprint, nothing secret. In CSV 
 list and object fields (`params`, `video_urls`) are JSON text in their cell; empty cells
 are nulls. An import inserts tasks whose id the history does not have yet and skips
 the others, so importing the same file twice changes nothing.
+
+Every export is inert on a terminal and exact in a file:
+  * JSON and JSON Lines escape every control character (C0, DEL, C1 such as the 8-bit
+    CSI, bidirectional controls) as \\uXXXX: the text a terminal shows is inert, and any
+    JSON reader gets the exact text back.
+  * CSV keeps cells exact in a file; written to a terminal, control characters are shown
+    escaped (as the screen output is: a display, not for reading back).
+  * CSV cells a spreadsheet would run as a formula (starting with = + - @, a tab or a CR)
+    get a leading apostrophe, which spreadsheets hide; so does a cell that starts with an
+    apostrophe, so that `import` takes exactly one off every cell starting with one and
+    gets the text back.
+  * CSV records end in CRLF (RFC 4180), so a cell holding a bare CR is quoted.
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from typing import IO, Any
 
 from .models import Provider, Task, TaskStatus, from_iso
 from .store import Filter, Store, StoreError
+from .text import inert, to_json
 
 FORMATS = ("csv", "json", "jsonl")
 COLUMNS = (
@@ -27,6 +40,10 @@ COLUMNS = (
 JSON_CELLS = ("params", "video_urls")
 INT_CELLS = ("credits_estimated", "credits_charged", "credits_refunded")
 PAGE = 1000
+# How a cell a spreadsheet would evaluate starts (the fullwidth forms too, which some
+# spreadsheets read as the ASCII ones); the apostrophe that marks a neutralised cell.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+TEXT_MARK = "'"
 
 
 class ImportError_(ValueError):
@@ -44,30 +61,47 @@ def iter_tasks(store: Store, filter: Filter | None = None) -> Iterator[Task]:
         offset += PAGE
 
 
-def write_export(tasks: Iterable[Task], fmt: str, out: IO[str]) -> int:
-    """Write tasks in `fmt`; returns how many."""
+def spreadsheet_cell(text: str) -> str:
+    """A CSV cell no spreadsheet runs as a formula (see the module's docstring)."""
+    return TEXT_MARK + text if text.startswith((*FORMULA_STARTS, TEXT_MARK)) else text
+
+
+def from_spreadsheet_cell(text: str) -> str:
+    """The text `spreadsheet_cell` was given."""
+    return text[len(TEXT_MARK) :] if text.startswith(TEXT_MARK) else text
+
+
+def write_export(tasks: Iterable[Task], fmt: str, out: IO[str], *, terminal: bool = False) -> int:
+    """Write tasks in `fmt`; returns how many. `terminal`: `out` is shown on a screen
+    (CSV cells then have their control characters made visible)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     count = 0
     if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(COLUMNS)
         for task in tasks:
             row = task.to_public()
             for name in JSON_CELLS:
                 row[name] = json.dumps(row[name], ensure_ascii=False)
-            writer.writerow({k: "" if row[k] is None else row[k] for k in COLUMNS})
+            cells = []
+            for name in COLUMNS:
+                value = row[name]
+                if isinstance(value, str):
+                    value = spreadsheet_cell(value)
+                    if terminal:
+                        value = inert(value)
+                cells.append("" if value is None else value)
+            writer.writerow(cells)
             count += 1
     elif fmt == "jsonl":
         for task in tasks:
-            out.write(json.dumps(task.to_public(), ensure_ascii=False) + "\n")
+            out.write(to_json(task.to_public(), indent=None) + "\n")
             count += 1
     else:
         out.write("[")
         for task in tasks:
-            out.write(
-                ("," if count else "") + "\n  " + json.dumps(task.to_public(), ensure_ascii=False)
-            )
+            out.write(("," if count else "") + "\n  " + to_json(task.to_public(), indent=None))
             count += 1
         out.write("\n]\n" if count else "]\n")
     return count
@@ -118,11 +152,18 @@ def read_rows(path: Path, fmt: str | None = None) -> Iterator[tuple[int, dict[st
     fmt = fmt or path.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise ImportError_(f"{path}: cannot tell the format; pass --format csv|json|jsonl")
-    with open(path, encoding="utf-8", newline="") as fh:
+    # utf-8-sig: a file saved by Excel (or any editor that adds one) starts with a BOM.
+    with open(path, encoding="utf-8-sig", newline="") as fh:
         if fmt == "csv":
             reader = csv.DictReader(fh)
             for row in reader:
-                yield reader.line_num, row
+                yield (
+                    reader.line_num,
+                    {
+                        name: from_spreadsheet_cell(value) if isinstance(value, str) else value
+                        for name, value in row.items()
+                    },
+                )
         elif fmt == "jsonl":
             for number, line in enumerate(fh, start=1):
                 if line.strip():

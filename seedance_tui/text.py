@@ -6,17 +6,28 @@ import json
 import re
 from typing import Any
 
-# C0 controls but tab/newline, DEL, and C1 controls (0x80-0x9f: 8-bit CSI/OSC among them).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_C1 = re.compile(r"[\x7f-\x9f]")
+# Bidirectional controls (embeddings, overrides, isolates, marks): they reorder what
+# follows them on the line, so a prompt could make a row read unlike what it holds.
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# C0 controls but tab/newline, DEL, C1 controls (0x80-0x9f: 8-bit CSI/OSC among them) and
+# the bidirectional controls.
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
+# What json.dumps leaves raw that a terminal would act on (it escapes C0 itself).
+_JSON_RAW = re.compile(f"[\x7f-\x9f{_BIDI}]")
+
+
+def _visible(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def inert(text: str | None, *, newlines: bool = True) -> str:
-    """Text with every control character made visible (ESC becomes '\\x1b'), so a terminal
-    never acts on it. Markup needs no escaping here: callers print it as plain text."""
+    """Text with every control character made visible (ESC becomes '\\x1b', a right-to-left
+    override '\\u202e'), so a terminal never acts on it. Markup needs no escaping here:
+    callers print it as plain text."""
     if text is None:
         return ""
-    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    out = _CONTROL.sub(lambda m: _visible(m.group()), text)
     if not newlines:
         out = out.replace("\n", " ").replace("\t", " ")
     return out
@@ -28,9 +39,10 @@ def one_line(text: str | None, width: int) -> str:
 
 
 def to_json(data: Any, *, indent: int | None = 2) -> str:
-    """JSON that is safe to print: readable unicode, every control character escaped."""
+    """JSON that is safe to print: readable unicode, every control character escaped (as
+    \\uXXXX, which any JSON reader turns back into the same text)."""
     text = json.dumps(data, ensure_ascii=False, indent=indent)
-    return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def span(seconds: float) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
@@ -24,6 +26,19 @@ AWKWARD = (
     "Emoji 🎬 and ünïcödé, tab\tand [bold]markup[/]",
     '=HYPERLINK("http://x")',
     "",
+    # What a spreadsheet would run as a formula, and the apostrophe that marks them.
+    "+1", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\uff1d1+1", "'already quoted", "''two",
+    # Line ends a CSV must quote, and text that is not ASCII.
+    "bare\rCR", "CRLF\r\nline", "\rstarts with a CR", "ends with a CR\r",
+    "family 👨\u200d👩\u200d👧, flags 🇫🇷", "RTL שלום עולם and مرحبا بالعالم",
+    # What a terminal would act on: clear screen, window title, clipboard write (OSC 52),
+    # 8-bit CSI, bidirectional overrides and isolates.
+    "\x1b[2J\x1b[H cleared", "\x1b]0;pwned title\x07", "\x1b]52;c;ZWNobyBwd25lZA==\x07",
+    "\x9b31m C1 red", "\u202etxt.exe", "\u2066isolated\u2069 and \u200fmark",
+)  # fmt: skip
+# What a terminal acts on: C0 controls but tab and newline, DEL, C1, bidirectional controls.
+RAW_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
 )
 
 
@@ -41,7 +56,7 @@ def build_history(path: Path) -> list[Task]:
             created_at=now + i,
             key_fingerprint=fingerprint(Provider.NANOPHOTO, NANO_KEY),
             credits_estimated=8,
-            error='interrupted, "maybe" charged',
+            error=f'interrupted, "maybe" charged: {prompt}',
             local_path=f"/videos/{i}, odd name.mp4" if i % 2 else None,
         )
         store.insert_task(task)
@@ -76,6 +91,71 @@ def test_export_round_trips_every_task(tmp_path: Path, fmt: str, capsys) -> None
     assert cli.main(["--db", str(target), "import", str(out)]) == 0
     assert f"skipped {len(tasks)}" in capsys.readouterr().err
     assert public(target) == expected
+
+
+class Terminal(io.StringIO):
+    """Standard output that is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_an_export_to_a_terminal_is_inert(tmp_path: Path, fmt: str, monkeypatch) -> None:
+    db = tmp_path / "h.db"
+    build_history(db)
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    assert cli.main(["--db", str(db), "export", "--format", fmt]) == 0
+    shown = screen.getvalue()
+    assert "cleared" in shown and "pwned title" in shown
+    # CSV records end in CRLF; nothing else in the output is a control character.
+    assert not RAW_CONTROL.search(shown.replace("\r\n", "\n")), RAW_CONTROL.findall(shown)
+    if fmt == "csv":
+        assert "\\x1b]52;c;" in shown and "\\u202etxt.exe" in shown  # shown, not obeyed
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_a_json_export_file_is_inert_and_exact(tmp_path: Path, fmt: str) -> None:
+    db = tmp_path / "h.db"
+    build_history(db)
+    out = tmp_path / f"export.{fmt}"
+    assert cli.main(["--db", str(db), "export", "--format", fmt, "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert not RAW_CONTROL.search(text)
+    rows = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
+    assert {r["prompt"] for r in rows} >= set(AWKWARD)
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_neutralised(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    build_history(db)
+    out = tmp_path / "export.csv"
+    assert cli.main(["--db", str(db), "export", "--format", "csv", "-o", str(out)]) == 0
+    with open(out, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    cells = [cell for row in rows for cell in row.values()]
+    assert cells, "no rows"
+    for cell in cells:
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r", "\uff1d")), cell
+    prompts = {row["prompt"] for row in rows}
+    assert {'\'=HYPERLINK("http://x")', "'+1", "'-2+3", "'@SUM(A1:A9)", "'\t=1+1"} <= prompts
+    assert {"''already quoted", "'''two", "bare\rCR", "'\rstarts with a CR"} <= prompts
+    assert b'"bare\rCR"' in out.read_bytes()  # a bare CR is quoted: the record stays whole
+
+
+def test_list_and_status_show_bidirectional_controls_inertly(tmp_path: Path, capsys) -> None:
+    db = tmp_path / "h.db"
+    tasks = build_history(db)
+    shown = []
+    for argv in (["list", "--limit", "0"], ["list", "--json", "--limit", "0"],
+                 ["status", tasks[-1].id, "--no-refresh"]):  # fmt: skip
+        assert cli.main(["--db", str(db), *argv]) in (0, 1)
+        captured = capsys.readouterr()
+        shown.append(captured.out + captured.err)
+    for text in shown:
+        assert not RAW_CONTROL.search(text), RAW_CONTROL.findall(text)
+    assert "\\u2066isolated\\u2069" in shown[2]
 
 
 def test_export_filters_and_stdout(tmp_path: Path, capsys) -> None:
