@@ -10,18 +10,19 @@ import argparse
 import asyncio
 import contextlib
 import io
+import itertools
 import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, providers
 from .config import ConfigError, MissingKeyError, Settings, load_settings
 from .models import JobSpec, JobValidationError, Mode, Provider, Task, TaskStatus, iso
 from .store import Filter, Store, StoreError, damaged_message, is_damage
-from .text import inert, one_line, span, to_json
+from .text import inert, one_line, span, to_json, to_json_array
 
 if TYPE_CHECKING:
     # Imported where a command sends or polls: the dashboard's first frame doesn't wait
@@ -507,11 +508,18 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
             search=args.search,
             since=_parse_since(args.since),
         )
-        tasks = store.list(flt, limit=args.limit or None)
+        tasks: Iterator[Task]
+        if args.limit:
+            tasks = iter(store.list(flt, limit=args.limit))
+        else:
+            tasks = store.iter_tasks(flt, sort="newest")  # all of them, streamed
         if args.json:
-            out(to_json([t.to_public() for t in tasks]))
+            for piece in to_json_array(task.to_public() for task in tasks):
+                sys.stdout.write(piece)
+            out()
             return EXIT_OK
-        if not tasks:
+        first = next(tasks, None)
+        if first is None:
             err(
                 "no tasks"
                 + (
@@ -523,7 +531,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_OK
         now = time.time()
         out(f"{'id':<8}  {'provider':<13} {'status':<10} {'cred':>5}  {'age':>7}  prompt")
-        for task in tasks:
+        for task in itertools.chain((first,), tasks):
             out(task_line(task, now))
         return EXIT_OK
     finally:

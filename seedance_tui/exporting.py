@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import csv
 import json
-import sqlite3
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from .models import Provider, Task, TaskStatus, from_iso
-from .store import Filter, Store, StoreError
+from .store import Filter, Store
 from .text import inert, to_json
 
 FORMATS = ("csv", "json", "jsonl")
@@ -44,6 +44,7 @@ PAGE = 1000
 # spreadsheets read as the ASCII ones); the apostrophe that marks a neutralised cell.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 TEXT_MARK = "'"
+_BLANK = re.compile(r"[ \t\r\n]*")  # JSON's white space
 
 
 class ImportError_(ValueError):
@@ -51,14 +52,8 @@ class ImportError_(ValueError):
 
 
 def iter_tasks(store: Store, filter: Filter | None = None) -> Iterator[Task]:
-    """Every task matching `filter`, oldest first, a page at a time."""
-    offset = 0
-    while True:
-        page = store.list(filter, sort="oldest", limit=PAGE, offset=offset)
-        yield from page
-        if len(page) < PAGE:
-            return
-        offset += PAGE
+    """Every task matching `filter`, oldest first, streamed (keyset pages)."""
+    return store.iter_tasks(filter, sort="oldest", page=PAGE)
 
 
 def spreadsheet_cell(text: str) -> str:
@@ -147,68 +142,120 @@ def task_from_public(row: dict[str, Any]) -> Task:
     )
 
 
-def read_rows(path: Path, fmt: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, row) of an export file; the format from `fmt` or the file's suffix."""
+def read_rows(path: Path, fmt: str | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, row) of an export file, read as it goes (a file of any size in the
+    memory of one row); the format from `fmt` or the file's suffix."""
     fmt = fmt or path.suffix.lstrip(".").lower()
     if fmt not in FORMATS:
         raise ImportError_(f"{path}: cannot tell the format; pass --format csv|json|jsonl")
     # utf-8-sig: a file saved by Excel (or any editor that adds one) starts with a BOM.
     with open(path, encoding="utf-8-sig", newline="") as fh:
-        if fmt == "csv":
-            reader = csv.DictReader(fh)
-            for row in reader:
-                yield (
-                    reader.line_num,
-                    {
-                        name: from_spreadsheet_cell(value) if isinstance(value, str) else value
-                        for name, value in row.items()
-                    },
-                )
-        elif fmt == "jsonl":
-            for number, line in enumerate(fh, start=1):
-                if line.strip():
-                    try:
-                        yield number, json.loads(line)
-                    except ValueError as exc:
-                        raise ImportError_(f"{path}:{number}: not JSON ({exc})") from None
-        else:
+        try:
+            if fmt == "csv":
+                reader = csv.DictReader(fh)
+                for row in reader:
+                    yield (
+                        reader.line_num,
+                        {
+                            name: from_spreadsheet_cell(value) if isinstance(value, str) else value
+                            for name, value in row.items()
+                        },
+                    )
+            elif fmt == "jsonl":
+                for number, line in enumerate(fh, start=1):
+                    if line.strip():
+                        try:
+                            yield number, json.loads(line)
+                        except ValueError as exc:
+                            raise ImportError_(f"{path}:{number}: not JSON ({exc})") from None
+            else:
+                yield from enumerate(json_array_items(fh, path), start=1)
+        except UnicodeDecodeError as exc:
+            raise ImportError_(
+                f"{path}: not UTF-8 text ({exc.reason}); check its encoding"
+            ) from None
+
+
+def json_array_items(fh: IO[str], path: Path, chunk: int = 1 << 16) -> Iterator[Any]:
+    """The items of the JSON array `fh` holds, one at a time (json.load would hold the
+    whole file and every item at once)."""
+    decoder = json.JSONDecoder()
+    buffer, pos, eof = "", 0, False
+
+    def fill() -> bool:
+        nonlocal buffer, pos, eof
+        more = fh.read(chunk)
+        buffer, pos = buffer[pos:] + more, 0
+        eof = not more
+        return bool(more)
+
+    def next_char() -> str:
+        """The next character that is not white space ("" at the end), left unread."""
+        nonlocal pos
+        while True:
+            pos = _BLANK.match(buffer, pos).end()
+            if pos < len(buffer) or not fill():
+                return buffer[pos] if pos < len(buffer) else ""
+
+    if next_char() != "[":
+        raise ImportError_(f"{path}: expected a JSON array of tasks")
+    pos += 1
+    count = 0
+    while True:
+        char = next_char()
+        if char == "]":
+            pos += 1
+            if next_char():
+                raise ImportError_(f"{path}: not JSON (text after the array)")
+            return
+        if count:
+            if char != ",":
+                raise ImportError_(f"{path}: not JSON after item {count} (expected , or ])")
+            pos += 1
+            next_char()
+        while True:
             try:
-                data = json.load(fh)
-            except ValueError as exc:
-                raise ImportError_(f"{path}: not JSON ({exc})") from None
-            if not isinstance(data, list):
-                raise ImportError_(f"{path}: expected a JSON array of tasks")
-            for number, row in enumerate(data, start=1):
-                yield number, row
+                item, end = decoder.raw_decode(buffer, pos)
+            except json.JSONDecodeError as exc:
+                if eof:
+                    raise ImportError_(
+                        f"{path}: not JSON at item {count + 1} ({exc.msg})"
+                    ) from None
+                fill()  # the item may go on past what is read so far
+                continue
+            after = _BLANK.match(buffer, end).end()
+            if not eof and (after == len(buffer) or buffer[after] not in ",]"):
+                # What is read may end inside the item: a number ("12" of "123", "2." of
+                # "2.5") decodes without an error. Read on, and decode it again.
+                fill()
+                continue
+            break
+        pos = end
+        count += 1
+        yield item
 
 
 def import_file(store: Store, path: Path, fmt: str | None = None) -> tuple[int, int]:
     """Insert the file's tasks that the history lacks; returns (imported, skipped).
 
-    Every row is read and checked before anything is written.
+    Two passes over the file, each in the memory of one row: the first reads and checks
+    every row, so that a bad row anywhere means nothing is written; the second inserts
+    them in batches, each its own short transaction. An import cut short (killed, a full
+    disk) can be run again: the tasks already in are skipped.
     """
-    tasks: list[Task] = []
+    for _ in _tasks_of(path, fmt):
+        pass
+    return store.import_tasks(_tasks_of(path, fmt))
+
+
+def _tasks_of(path: Path, fmt: str | None) -> Iterator[Task]:
     for number, row in read_rows(path, fmt):
         if not isinstance(row, dict):
             raise ImportError_(f"{path}:{number}: expected an object")
         try:
-            tasks.append(task_from_public(row))
+            yield task_from_public(row)
         except (ValueError, TypeError, KeyError) as exc:
             raise ImportError_(f"{path}:{number}: {exc}") from None
-    imported = skipped = 0
-    for task in tasks:
-        try:
-            store.get(task.id)
-        except StoreError:
-            try:
-                store.insert_task(task)
-            except sqlite3.IntegrityError:
-                skipped += 1  # the provider's task id is already in the history
-                continue
-            imported += 1
-        else:
-            skipped += 1
-    return imported, skipped
 
 
 # -- the history file ------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 # Bidirectional controls (embeddings, overrides, isolates, marks): they reorder what
@@ -43,6 +44,17 @@ def to_json(data: Any, *, indent: int | None = 2) -> str:
     \\uXXXX, which any JSON reader turns back into the same text)."""
     text = json.dumps(data, ensure_ascii=False, indent=indent)
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def to_json_array(items: Iterable[Any]) -> Iterator[str]:
+    """`to_json(list(items))` in pieces, one item at a time: a list of any length printed
+    in the memory of one item."""
+    count = 0
+    for item in items:
+        body = to_json(item).replace("\n", "\n  ")  # JSON strings hold no raw newline
+        yield ("[\n  " if count == 0 else ",\n  ") + body
+        count += 1
+    yield "\n]" if count else "[]"
 
 
 def span(seconds: float) -> str:
