@@ -407,9 +407,16 @@ class Store:
             )
         if schema == "newer":
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            applied = [row[0] for row in self.conn.execute("SELECT name FROM _migrations")]
+            unknown = sorted(set(applied) - {name for name, _ in MIGRATIONS})
+            what = (
+                f"schema {version}"
+                if version > SCHEMA_VERSION
+                else "migration " + ", ".join(unknown)
+            )
             raise StoreError(
-                f"{self.path} was written by a newer seedance-tui (schema {version}, this "
-                f"version knows {SCHEMA_VERSION}); it was left untouched. Upgrade "
+                f"{self.path} was written by a newer seedance-tui ({what}; this version "
+                f"knows schema {SCHEMA_VERSION}); it was left untouched. Upgrade "
                 "seedance-tui to open it"
             )
         return schema
