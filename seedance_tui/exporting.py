@@ -105,9 +105,7 @@ def write_export(tasks: Iterable[Task], fmt: str, out: IO[str], *, terminal: boo
 def task_from_public(row: dict[str, Any]) -> Task:
     """A task from an exported row (either JSON shape or a CSV row)."""
 
-    def cell(name: str) -> Any:
-        value = row.get(name)
-        return None if value == "" else value
+    cell = {name: None if value == "" else value for name, value in row.items()}.get
 
     params = cell("params") or {}
     urls = cell("video_urls") or []
@@ -238,13 +236,12 @@ def json_array_items(fh: IO[str], path: Path, chunk: int = 1 << 16) -> Iterator[
 def import_file(store: Store, path: Path, fmt: str | None = None) -> tuple[int, int]:
     """Insert the file's tasks that the history lacks; returns (imported, skipped).
 
-    Two passes over the file, each in the memory of one row: the first reads and checks
-    every row, so that a bad row anywhere means nothing is written; the second inserts
-    them in batches, each its own short transaction. An import cut short (killed, a full
-    disk) can be run again: the tasks already in are skipped.
+    One pass over the file in the memory of one row. Every row is read and checked before
+    any is written to the history (the store stages them first), so a bad row anywhere
+    means nothing is imported; then they go in in batches, each its own short transaction.
+    An import cut short there (killed, a full disk) can be run again: the tasks already in
+    are skipped.
     """
-    for _ in _tasks_of(path, fmt):
-        pass
     return store.import_tasks(_tasks_of(path, fmt))
 
 

@@ -39,10 +39,20 @@ def one_line(text: str | None, width: int) -> str:
     return flat if len(flat) <= width else flat[: max(1, width - 1)] + "…"
 
 
+# Built once: json.dumps builds an encoder per call when given options (exports call this
+# once per task).
+_ENCODERS = {
+    indent: json.JSONEncoder(ensure_ascii=False, indent=indent).encode for indent in (None, 2)
+}
+
+
 def to_json(data: Any, *, indent: int | None = 2) -> str:
     """JSON that is safe to print: readable unicode, every control character escaped (as
     \\uXXXX, which any JSON reader turns back into the same text)."""
-    text = json.dumps(data, ensure_ascii=False, indent=indent)
+    encode = _ENCODERS.get(indent) or json.JSONEncoder(ensure_ascii=False, indent=indent).encode
+    text = encode(data)
+    if text.isascii() and "\x7f" not in text:
+        return text  # nothing json.dumps leaves raw (DEL is the one ASCII character)
     return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
