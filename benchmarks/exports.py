@@ -25,11 +25,13 @@ is read once, so every contestant starts with it in the page cache. Wall time on
 machine is noisy: each figure shows its CPU time too.
 
 Run: python benchmarks/exports.py [--sizes 10000,100000,1000000] [--naive-max 100000]
+     python benchmarks/exports.py --table   (the last run's table again)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import subprocess
@@ -213,14 +215,69 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def table(results: dict[tuple[str, str, int], Figure], sizes: list[int]) -> None:
+    names = {"ours": "ours", "naive": "replaced"}
+    header = ["command", "approach", *(label(s) for s in sizes)]
+    top = sizes[-1]
+    prev = sizes[-2] if len(sizes) > 1 else None
+    if prev:
+        header += [f"{label(top)}/{label(prev)} (cpu)", f"{label(top)} ≤ {TIME_TARGET:.0f} s",
+                   f"ratio ≤ {RATIO_TARGET:g}", "memory flat"]  # fmt: skip
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for command in COMMANDS:
+        for approach in ("ours", "naive"):
+            figures: dict[int, tuple[Figure, bool]] = {
+                size: (results[(command, approach, size)], False)
+                for size in sizes
+                if (command, approach, size) in results
+            }
+            if not figures:
+                continue
+            measured = sorted(figures)
+            if top not in figures and len(measured) >= 2:
+                a, b = measured[-2:]
+                figures[top] = (extrapolate((a, b), (figures[a][0], figures[b][0]), top), True)
+            row = [f"`{command}`" if approach == "ours" else "", names[approach]]
+            row += [cell(*figures[s]) if s in figures else "—" for s in sizes]
+            if prev and top in figures and prev in figures:
+                (wall, cpu, mb), estimated = figures[top]
+                wall_ratio = wall / figures[prev][0][0]
+                cpu_ratio = cpu / figures[prev][0][1]
+                mark = "~" if estimated else ""
+                row += [f"{mark}{wall_ratio:.1f} ({cpu_ratio:.1f})", verdict(wall <= TIME_TARGET),
+                        verdict(wall_ratio <= RATIO_TARGET),
+                        verdict(mb <= figures[sizes[0]][0][2] * MEMORY_TARGET)]  # fmt: skip
+            elif prev:
+                row += ["—"] * 4
+            print("| " + " | ".join(row) + " |")
+    print()
+    print("Wall seconds of the whole process (start-up ~0.3–0.5 s included), its CPU seconds")
+    print("(user + system) in brackets, and its peak RSS; the targets are judged on wall time.")
+    print("Figures marked ~ are extrapolated, not measured: at the growth measured from the")
+    print("size before, a lower bound for costs growing faster than that (OFFSET).")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
     parser.add_argument("--naive-max", type=int, default=NAIVE_MAX)
+    parser.add_argument(
+        "--table",
+        action="store_true",
+        help="print the table of the last run again, measure nothing",
+    )
     parser.add_argument("--child", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     if args.child:
         child(args.child)
+        return
+    saved = OUT / "exports-results.json"
+    if args.table:
+        data = json.loads(saved.read_text())
+        results = {tuple(key.split("|")[:2]) + (int(key.split("|")[2]),): tuple(v)
+                   for key, v in data.items()}  # fmt: skip
+        table(results, sorted({size for _, _, size in results}))  # type: ignore[arg-type]
         return
     sizes = sorted(int(s) for s in args.sizes.split(","))
     results: dict[tuple[str, str, int], Figure] = {}
@@ -239,46 +296,8 @@ def main() -> None:
                 )
         for stale in OUT.glob(f"bench-export-{size}.*"):
             stale.unlink()
-    names = {"ours": "ours", "naive": "replaced"}
-    header = ["command", "approach", *(label(s) for s in sizes)]
-    top = sizes[-1]
-    prev = sizes[-2] if len(sizes) > 1 else None
-    if prev:
-        header += [f"{label(top)}/{label(prev)} time", f"{label(top)} ≤ {TIME_TARGET:.0f} s",
-                   f"ratio ≤ {RATIO_TARGET:g}", "memory flat"]  # fmt: skip
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for command in COMMANDS:
-        for approach in ("ours", "naive"):
-            figures: dict[int, tuple[Figure, bool]] = {}
-            for size in sizes:
-                if (command, approach, size) in results:
-                    figures[size] = (results[(command, approach, size)], False)
-            if not figures:
-                continue
-            measured = sorted(figures)
-            if top not in figures and len(measured) >= 2:
-                a, b = measured[-2:]
-                figures[top] = (extrapolate((a, b), (figures[a][0], figures[b][0]), top), True)
-            row = [f"`{command}`" if approach == "ours" else "", names[approach]]
-            row += [cell(*figures[s]) if s in figures else "—" for s in sizes]
-            if prev:
-                if top in figures and prev in figures:
-                    (t_top, _, m_top), est = figures[top]
-                    ratio = t_top / figures[prev][0][0]
-                    smallest = figures[sizes[0]][0][2]
-                    mark = "~" if est else ""
-                    row += [f"{mark}{ratio:.1f}", verdict(t_top <= TIME_TARGET),
-                            verdict(ratio <= RATIO_TARGET),
-                            verdict(m_top <= smallest * MEMORY_TARGET)]  # fmt: skip
-                else:
-                    row += ["—"] * 4
-            print("| " + " | ".join(row) + " |")
-    print()
-    print("Wall seconds of the whole process (start-up ~0.3–0.5 s included), its CPU seconds")
-    print("(user + system) in brackets, and its peak RSS; the targets are judged on wall time.")
-    print("Figures marked ~ are extrapolated, not measured: at the growth measured from the")
-    print("size before, a lower bound for costs growing faster than that (OFFSET).")
+    saved.write_text(json.dumps({f"{c}|{a}|{s}": v for (c, a, s), v in results.items()}))
+    table(results, sizes)
 
 
 if __name__ == "__main__":
