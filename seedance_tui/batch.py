@@ -136,20 +136,28 @@ def spec_from_row(row: dict[str, Any], settings: Settings) -> JobSpec:
 
 
 def read_rows(path: Path) -> list[tuple[int, Any]]:
-    """(line number, row) of a JSONL or CSV file; the format from the suffix (.csv or not)."""
+    """(line number, row) of a JSONL or CSV file; the format from the suffix (.csv or not).
+
+    A UTF-8 byte order mark (Excel and Notepad write one) is not part of the text. A CSV
+    file's first row names its columns (in any case, spaces around them ignored)."""
     rows: list[tuple[int, Any]] = []
-    with open(path, encoding="utf-8", newline="") as fh:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
         if path.suffix.lower() == ".csv":
-            reader = csv.DictReader(fh)
-            if reader.fieldnames is None:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None:
                 return rows
-            for row in reader:
-                extra = row.pop(None, None)  # type: ignore[call-overload]
-                if extra:
+            names = [name.strip().lower() for name in header]
+            problem = _header_problem(header, names)
+            if problem:
+                return [(1, ValueError(problem))]
+            for cells in reader:
+                if len(cells) > len(names):
                     rows.append((reader.line_num, ValueError("more cells than header columns")))
                     continue
-                if any((v or "").strip() for v in row.values()):
-                    rows.append((reader.line_num, {k.strip(): v for k, v in row.items() if k}))
+                row = {name: value for name, value in zip(names, cells, strict=False) if name}
+                if any(value.strip() for value in row.values()):
+                    rows.append((reader.line_num, row))
         else:
             for number, line in enumerate(fh, start=1):
                 if not line.strip() or line.lstrip().startswith("#"):
@@ -159,6 +167,21 @@ def read_rows(path: Path) -> list[tuple[int, Any]]:
                 except ValueError as exc:
                     rows.append((number, ValueError(f"not JSON ({exc.args[0]})")))
     return rows
+
+
+def _header_problem(header: list[str], names: list[str]) -> str | None:
+    """Why a CSV file's first row (`names`: its cells as field names) is not a usable
+    header row, if it is not."""
+    if not any(name in FIELDS for name in names):
+        shown = ",".join(header)
+        shown = shown if len(shown) <= 60 else shown[:59] + "…"
+        return (
+            f"no header row: the first row ({shown}) names no job field. A CSV batch "
+            "starts with a row naming its columns, e.g. provider,prompt,duration"
+        )
+    if "prompt" not in names:
+        return f"the header row has no prompt column (it has {', '.join(header)})"
+    return None
 
 
 def load_batch(path: Path, settings: Settings) -> Batch:

@@ -1,17 +1,21 @@
 """Entry point `seedance-tui`: the dashboard by default, plus headless commands.
 
-Exit codes: 0 ok, 1 the job or request failed, 2 bad usage or input.
+Exit codes: 0 ok, 1 the job or request failed, 2 bad usage or input; 141 when the reader
+of the output went away (`| head`), 130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
+import itertools
 import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +23,7 @@ from . import __version__, providers
 from .config import ConfigError, MissingKeyError, Settings, load_settings
 from .models import JobSpec, JobValidationError, Mode, Provider, Task, TaskStatus, iso
 from .store import Filter, Store, StoreError, damaged_message, is_damage
-from .text import inert, one_line, span, to_json
+from .text import inert, one_line, span, to_json, to_json_array
 
 if TYPE_CHECKING:
     # Imported where a command sends or polls: the dashboard's first frame doesn't wait
@@ -27,6 +31,10 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# The reader of the output went away (`| head`): 128 + SIGPIPE, as any Unix tool ends.
+EXIT_PIPE_CLOSED = 141
+# The largest number SQLite stores (a LIMIT beyond it overflows).
+MAX_COUNT = 2**63 - 1
 
 
 class UsageError(Exception):
@@ -237,10 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Each browser tab runs its own dashboard process. Loopback only: reach it "
         "from elsewhere through an SSH tunnel (ssh -L 8000:127.0.0.1:8000 HOST).",
     )
-    p.add_argument("--port", type=int, default=8000, help="default: 8000")
+    p.add_argument("--port", type=_port, default=8000, help="default: 8000")
 
     p = sub.add_parser("simulator", help="serve the fake provider APIs on loopback")
-    p.add_argument("--port", type=int, default=8765, help="default: 8765")
+    p.add_argument("--port", type=_port, default=8765, help="default: 8765")
     p.add_argument("--host", default="127.0.0.1", help="a loopback address (default 127.0.0.1)")
     p.add_argument("--generation-time", type=float, nargs=2, metavar=("MIN", "MAX"), default=(20.0, 60.0),
                    help="seconds a render takes (default: 20 60)")  # fmt: skip
@@ -272,6 +280,18 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT} (0 means all)")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError("must be between 1 and 65535")
     return value
 
 
@@ -511,11 +531,18 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
             search=args.search,
             since=_parse_since(args.since),
         )
-        tasks = store.list(flt, limit=args.limit or None)
+        tasks: Iterator[Task]
+        if args.limit:
+            tasks = iter(store.list(flt, limit=args.limit))
+        else:
+            tasks = store.iter_tasks(flt, sort="newest")  # all of them, streamed
         if args.json:
-            out(to_json([t.to_public() for t in tasks]))
+            for piece in to_json_array(task.to_public() for task in tasks):
+                sys.stdout.write(piece)
+            out()
             return EXIT_OK
-        if not tasks:
+        first = next(tasks, None)
+        if first is None:
             err(
                 "no tasks"
                 + (
@@ -527,7 +554,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_OK
         now = time.time()
         out(f"{'id':<8}  {'provider':<13} {'status':<10} {'cred':>5}  {'age':>7}  prompt")
-        for task in tasks:
+        for task in itertools.chain((first,), tasks):
             out(task_line(task, now))
         return EXIT_OK
     finally:
@@ -926,14 +953,18 @@ async def cmd_sheet(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
-    from .library import open_target, open_with_system
+    from .library import UnsafeTarget, open_target, open_with_system
 
     store = open_store(settings)
     try:
         task = store.find(args.id)
         if task is None:
             raise UsageError(f"no task matches {args.id!r} (use an id from `seedance-tui list`)")
-        target = open_target(task)
+        try:
+            target = open_target(task)
+        except UnsafeTarget as exc:
+            err(f"error: {exc} (task {task.short_id})")
+            return EXIT_FAILED
         if target is None:
             raise UsageError(f"task {task.short_id} has neither a saved file nor a link")
         if open_with_system(target):
@@ -1082,7 +1113,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             tmp.replace(path)
             err(f"wrote {count} task(s) to {path}")
         else:
-            count = write_export(tasks, args.format, sys.stdout)
+            count = write_export(tasks, args.format, sys.stdout, terminal=sys.stdout.isatty())
         return EXIT_OK
     finally:
         store.close()
@@ -1163,12 +1194,9 @@ def serve_command(args: argparse.Namespace) -> str:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import logging
+    import socket
 
     from textual_serve.server import Server
-
-    if not 0 < args.port < 65536:
-        raise UsageError("--port must be between 1 and 65535")
-    import socket
 
     with socket.socket() as probe:
         try:
@@ -1180,7 +1208,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.getLogger("textual_serve").setLevel(logging.WARNING)
     err(f"dashboard on http://127.0.0.1:{args.port} (loopback only); Ctrl+C stops it")
     server = Server(serve_command(args), host="127.0.0.1", port=args.port, title="seedance-tui")
-    import contextlib
 
     with contextlib.suppress(KeyboardInterrupt):
         server.serve()
@@ -1190,11 +1217,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_simulator(args: argparse.Namespace) -> int:
     from .simulator import SimConfig, serve
 
-    config = SimConfig(
-        generation_time=tuple(args.generation_time), failure_rate=args.failure_rate,
-        fault_rate=args.fault_rate, seed=args.seed,
-    )  # fmt: skip
     try:
+        config = SimConfig(
+            generation_time=tuple(args.generation_time), failure_rate=args.failure_rate,
+            fault_rate=args.fault_rate, seed=args.seed,
+        )  # fmt: skip
         err(f"simulator on http://{args.host}:{args.port} — point NANOPHOTO_BASE_URL and "
             f"SEEDANCE15PRO_BASE_URL at it; Ctrl+C stops it")  # fmt: skip
         serve(args.host, args.port, config)
@@ -1224,6 +1251,25 @@ SYNC_COMMANDS: dict[str, Callable[..., int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a reader that went away shows here, not at the exit
+    except BrokenPipeError:
+        # Nothing left to tell anyone (`seedance-tui list | head`): end quietly, and point
+        # the standard streams at /dev/null so the interpreter's last flush has nowhere to
+        # fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            # A stream that is not a file descriptor (a test's capture) is left as it is.
+            with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+                os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+        return EXIT_PIPE_CLOSED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     settings: Settings | None = None

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 from .config import Settings
 from .models import Task, TaskStatus
 from .store import Store
+from .text import inert
+from .urls import web_link_problem
 
 if TYPE_CHECKING:
     # The HTTP stack is imported where a download starts: the dashboard only needs the
@@ -339,12 +341,24 @@ class AutoDownloader:
 # -- opening ---------------------------------------------------------------------------
 
 
+class UnsafeTarget(ValueError):
+    """A link the desktop's opener must not be given; the message says why."""
+
+
 def open_target(task: Task) -> str | None:
-    """What "open" shows for a task: its local file, else its first link."""
+    """What "open" shows for a task: its local file (an absolute path), else its first
+    link, if that is an https link (plain http only to loopback); None when it has
+    neither. A link from the server that is anything else raises UnsafeTarget."""
     path = saved_file(task)
     if path is not None:
-        return str(path)
-    return task.video_urls[0] if task.video_urls else None
+        return os.path.abspath(path)
+    if not task.video_urls:
+        return None
+    url = task.video_urls[0]
+    problem = web_link_problem(url)
+    if problem is not None:
+        raise UnsafeTarget(f'refusing to open the link "{inert(url, newlines=False)}": {problem}')
+    return url
 
 
 def system_opener(env: dict[str, str] | None = None) -> list[str] | None:
@@ -369,9 +383,19 @@ def system_opener(env: dict[str, str] | None = None) -> list[str] | None:
 
 
 def open_with_system(target: str, env: dict[str, str] | None = None) -> bool:
-    """Open a file or URL with the desktop's opener; False when there is none (copy instead)."""
+    """Open a saved file or a link (as `open_target` gives them) with the desktop's
+    opener; False when there is none (copy instead).
+
+    The opener gets one argument that cannot be read as an option: an absolute path
+    (starting with "/", or a drive on Windows) or a link starting with its scheme. xdg-open
+    takes no "--", so this is what keeps "--help" or "-x" from being an option; anything
+    else raises UnsafeTarget."""
     import subprocess
 
+    if not (os.path.isabs(target) or web_link_problem(target) is None):
+        raise UnsafeTarget(
+            f'refusing to open "{inert(target, newlines=False)}": not a saved file or an https link'
+        )
     command = system_opener(env)
     if command is None:
         return False

@@ -16,14 +16,16 @@ as text. Every write is its own short transaction, committed before the caller g
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -189,6 +191,8 @@ TASK_COLUMNS = (
     "completed_at, updated_at, generation_time, last_polled_at, owner, local_path"
 )
 
+_ID, _CREATED_AT = (TASK_COLUMNS.split(", ").index(name) for name in ("id", "created_at"))
+
 
 def new_task_id(now: float) -> str:
     """Time-ordered id: 12 hex digits of milliseconds, 8 random."""
@@ -349,27 +353,73 @@ class Store:
         return store
 
     def _check_usable(self) -> None:
-        """Refuse, without writing, a file of a newer schema, of another program, or damaged."""
-        conn = self.conn
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} was written by a newer seedance-tui (schema {version}, this "
-                f"version knows {SCHEMA_VERSION}); it was left untouched. Upgrade "
-                "seedance-tui to open it"
-            )
-        if version == 0 and self._has_foreign_tables():
-            raise StoreError(
-                f"{self.path} is an SQLite file of another program; it was left untouched. "
-                "Pass another path with --db"
-            )
-        if version > 0:
+        """Refuse, without writing, a file of another program, of a newer schema, or damaged."""
+        if self._refuse_unless_ours() == "ours":
             try:
                 verdict = self._quick_check()
             except sqlite3.DatabaseError as exc:  # a check that trips over the damage
                 verdict = str(exc)
             if verdict != "ok":
                 raise StoreError(damaged_message(self.path, verdict))
+
+    def _schema(self) -> str:
+        """What the file holds, read without writing: "empty" (no table yet: a new
+        history), "ours", "newer" (ours, from a newer seedance-tui) or "foreign".
+
+        Told by our own tables — `tasks`, and `_migrations` naming our first migration —
+        never by `PRAGMA user_version` alone: other programs number their schemas too."""
+        conn = self.conn
+        tables: set[str] = set()
+        try:
+            tables = {
+                row[0] for row in conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")
+            }
+            applied: set[str] = set()
+            if "_migrations" in tables:
+                applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+        except sqlite3.DatabaseError as exc:
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code == sqlite3.SQLITE_CORRUPT:
+                raise StoreError(damaged_message(self.path, str(exc))) from None
+            if code == sqlite3.SQLITE_ERROR and "_migrations" in tables:
+                return "foreign"  # another program's `_migrations`, with other columns
+            raise
+        if not tables:
+            return "empty"
+        if "_migrations" not in tables:
+            return "foreign"
+        if tables == {"_migrations"} and not applied:
+            return "empty"
+        if MIGRATIONS[0][0] not in applied or "tasks" not in tables:
+            return "foreign"
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION or applied - {name for name, _ in MIGRATIONS}:
+            return "newer"
+        return "ours"
+
+    def _refuse_unless_ours(self) -> str:
+        """The file's schema ("empty" or "ours"); a StoreError for any other."""
+        schema = self._schema()
+        if schema == "foreign":
+            raise StoreError(
+                f"{self.path} is an SQLite file of another program; it was left untouched. "
+                "Pass another path with --db"
+            )
+        if schema == "newer":
+            version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+            applied = [row[0] for row in self.conn.execute("SELECT name FROM _migrations")]
+            unknown = sorted(set(applied) - {name for name, _ in MIGRATIONS})
+            what = (
+                f"schema {version}"
+                if version > SCHEMA_VERSION
+                else "migration " + ", ".join(unknown)
+            )
+            raise StoreError(
+                f"{self.path} was written by a newer seedance-tui ({what}; this version "
+                f"knows schema {SCHEMA_VERSION}); it was left untouched. Upgrade "
+                "seedance-tui to open it"
+            )
+        return schema
 
     def _quick_check(self) -> str:
         """The verdict, "ok" or what is wrong. Every page of a file up to
@@ -410,22 +460,13 @@ class Store:
     def _migrate(self) -> None:
         conn = self.conn
         try:
+            self._refuse_unless_ours()
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"{self.path} is not a readable history file ({exc}); it was left untouched. "
                 "Move it aside or pass another path with --db"
             ) from None
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} was written by a newer seedance-tui (schema {version}, this "
-                f"version knows {SCHEMA_VERSION}); upgrade seedance-tui to open it"
-            )
-        if version == 0 and self._has_foreign_tables():
-            raise StoreError(
-                f"{self.path} is an SQLite file of another program; it was left untouched. "
-                "Pass another path with --db"
-            )
         if version == SCHEMA_VERSION:
             return
         with self._tx() as tx:
@@ -441,12 +482,6 @@ class Store:
                     "INSERT OR REPLACE INTO _migrations VALUES (?, ?)", (name, iso(time.time()))
                 )
                 tx.execute(f"PRAGMA user_version = {index}")
-
-    def _has_foreign_tables(self) -> bool:
-        names = {
-            r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        return bool(names - {"_migrations"})
 
     # -- writes ------------------------------------------------------------------------
 
@@ -999,6 +1034,66 @@ class Store:
             rows.reverse()
         return rows
 
+    def iter_tasks(
+        self, filter: Filter | None = None, *, sort: str = "oldest", page: int = 1000
+    ) -> Iterator[Task]:
+        """Every task matching `filter` in a time sort ("oldest" or "newest"), streamed:
+        the memory of one page and time linear in the rows, at any size (exports, `list`
+        of everything).
+
+        Keyset pages, each read and released before its tasks are handed out: the
+        millionth row costs what the first does (OFFSET walks every row it skips), and no
+        read is held open while the caller works through a page, so a slow reader
+        (`export | less`) never keeps the WAL from being checkpointed. Several statuses
+        are merged from one ordered stream per status, each a walk of the (status,
+        created_at) index: with an IN list SQLite sorts every remaining row for each page.
+        A search is read by one statement in one pass, a page at a time: a keyset page
+        would match the prompt index anew for each page.
+        """
+        if sort not in ("newest", "oldest"):
+            raise ValueError(f"no keyset for sort {sort!r}")
+        filter = filter or Filter()
+        searching = bool(fts_query(filter.search or ""))
+        if len(set(filter.status)) > 1 and not searching:
+            streams = [
+                self.iter_tasks(replace(filter, status=(status,)), sort=sort, page=page)
+                for status in dict.fromkeys(filter.status)
+            ]
+            yield from heapq.merge(
+                *streams, key=lambda task: (task.created_at, task.id), reverse=sort == "newest"
+            )
+            return
+        if sort == "oldest":
+            keyset, order = "created_at >= ? AND (created_at > ? OR id > ?)", SORTS["oldest"]
+        else:
+            keyset, order = "created_at <= ? AND (created_at < ? OR id < ?)", SORTS["newest"]
+        if searching:
+            rows = self.conn.execute("SELECT max(rowid) FROM tasks").fetchone()[0] or 0
+            clauses, args = filter.where(walk=self._walk(filter, sort, rows, None))
+            where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+            cursor = self.conn.execute(
+                f"SELECT {TASK_COLUMNS} FROM tasks{where} ORDER BY {order}", args
+            )
+            while chunk := cursor.fetchmany(page):
+                yield from map(_task, chunk)
+            return
+        clauses, args = filter.where()
+        anchor: tuple[str, str] | None = None
+        while True:
+            page_clauses, page_args = list(clauses), list(args)
+            if anchor is not None:
+                page_clauses.append(keyset)
+                page_args += [anchor[0], anchor[0], anchor[1]]
+            where = f" WHERE {' AND '.join(page_clauses)}" if page_clauses else ""
+            chunk = self.conn.execute(
+                f"SELECT {TASK_COLUMNS} FROM tasks{where} ORDER BY {order} LIMIT ?",
+                [*page_args, page],
+            ).fetchall()
+            yield from map(_task, chunk)
+            if len(chunk) < page:
+                return
+            anchor = (chunk[-1][_CREATED_AT], chunk[-1][_ID])
+
     @classmethod
     def open_reader(cls, path: str | os.PathLike[str]) -> Store:
         """A read-only connection to an existing history file, for a worker thread (a
@@ -1023,17 +1118,7 @@ class Store:
             chunk: list[tuple] = []
             sql = f"INSERT INTO tasks ({TASK_COLUMNS}) VALUES ({','.join('?' * 20)})"
             for task in tasks:
-                chunk.append(
-                    (
-                        task.id, task.provider.value, task.task_id, task.key_fingerprint,
-                        task.status.value, task.prompt, json.dumps(task.params),
-                        task.credits_estimated, task.credits_charged, task.credits_refunded,
-                        json.dumps(list(task.video_urls)), task.error, iso(task.created_at),
-                        iso(task.submitted_at), iso(task.completed_at),
-                        iso(task.updated_at or task.created_at), task.generation_time,
-                        iso(task.last_polled_at), None, task.local_path,
-                    )
-                )  # fmt: skip
+                chunk.append(_values(task))
                 if len(chunk) >= batch:
                     tx.executemany(sql, chunk)
                     count += len(chunk)
@@ -1045,6 +1130,66 @@ class Store:
             if trigger_sql:
                 tx.execute(trigger_sql[0])
         return count
+
+    def import_tasks(self, tasks: Iterable[Task], batch: int = 5_000) -> tuple[int, int]:
+        """Insert tasks as they stand (an import), skipping any whose id or provider task
+        id the history has already; returns (inserted, skipped). No events are written.
+
+        All or nothing as far as `tasks` goes: every task is first staged in a temporary
+        table (the connection's temp file, not the history), so an exception from the
+        iterator (a bad row of an import file) leaves the history as it was. Then the
+        staged rows are copied in batches, each its own short transaction, so memory
+        stays flat and a writer sharing the file (a running dashboard) waits for one
+        batch, never for the whole import. An import cut short there can be run again.
+
+        The prompt index is filled once per batch from the new rows, which costs a third
+        of what its per-row trigger does; the trigger is dropped and re-created inside the
+        same transaction, so no other connection ever sees the table without it.
+        """
+        conn = self.conn
+        columns = TASK_COLUMNS
+        conn.execute("DROP TABLE IF EXISTS temp.import_staging")
+        conn.execute(f"CREATE TEMP TABLE import_staging ({columns})")
+        try:
+            staged = 0
+            source = iter(tasks)
+            insert = f"INSERT INTO temp.import_staging VALUES ({','.join('?' * 20)})"
+            while chunk := [_values(task) for task in itertools.islice(source, batch)]:
+                # A deferred transaction: it writes the temp file only, so it takes no
+                # lock on the history (BEGIN IMMEDIATE would).
+                conn.execute("BEGIN")
+                try:
+                    conn.executemany(insert, chunk)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+                staged += len(chunk)
+            inserted = 0
+            for first in range(1, staged + 1, batch):
+                with self._tx() as tx:
+                    trigger = tx.execute(
+                        "SELECT sql FROM sqlite_schema WHERE type='trigger' "
+                        "AND name='tasks_fts_insert'"
+                    ).fetchone()
+                    before = tx.execute("SELECT max(rowid) FROM tasks").fetchone()[0] or 0
+                    if trigger:
+                        tx.execute("DROP TRIGGER tasks_fts_insert")
+                    inserted += tx.execute(
+                        f"INSERT INTO tasks ({columns}) SELECT {columns} FROM temp.import_staging "
+                        "WHERE rowid BETWEEN ? AND ? ON CONFLICT DO NOTHING",
+                        (first, first + batch - 1),
+                    ).rowcount
+                    tx.execute(
+                        "INSERT INTO tasks_fts (rowid, prompt) SELECT rowid, prompt FROM tasks "
+                        "WHERE rowid > ?",
+                        (before,),
+                    )
+                    if trigger:
+                        tx.execute(trigger[0])
+            return inserted, staged - inserted
+        finally:
+            conn.execute("DROP TABLE IF EXISTS temp.import_staging")
 
     # -- the batch queue and app state -------------------------------------------------
 
@@ -1110,6 +1255,19 @@ class Store:
                     "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
                     (name, value),
                 )
+
+
+def _values(task: Task) -> tuple:
+    """A whole task as the row `INSERT INTO tasks (TASK_COLUMNS)` takes (no owner: a task
+    inserted whole is not being submitted by anyone)."""
+    return (
+        task.id, task.provider.value, task.task_id, task.key_fingerprint, task.status.value,
+        task.prompt, json.dumps(task.params), task.credits_estimated, task.credits_charged,
+        task.credits_refunded, json.dumps(list(task.video_urls)), task.error,
+        iso(task.created_at), iso(task.submitted_at), iso(task.completed_at),
+        iso(task.updated_at or task.created_at), task.generation_time,
+        iso(task.last_polled_at), None, task.local_path,
+    )  # fmt: skip
 
 
 def profile_of(provider: str, params: dict[str, Any]) -> tuple:

@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-# C0 controls but tab/newline, DEL, and C1 controls (0x80-0x9f: 8-bit CSI/OSC among them).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_C1 = re.compile(r"[\x7f-\x9f]")
+# Bidirectional controls (embeddings, overrides, isolates, marks): they reorder what
+# follows them on the line, so a prompt could make a row read unlike what it holds.
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+# C0 controls but tab/newline, DEL, C1 controls (0x80-0x9f: 8-bit CSI/OSC among them) and
+# the bidirectional controls.
+_CONTROL = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]")
+# What json.dumps leaves raw that a terminal would act on (it escapes C0 itself).
+_JSON_RAW = re.compile(f"[\x7f-\x9f{_BIDI}]")
+
+
+def _visible(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def inert(text: str | None, *, newlines: bool = True) -> str:
-    """Text with every control character made visible (ESC becomes '\\x1b'), so a terminal
-    never acts on it. Markup needs no escaping here: callers print it as plain text."""
+    """Text with every control character made visible (ESC becomes '\\x1b', a right-to-left
+    override '\\u202e'), so a terminal never acts on it. Markup needs no escaping here:
+    callers print it as plain text."""
     if text is None:
         return ""
-    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    out = _CONTROL.sub(lambda m: _visible(m.group()), text)
     if not newlines:
         out = out.replace("\n", " ").replace("\t", " ")
     return out
@@ -27,10 +39,32 @@ def one_line(text: str | None, width: int) -> str:
     return flat if len(flat) <= width else flat[: max(1, width - 1)] + "…"
 
 
+# Built once: json.dumps builds an encoder per call when given options (exports call this
+# once per task).
+_ENCODERS = {
+    indent: json.JSONEncoder(ensure_ascii=False, indent=indent).encode for indent in (None, 2)
+}
+
+
 def to_json(data: Any, *, indent: int | None = 2) -> str:
-    """JSON that is safe to print: readable unicode, every control character escaped."""
-    text = json.dumps(data, ensure_ascii=False, indent=indent)
-    return _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    """JSON that is safe to print: readable unicode, every control character escaped (as
+    \\uXXXX, which any JSON reader turns back into the same text)."""
+    encode = _ENCODERS.get(indent) or json.JSONEncoder(ensure_ascii=False, indent=indent).encode
+    text = encode(data)
+    if text.isascii() and "\x7f" not in text:
+        return text  # nothing json.dumps leaves raw (DEL is the one ASCII character)
+    return _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def to_json_array(items: Iterable[Any]) -> Iterator[str]:
+    """`to_json(list(items))` in pieces, one item at a time: a list of any length printed
+    in the memory of one item."""
+    count = 0
+    for item in items:
+        body = to_json(item).replace("\n", "\n  ")  # JSON strings hold no raw newline
+        yield ("[\n  " if count == 0 else ",\n  ") + body
+        count += 1
+    yield "\n]" if count else "[]"
 
 
 def span(seconds: float) -> str:

@@ -226,3 +226,72 @@ async def test_batch_of_20_completes_within_the_budget_across_a_restart(
     ).fetchone()[0]
     assert rows == ledger["providers"]["nanophoto"]["requests"]
     store.close()
+
+
+# -- files as spreadsheets and editors save them ---------------------------------------
+
+NASTY_PROMPTS = (
+    "a bare\rcarriage return",
+    "a CRLF\r\nline break",
+    'quotes "inside", and, commas',
+    "emoji 🎬👨\u200d👩\u200d👧 and 🇯🇵",
+    "RTL שלום עולם and مرحبا",
+    "=1+1 stays text",
+)
+
+
+def test_a_byte_order_mark_is_not_a_field(fast, tmp_path) -> None:
+    """Excel's "CSV UTF-8" (and Notepad's UTF-8) start the file with a BOM."""
+    csv_path = tmp_path / "jobs.csv"
+    csv_path.write_bytes(
+        "\ufeffprovider,prompt,duration\r\nnanophoto,a lighthouse at dusk,8\r\n".encode()
+    )
+    jsonl_path = tmp_path / "jobs.jsonl"
+    jsonl_path.write_bytes(
+        ("\ufeff" + json.dumps({"prompt": "a koi pond", "provider": "nanophoto"}) + "\n").encode()
+    )
+    for path, prompt in ((csv_path, "a lighthouse at dusk"), (jsonl_path, "a koi pond")):
+        batch = load_batch(path, fast)
+        assert batch.problems == [], path.name
+        assert [job.spec.prompt for job in batch.jobs] == [prompt]
+
+
+def test_csv_header_names_are_read_as_written_in_a_spreadsheet(fast, tmp_path) -> None:
+    path = tmp_path / "jobs.csv"
+    path.write_text(" Provider ,Prompt,Duration\nnanophoto,a tram in the rain,8\n")
+    batch = load_batch(path, fast)
+    assert batch.problems == []
+    assert (batch.jobs[0].spec.prompt, batch.jobs[0].spec.duration) == ("a tram in the rain", "8")
+
+
+def test_a_csv_without_a_header_row_says_so(fast, tmp_path, capsys) -> None:
+    path = tmp_path / "jobs.csv"
+    path.write_text("nanophoto,a cat on a roof,8\nnanophoto,a dog on a boat,4\n")
+    batch = load_batch(path, fast)
+    assert [problem.line for problem in batch.problems] == [1]
+    assert "header row" in batch.problems[0].message and batch.jobs == []
+    assert cli.main(["--db", str(fast.db_path), "submit", "--batch", str(path), "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "jobs.csv:1:" in err and "header row" in err and "prompt" in err
+    assert "unknown field" not in err
+
+
+def test_a_csv_header_without_a_prompt_column_says_so(fast, tmp_path) -> None:
+    path = tmp_path / "jobs.csv"
+    path.write_text("provider,duration\nnanophoto,8\n")
+    batch = load_batch(path, fast)
+    assert [(p.line, "prompt" in p.message) for p in batch.problems] == [(1, True)]
+
+
+def test_csv_prompts_with_line_breaks_quotes_and_scripts_read_back_exactly(fast, tmp_path):
+    import csv
+
+    path = tmp_path / "jobs.csv"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:  # as Excel saves it
+        writer = csv.writer(fh)  # CRLF records, every cell with a CR or LF quoted
+        writer.writerow(["provider", "prompt"])
+        for prompt in NASTY_PROMPTS:
+            writer.writerow(["nanophoto", prompt])
+    batch = load_batch(path, fast)
+    assert batch.problems == []
+    assert [job.spec.prompt for job in batch.jobs] == list(NASTY_PROMPTS)

@@ -66,11 +66,66 @@ def foreign(path: Path) -> None:
     conn.close()
 
 
+def foreign_versioned(path: Path, *, version: int = 1, wal: bool = False) -> None:
+    """Another program's file that numbers its schema too (`PRAGMA user_version`)."""
+    conn = sqlite3.connect(path)
+    if wal:
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO users (name) VALUES ('ada')")
+    conn.execute(f"PRAGMA user_version = {version}")
+    conn.commit()
+    if wal:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def foreign_with_our_table_names(path: Path) -> None:
+    """Another program that also has a `tasks` and a `_migrations` table (its own)."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE tasks (id INTEGER PRIMARY KEY, title TEXT, done INTEGER)")
+    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    conn.execute("INSERT INTO _migrations VALUES ('0001_create_tasks', '2026-01-01')")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+
+
+def foreign_migrations_table(path: Path) -> None:
+    """Another program's `_migrations`, with columns of its own."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE _migrations (version INTEGER, checksum TEXT)")
+    conn.execute("CREATE TABLE tasks (id INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+
+
+def newer_migration(path: Path) -> None:
+    """Ours, with a migration this version does not know (a newer seedance-tui added it)."""
+    make_history(path)
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO _migrations VALUES ('m999_from_the_future', '2027-01-01')")
+    conn.commit()
+    conn.close()
+
+
 CASES = {
     "garbage": (garbage, "not a readable history file"),
     "damaged pages": (damaged_pages, "damaged"),
     "newer schema": (newer_schema, "newer seedance-tui"),
+    "newer migration": (newer_migration, "newer seedance-tui"),
     "another program's file": (foreign, "another program"),
+    "another program's versioned file": (foreign_versioned, "another program"),
+    "another program's file, version above ours": (
+        lambda path: foreign_versioned(path, version=SCHEMA_VERSION + 3),
+        "another program",
+    ),
+    "another program's file in WAL mode": (
+        lambda path: foreign_versioned(path, wal=True),
+        "another program",
+    ),
+    "another program's tasks and _migrations": (foreign_with_our_table_names, "another program"),
+    "another program's _migrations columns": (foreign_migrations_table, "another program"),
 }
 
 
@@ -84,6 +139,8 @@ def test_an_unusable_history_file_is_refused_and_left_untouched(case: str, tmp_p
         Store.open(path)
     assert words in str(excinfo.value)
     assert "--db" in str(excinfo.value) or "Upgrade" in str(excinfo.value)
+    if words != "newer seedance-tui":
+        assert "newer" not in str(excinfo.value)  # only our own schema can be newer
     assert digest(path) == before
     assert siblings(path) == names  # no -wal/-shm left beside it
 
@@ -102,6 +159,7 @@ def test_the_cli_says_what_is_wrong_and_exits_2(case, command, tmp_path, capsys)
     assert captured.err.startswith("error: ") and words in captured.err
     assert captured.out == ""
     assert digest(path) == before
+    assert siblings(path) == {"history.db"}  # no -wal/-shm left beside it
 
 
 def test_an_unwritable_location_gets_a_clear_message(tmp_path: Path, capsys) -> None:

@@ -700,7 +700,11 @@ class SeedanceApp(App[int]):
         """The saved file (else the link) with the system's opener; without one (over SSH,
         no desktop) copy the link (else the file's path) and say so."""
         task = self._selected_task()
-        target = library.open_target(task) if task else None
+        try:
+            target = library.open_target(task) if task else None
+        except library.UnsafeTarget as exc:
+            self.notify(str(exc), title="Not opened", severity="error", markup=False)
+            return
         if task is None or target is None:
             self.notify("This task has no video yet.", severity="warning")
             return
