@@ -1056,11 +1056,11 @@ def cmd_config(args: argparse.Namespace) -> int:
     if args.json:
         out(to_json(shown))
     else:
-        import tomli_w
+        import tomlkit
 
         sources = {name: section.pop("key_source") for name, section in shown["providers"].items()}
         out(f"# settings in force (file: {config_path()}); keys are never shown")
-        out(tomli_w.dumps(shown).rstrip())
+        out(tomlkit.dumps(shown).rstrip())
         out("")
         for name, source in sources.items():
             out(f"# {name} key: {source}  (see `seedance-tui key list`)")

@@ -374,45 +374,40 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> ConfigFile:
         ) from None
 
 
-def config_template() -> dict[str, Any]:
-    """Every setting with its default, as `config show` prints it for an empty file."""
-    return {
-        "db": str(default_db_path()),
-        "library": str(default_library_dir()),
-        "auto_download": True,
-        "bell": False,
-        "theme": "textual-dark",
-        "provider": Provider.NANOPHOTO.value,
-        "images": "auto",
-    }
-
-
 def save_setting(name: str, value: Any, path: Path | None = None) -> Path:
     """Set one setting (dotted name, e.g. "theme" or "keymap.submit") in the config file.
 
-    The file is validated before it is written and replaced atomically; comments in a
-    hand-written file are not kept. `value=None` removes the setting.
+    The file is edited as a TOML document (tomlkit), so the user's comments, order and
+    layout survive; it is validated before it is written and replaced atomically.
+    `value=None` removes the setting.
     """
-    import tomli_w
+    import tomlkit
 
     path = path or config_path()
-    raw = read_config_file(path)
+    try:
+        document = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
+    except (OSError, tomlkit.exceptions.ParseError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
     parts = name.split(".")
-    node = raw
+    node: Any = document
     for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
+        if part not in node:
+            if value is None:
+                return path  # nothing to remove
+            node[part] = tomlkit.table()
+        node = node[part]
+        if not isinstance(node, dict):
             raise ConfigError(f"{part} in {name} is not a table")
-        node = child
     if value is None:
         node.pop(parts[-1], None)
     else:
         node[parts[-1]] = value
+    raw = document.unwrap()
     parse_config(raw, path)
     _polling(raw.get("polling", {}))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(tomli_w.dumps(raw))
+    tmp.write_text(tomlkit.dumps(document))
     os.replace(tmp, path)
     return path
 

@@ -163,3 +163,30 @@ def test_submit_takes_defaults_from_the_config(sim_env, tmp_path) -> None:
     )
     spec = cli.spec_from_args(args, settings)
     assert spec.audio is False and spec.duration == "4"
+
+
+def test_config_set_keeps_the_users_comments_and_layout() -> None:
+    write_config(
+        "# my settings\n"
+        'theme = "nord"  # the dark one\n'
+        "\n"
+        "[providers.nanophoto]  # my work key\n"
+        "requests_per_hour = 100\n"
+        "\n"
+        "[providers.nanophoto.defaults]\n"
+        'duration = "8"  # long clips\n'
+    )
+    save_setting("theme", "dracula")
+    save_setting("providers.nanophoto.defaults.resolution", "1080p")
+    save_setting("providers.seedance15pro.link_ttl_hours", 48)
+    text = config_path().read_text()
+    assert text.startswith("# my settings\n")
+    assert 'theme = "dracula"  # the dark one' in text
+    assert "[providers.nanophoto]  # my work key" in text
+    assert 'duration = "8"  # long clips' in text
+    s = load_settings(env={})
+    assert s.providers[Provider.NANOPHOTO].defaults["resolution"] == "1080p"
+    assert s.providers[Provider.SEEDANCE15PRO].link_ttl_hours == 48
+    save_setting("providers.nanophoto.defaults.resolution", None)
+    assert "1080p" not in config_path().read_text()
+    assert "# long clips" in config_path().read_text()
