@@ -102,6 +102,7 @@ NANO = BudgetKey(Provider.NANOPHOTO, "bench")
 SEED = BudgetKey(Provider.SEEDANCE15PRO, "bench")
 NANO_PROFILE = ("nanophoto", "720p", "8", False)
 SEED_PROFILE = ("seedance15pro", None, "5", False)
+SCHED_OPTIONS: dict = {}  # experiments only
 LIMIT = 100  # nanophoto's requests per hour per key
 HOUR = 3600.0
 NAIVE_INTERVAL = 5.0
@@ -227,7 +228,7 @@ def run_ours(
 ) -> ProviderSim:
     now = 0.0
     clock: Callable[[], float] = lambda: now  # noqa: E731
-    sched = Scheduler(clock, {key.provider.value: limit}, rng=random.Random(seed))
+    sched = Scheduler(clock, {key.provider.value: limit}, rng=random.Random(seed), **SCHED_OPTIONS)
     provider = ProviderSim(limit, error_rate, random.Random(seed + 1))
     by_id = {j.id: j for j in jobs}
     arrivals = deque(jobs)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import heapq
 import math
 import random
 from collections import deque
@@ -45,9 +46,12 @@ HOUR = 3600.0
 SAMPLE_WINDOW = 50  # recent observations kept per profile (tracks drift, bounds memory)
 PRIOR_WEIGHT = 5.0  # the prior counts as this many observations...
 PRIOR_FADE = 20  # ...fading linearly to nothing once a profile has this many
+ANCHOR_TOLERANCE = 6.0  # see `RenderTimes._build`
 PRIOR_POINTS = 20  # the prior is a uniform distribution, drawn as this many points
 LOW_Q, HIGH_Q = 0.05, 0.95  # the "likely window" of a render: between these quantiles
+_P_MAX = 1.0 - 1e-12  # quantiles above this are this one's (the tail never ends)
 FIRST_POLL_IMPUTE = 0.25  # see `_learn_finish`
+SPEED_RANGE = 10.0  # a profile runs at most this many times faster or slower than the prior
 
 # Polling cadence.
 CHECKS_PER_WINDOW = 4.0  # aim for about this many checks across the likely window
@@ -96,49 +100,47 @@ class RenderEstimate:
 
     A weighted sample: recent observations (weight 1 each) plus, while they are few,
     points of a prior. Quantiles and the CDF interpolate between the points' plotting
-    positions, with an exponential tail past the last point.
+    positions, with an exponential tail past the last point. Every figure is finite
+    for every finite input: a task far past its likely finish is "overdue", and its
+    conditional median lies a little past its age.
     """
 
     points: tuple[float, ...]  # sorted
     positions: tuple[float, ...]  # cumulative probability at each point (midpoint rule)
     samples: int  # real observations behind it (0: the prior alone)
+    # The likely range of a render: see `RenderTimes._build`.
+    earliest: float = 0.0
+    latest: float = 0.0
 
     def quantile(self, p: float) -> float:
         xs, cs = self.points, self.positions
+        p = min(max(p, 0.0), _P_MAX) if p == p else 0.0  # NaN: the lowest
         if p <= cs[0]:
-            return xs[0] * max(p, 0.0) / cs[0]
+            return xs[0] * p / cs[0]
         if p >= cs[-1]:
-            if p >= 1.0:
-                return math.inf
             return xs[-1] + self._tail() * math.log((1.0 - cs[-1]) / (1.0 - p))
         i = bisect.bisect_left(cs, p)
         return _lerp(p, cs[i - 1], cs[i], xs[i - 1], xs[i])
 
     def cdf(self, x: float) -> float:
         xs, cs = self.points, self.positions
-        if x <= xs[0]:
-            return cs[0] * max(x, 0.0) / xs[0] if xs[0] > 0 else cs[0]
+        if not x > xs[0]:  # NaN included
+            return cs[0] * max(x, 0.0) / xs[0] if xs[0] > 0 and x == x else 0.0
         if x >= xs[-1]:
             return 1.0 - (1.0 - cs[-1]) * math.exp(-(x - xs[-1]) / self._tail())
         i = bisect.bisect_left(xs, x)
         return _lerp(x, xs[i - 1], xs[i], cs[i - 1], cs[i])
 
+    def survival(self, x: float) -> float:
+        """1 - cdf(x), without the rounding of 1 - cdf far in the tail."""
+        xs, cs = self.points, self.positions
+        if x >= xs[-1]:
+            return (1.0 - cs[-1]) * math.exp(-(x - xs[-1]) / self._tail())
+        return 1.0 - self.cdf(x)
+
     @property
     def low(self) -> float:
         return self.quantile(LOW_Q)
-
-    @property
-    def earliest(self) -> float:
-        """The earliest likely render time: the lowest point, less the typical spacing
-        of points (a sample's minimum overestimates the true one by about that much)."""
-        xs = self.points
-        return max(0.0, xs[0] - (xs[-1] - xs[0]) / (len(xs) + 1))
-
-    @property
-    def latest(self) -> float:
-        """The latest likely render time, estimated the same way from the top."""
-        xs = self.points
-        return xs[-1] + (xs[-1] - xs[0]) / (len(xs) + 1)
 
     @property
     def median(self) -> float:
@@ -152,7 +154,16 @@ class RenderEstimate:
         return max(10.0, (self.points[-1] - self.points[0]) / 4.0)
 
     def conditional_median(self, survived: float) -> float:
-        """Median render time given the render was still going at `survived` seconds."""
+        """Median render time given the render was still going at `survived` seconds.
+
+        Past the last point the tail is exponential, so the answer is `survived` plus
+        the tail's half-life (memoryless), however late: never an infinity from a CDF
+        that rounds to 1.0."""
+        if not math.isfinite(survived):
+            return survived if survived > 0 else self.median
+        survived = max(0.0, survived)
+        if survived >= self.points[-1]:
+            return survived + self._tail() * math.log(2.0)
         f = self.cdf(survived)
         return max(survived, self.quantile(f + (1.0 - f) / 2.0))
 
@@ -229,10 +240,10 @@ class RenderTimes:
         values = [v for v, _ in self._samples.get(profile, ())]
         weighted = [(v, 1.0) for v in values]
         prior_weight = PRIOR_WEIGHT * max(0.0, 1.0 - len(values) / PRIOR_FADE)
+        lo, hi = self.prior or prior_range(profile)
+        speed = self._speed(profile, values, lo, hi)
+        lo, hi = lo * speed, hi * speed
         if prior_weight > 0:
-            lo, hi = self.prior or prior_range(profile)
-            speed = 1.0 if self.prior else self._provider_speed(profile)
-            lo, hi = lo * speed, hi * speed
             each = prior_weight / PRIOR_POINTS
             for i in range(PRIOR_POINTS):
                 weighted.append((lo + (i + 0.5) / PRIOR_POINTS * (hi - lo), each))
@@ -243,7 +254,41 @@ class RenderTimes:
             points.append(value)
             positions.append((before + weight / 2.0) / total)
             before += weight
-        return RenderEstimate(tuple(points), tuple(positions), len(values))
+        # The likely range. Each end is the prior's while the observations agree with
+        # it: none beyond it, and the nearest within the distance a sample that size
+        # typically leaves to the true end (times ANCHOR_TOLERANCE). Otherwise it is
+        # the observed extreme widened by the observations' typical spacing (a sample's
+        # minimum overestimates the true one by about that much).
+        earliest, latest = lo, hi
+        if values:
+            n = len(values)
+            spacing = (max(values) - min(values)) / (n + 1)
+            slack = ANCHOR_TOLERANCE * (hi - lo) / (n + 1)
+            if not lo <= min(values) <= lo + slack:
+                earliest = min(values) - spacing
+            if not hi - slack <= max(values) <= hi:
+                latest = max(values) + spacing
+        return RenderEstimate(
+            tuple(points), tuple(positions), len(values), max(0.0, earliest), latest
+        )
+
+    def _speed(self, profile: tuple, values: list[float], lo: float, hi: float) -> float:
+        """How much faster or slower than the prior this profile runs (1.0: as the docs).
+
+        Without observations of its own, the provider's other profiles say (see
+        `_provider_speed`). With some, the prior stands while their median lies within
+        its range; once it does not, the prior is wrong about the scale (a server that
+        renders in 20-40 s against the docs' 1-3 minutes): it is rescaled to centre on
+        that median at once, so the next task is checked at the right time rather than
+        after enough observations have outweighed the prior.
+        """
+        borrowed = 1.0 if self.prior else self._provider_speed(profile)
+        if not values:
+            return borrowed
+        median = sorted(values)[len(values) // 2]
+        if lo * borrowed <= median <= hi * borrowed:
+            return borrowed
+        return min(SPEED_RANGE, max(1.0 / SPEED_RANGE, median / ((lo + hi) / 2.0)))
 
     def _provider_speed(self, profile: tuple) -> float:
         """How this provider runs against the priors lately (1.0: as the docs say).
@@ -284,9 +329,18 @@ class _Plan:
     deferred: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """What `Scheduler._simulate` expects of a plan."""
+
+    late: float  # finishes seen later than the target latency
+    delayed: float  # seconds polls wait past their due time for a slot, summed
+
+
 @dataclass(slots=True)
 class _Budget:
     limit: int | None
+    span: float = HOUR  # seconds the limit counts over (a sliding window)
     window: list[float] = field(default_factory=list)  # sorted request times
     own: list[float] = field(default_factory=list)  # recorded here since the last ledger load
     paused_until: float = 0.0
@@ -639,9 +693,8 @@ class Scheduler:
         """
         budget = self._budget(key)
         tasks = [(i, tr) for i, tr in self._tasks.items() if tr.target.budget_key == key]
-        already = frozenset(i for i, tr in tasks if tr.deferred)
         if budget.limit is None or not tasks:
-            return _Plan(False, already)
+            return _Plan(False, frozenset())
         self._trim(budget, now)
         in_flight = len(self._in_flight(key, now))
         # Every request made now counts against the budget for an hour: spend beyond
@@ -652,38 +705,101 @@ class Scheduler:
         tight = hour_load > EASY_SHARE * (budget.limit - self._reserve(budget))
         if not tight:
             return _Plan(False, frozenset())  # deferred tasks are back on time
-        end = now + PACING_HORIZON
-        on_time = {i: self._poll_times(tr, now, end, _TIGHT) for i, tr in tasks}
-        late = {i: self._poll_times(tr, now, end, _DEFERRED) for i, tr in tasks}
-        deferred = set(already)
-        base = budget.limit - self._reserve(budget) - in_flight
-        candidates = sorted(
-            (
-                (_weight(on_time[i]) - _weight(late[i]), tr.target.submitted_at, i)
-                for i, tr in tasks
-                if i not in deferred and not tr.forced
-            ),
-            reverse=True,
+        keep = self._reserve(budget)
+        baseline = self._simulate(key, tasks, now, keep, frozenset())
+        if baseline.delayed <= 1e-9:
+            return _Plan(True, frozenset())
+        # Some on-time polls would wait for a slot. Defer whole tasks, newest first:
+        # of the plans deferring the newest k, keep the one expecting the fewest late
+        # finishes (one deferral alone may gain nothing where several do: the polls it
+        # frees may only complete another task's coverage together).
+        deferred: frozenset[str] = frozenset()
+        best = baseline.late
+        trial: frozenset[str] = frozenset()
+        for _submitted, task_id in sorted(
+            ((tr.target.submitted_at, i) for i, tr in tasks if not tr.forced), reverse=True
+        ):
+            trial = trial | {task_id}
+            outcome = self._simulate(key, tasks, now, keep, trial)
+            if outcome.late < best - 1e-6:
+                deferred, best = trial, outcome.late
+            if outcome.delayed <= 1e-9:
+                break  # deferring more cannot help: nothing waits any more
+        return _Plan(True, deferred)
+
+    def _simulate(
+        self,
+        key: BudgetKey,
+        tasks: list[tuple[str, _Tracked]],
+        now: float,
+        keep: int,
+        deferred: frozenset[str],
+    ) -> _Outcome:
+        """The coming minutes of this key's polls, deferred tasks at the deferred pace,
+        the others on time: each poll goes at its due time or, when the window is full,
+        at the next slot (earliest due first, as the budget frees up).
+
+        Polls are weighted by the chance their task is still pending; a finish is late
+        when it is seen more than the target latency after it happened. Returns the
+        expected late finishes and the expected seconds of waiting for slots."""
+        budget = self._budget(key)
+        span = budget.span
+        cap = float(budget.limit - keep) if budget.limit is not None else math.inf
+        # Requests counting against the window, oldest first: (time, weight).
+        placed: deque[tuple[float, float]] = deque(
+            (at, 1.0) for at in sorted(budget.window + self._in_flight(key, now))
         )
-        while candidates:
-            # How far over the budget the expected polls go, at the worst moment
-            # (just after some poll).
-            polls = sorted(p for i, _tr in tasks for p in (late if i in deferred else on_time)[i])
-            spent, short = 0.0, 0.0
-            for t, weight in polls:
-                spent += weight
-                counted = len(budget.window) - _expired(budget.window, t)
-                short = max(short, spent - (base - counted))
-            if short <= 1e-9:
-                break
-            while candidates and short > 1e-9:
-                saving, _newest, task_id = candidates.pop(0)
-                if saving <= 0:
-                    candidates.clear()
-                    break
-                deferred.add(task_id)
-                short -= saving
-        return _Plan(True, frozenset(deferred))
+        counted = float(len(placed))
+        end = now + PACING_HORIZON
+        heap: list[tuple[float, int, str, float]] = []
+        info: dict[str, tuple[_Tracked, RenderEstimate, float, int]] = {}
+        for order, (task_id, tracked) in enumerate(tasks):
+            est = self.render_times.estimate(tracked.target.profile)
+            pace = _DEFERRED if task_id in deferred else _TIGHT
+            last = tracked.last_e or 0.0
+            alive = max(1e-9, 1.0 - est.cdf(last))
+            info[task_id] = (tracked, est, alive, pace)
+            if tracked.forced:
+                due = now
+            else:
+                due = tracked.target.submitted_at + self._next_e(est, tracked.last_e, pace)
+                due = max(due, tracked.not_before, now)
+            heapq.heappush(heap, (due, order, task_id, last))
+        late = delayed = 0.0
+        clock = now
+        while heap:
+            due, order, task_id, prev_e = heapq.heappop(heap)
+            if due > end:
+                continue
+            tracked, est, alive, pace = info[task_id]
+            weight = (1.0 - est.cdf(prev_e)) / alive  # sent only if still pending
+            if weight < 1e-3:
+                continue
+            at = max(due, clock)
+            while placed and placed[0][0] + span <= at:
+                counted -= placed.popleft()[1]
+            while counted + weight > cap + 1e-9 and placed:
+                expired_at, w = placed.popleft()
+                counted -= w
+                at = max(at, expired_at + span)
+            if counted + weight > cap + 1e-9:
+                at = math.inf
+            if at > end:
+                # No slot within the horizon: count it as seen late if it finished.
+                late += weight - (1.0 - est.cdf(prev_e + self.target_latency)) / alive
+                delayed += weight * (end - due)
+                continue
+            placed.append((at, weight))
+            counted += weight
+            clock = at
+            delayed += weight * (at - due)
+            submitted = tracked.target.submitted_at
+            e = at - submitted
+            if e - self.target_latency > prev_e:
+                late += (est.cdf(e - self.target_latency) - est.cdf(prev_e)) / alive
+            nxt = submitted + self._next_e(est, e, pace)
+            heapq.heappush(heap, (nxt, order, task_id, e))
+        return _Outcome(late, delayed)
 
     def _forecast(self, budget: _Budget, now: float, horizon: float) -> float:
         """Requests that jobs submitted over the horizon will likely need.
