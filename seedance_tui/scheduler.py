@@ -58,7 +58,8 @@ CHECKS_PER_WINDOW = 4.0  # aim for about this many checks across the likely wind
 DEFAULT_MIN_INTERVAL = 5.0  # never poll one task more often (the docs' own advice)
 DEFAULT_TARGET_LATENCY = 30.0  # cap on the in-window gap: how late a finish may be seen
 DEFAULT_MAX_INTERVAL = 300.0  # an overdue task is still checked at least this often
-DEFAULT_RESERVE_FRACTION = 0.02  # of a key's hourly limit, kept back for new submissions
+DEFAULT_RESERVE_FRACTION = 0.01  # of a key's hourly limit, kept back for new submissions
+DEFAULT_SUBMIT_SLACK = 60.0  # ...unless that many leave the window within these seconds
 
 # Pacing under a short budget.
 PACING_HORIZON = 600.0  # look this far ahead for a moment the budget runs dry
@@ -363,15 +364,23 @@ class Scheduler:
         max_interval: float = DEFAULT_MAX_INTERVAL,
         reserve: int | None = None,
         prior: tuple[float, float] | None = None,
+        windows: dict[str, float] | None = None,
+        submit_slack: float = DEFAULT_SUBMIT_SLACK,
     ) -> None:
         """`poll_interval` is the shortest spacing between two polls of one task;
         `target_latency` caps the gap between polls while a finish is likely;
         `max_interval` caps it when overdue; `reserve` is how many requests of each
-        limited key polls leave free for new submissions (default: 5% of the limit);
-        `prior` replaces the docs' render-time range before anything is learned."""
+        limited key polls leave free for new submissions (default: 1% of the limit),
+        less those leaving the window within `submit_slack` seconds (a fresh submission
+        may wait that long); `prior` replaces the docs' render-time range before
+        anything is learned; `windows` gives, per provider name, the seconds its limit
+        counts over (default: an hour)."""
         self.clock = clock
-        # Per-provider limits (by provider name); a budget key takes its provider's.
+        # Per-provider limits (by provider name) and the seconds each counts over (an
+        # hour unless said otherwise); a budget key takes its provider's.
         self.limits = dict(limits or {})
+        self.windows = {name: float(w) for name, w in (windows or {}).items() if w and w > 0}
+        self.submit_slack = max(0.0, submit_slack)
         self.poll_interval = poll_interval
         self.target_latency = max(target_latency, poll_interval)
         self.max_interval = max(max_interval, self.target_latency)
@@ -387,14 +396,17 @@ class Scheduler:
     def _budget(self, key: BudgetKey) -> _Budget:
         budget = self._budgets.get(key)
         if budget is None:
-            budget = self._budgets[key] = _Budget(limit=self.limits.get(key.provider.value))
+            name = key.provider.value
+            budget = self._budgets[key] = _Budget(
+                limit=self.limits.get(name), span=self.windows.get(name, HOUR)
+            )
         return budget
 
     def _trim(self, budget: _Budget, now: float) -> None:
-        # A request made at t counts until t + HOUR (compared that way round so that a
-        # wake-up at exactly t + HOUR, as `_slot_time` computes it, sees it gone).
-        del budget.window[: _expired(budget.window, now)]
-        del budget.own[: _expired(budget.own, now)]
+        # A request made at t counts until t + span (compared that way round so that a
+        # wake-up at exactly t + span, as `_slot_time` computes it, sees it gone).
+        del budget.window[: _expired(budget.window, now, budget.span)]
+        del budget.own[: _expired(budget.own, now, budget.span)]
 
     def load_ledger(self, key: BudgetKey, timestamps: Iterable[float]) -> None:
         """Replace what is known of a key's requests with the persisted ledger's.
@@ -437,20 +449,26 @@ class Scheduler:
             used=used,
             remaining=remaining,
             paused_until=budget.paused_until if budget.paused_until > now else None,
-            resets_at=budget.window[0] + HOUR if budget.window else None,
-            reserved=min(remaining, self._reserve(budget)) if remaining is not None else 0,
+            resets_at=budget.window[0] + budget.span if budget.window else None,
+            reserved=min(remaining, self._reserve(budget, now)) if remaining is not None else 0,
             tight=plan.tight,
             deferred=len(plan.deferred),
         )
 
-    def _reserve(self, budget: _Budget) -> int:
-        """Requests polls must leave for submissions: waiting ones plus a standing reserve."""
+    def _reserve(self, budget: _Budget, now: float) -> int:
+        """Requests polls must leave for submissions: the waiting ones, plus a standing
+        reserve less the requests leaving the window within `submit_slack` (a fresh
+        submission may wait that long for one of those)."""
         if budget.limit is None:
             return 0
         standing = self.reserve
         if standing is None:
             standing = max(1, round(budget.limit * DEFAULT_RESERVE_FRACTION))
-        return budget.waiting_submissions + min(standing, budget.limit // 2)
+        standing = min(standing, budget.limit // 2)
+        if standing and self.submit_slack > 0:
+            leaving = _expired(budget.window, now + self.submit_slack, budget.span)
+            standing = max(0, standing - leaving)
+        return budget.waiting_submissions + standing
 
     def _in_flight(self, key: BudgetKey, now: float) -> list[float]:
         return sorted(
@@ -485,7 +503,7 @@ class Scheduler:
             return start
         if must_expire > len(times):
             return math.inf
-        return max(start, times[must_expire - 1] + HOUR)
+        return max(start, times[must_expire - 1] + budget.span)
 
     # -- submissions -------------------------------------------------------------------
 
@@ -700,12 +718,13 @@ class Scheduler:
         # Every request made now counts against the budget for an hour: spend beyond
         # the tight pace only while this hour's load (made, expected, forecast) leaves
         # plenty over.
-        hour_load = len(budget.window) + in_flight + self._forecast(budget, now, HOUR)
-        hour_load += sum(self._expected_polls(tr, now, now + HOUR, _EASY) for _i, tr in tasks)
-        tight = hour_load > EASY_SHARE * (budget.limit - self._reserve(budget))
+        span = budget.span
+        hour_load = len(budget.window) + in_flight + self._forecast(budget, now, span)
+        hour_load += sum(self._expected_polls(tr, now, now + span, _EASY) for _i, tr in tasks)
+        tight = hour_load > EASY_SHARE * (budget.limit - self._reserve(budget, now))
         if not tight:
             return _Plan(False, frozenset())  # deferred tasks are back on time
-        keep = self._reserve(budget)
+        keep = self._reserve(budget, now)
         baseline = self._simulate(key, tasks, now, keep, frozenset())
         if baseline.delayed <= 1e-9:
             return _Plan(True, frozenset())
@@ -879,7 +898,7 @@ class Scheduler:
         for _rank, task_id, tracked in candidates:
             key = tracked.target.budget_key
             budget = self._budget(key)
-            keep = budget.waiting_submissions if tracked.forced else self._reserve(budget)
+            keep = budget.waiting_submissions if tracked.forced else self._reserve(budget, now)
             # Polls handed out count as in flight, so each one lowers what is free.
             if self._free(key, now, keep) < 1:
                 continue
@@ -907,7 +926,7 @@ class Scheduler:
         if key not in plans:
             plans[key] = self._plan(key, now)
         budget = self._budget(key)
-        keep = budget.waiting_submissions if tracked.forced else self._reserve(budget)
+        keep = budget.waiting_submissions if tracked.forced else self._reserve(budget, now)
         due = self._due_at(task_id, tracked, plans[key])
         return max(due, self._slot_time(key, now, keep))
 
@@ -951,6 +970,6 @@ def _weight(polls: list[tuple[float, float]]) -> float:
     return sum(w for _t, w in polls)
 
 
-def _expired(sorted_times: list[float], now: float) -> int:
-    """How many of these request times no longer count in the hour before `now`."""
-    return bisect.bisect_right(sorted_times, now, key=lambda at: at + HOUR)
+def _expired(sorted_times: list[float], now: float, span: float) -> int:
+    """How many of these request times no longer count in the `span` before `now`."""
+    return bisect.bisect_right(sorted_times, now, key=lambda at: at + span)
