@@ -69,6 +69,8 @@ _EASY, _TIGHT, _DEFERRED = 0, 1, 2  # paces: see `Scheduler._plan`
 
 # Failures.
 RATE_LIMIT_DEFAULT = 60.0  # pause after a 429 that names no Retry-After
+RECOVERY_MIN = 60.0  # after a 429's pause, requests are spaced for at least this long
+RECOVERY_SPACING = 2.0  # ...this far apart when the key has no known limit
 IN_FLIGHT_TTL = 30.0  # a poll handed out but never answered stops counting after this
 
 
@@ -93,6 +95,8 @@ class BudgetState:
     reserved: int = 0  # of `remaining`, kept for submissions (waiting ones + a reserve)
     tight: bool = False  # polls go at the fewest that still see each finish in time
     deferred: int = 0  # tasks checked rarely so that the others stay on time
+    spaced_until: float | None = None  # after a 429's pause: one request at a time until then
+    spacing: float = 0.0  # ...this many seconds apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +349,8 @@ class _Budget:
     window: list[float] = field(default_factory=list)  # sorted request times
     own: list[float] = field(default_factory=list)  # recorded here since the last ledger load
     paused_until: float = 0.0
+    spaced_until: float = 0.0  # after a 429's pause, requests are spaced until then
+    strikes: int = 0  # 429s in a row (each before the last one's spacing had ended)
     waiting_submissions: int = 0
     # (submitted_at, profile) of tasks submitted in the last hour: the arrival rate
     recent_jobs: deque[tuple[float, tuple]] = field(default_factory=deque)
@@ -432,10 +438,39 @@ class Scheduler:
         bisect.insort(budget.own, at)
 
     def on_rate_limited(self, key: BudgetKey, retry_after: float | None) -> None:
-        """The provider answered 429: no request with this key until Retry-After."""
+        """The provider answered 429: no request with this key (submission or poll)
+        until Retry-After; after it, the key's requests are spaced for a while.
+
+        The 429 says the server counts more requests than the ledger does (another
+        client on the key, a shorter window than configured): the requests held back
+        are released one at a time, at the limit's average pace (a stream that never
+        has more than the limit in any window), for the pause's length again, doubling
+        with each 429 that comes before such a spell has passed without one.
+        """
         budget = self._budget(key)
+        now = self.clock()
         wait = RATE_LIMIT_DEFAULT if retry_after is None else max(0.0, retry_after)
-        budget.paused_until = max(budget.paused_until, self.clock() + wait)
+        if now >= budget.spaced_until:
+            budget.strikes = 0
+        budget.strikes += 1
+        budget.paused_until = max(budget.paused_until, now + wait)
+        spell = max(wait, RECOVERY_MIN) * 2 ** min(budget.strikes - 1, 10)
+        budget.spaced_until = max(
+            budget.spaced_until, budget.paused_until + min(budget.span, spell)
+        )
+
+    def _spacing(self, budget: _Budget) -> float:
+        """Seconds between two requests of a key recovering from a 429."""
+        if budget.limit is None:
+            return RECOVERY_SPACING
+        return budget.span / budget.limit
+
+    def _spaced_slot(self, key: BudgetKey, budget: _Budget, now: float) -> float:
+        """While a key recovers from a 429, the earliest its next request may go."""
+        if now >= budget.spaced_until:
+            return now
+        latest = max(budget.window[-1:] + self._in_flight(key, now), default=-math.inf)
+        return max(now, latest + self._spacing(budget))
 
     def budget(self, key: BudgetKey) -> BudgetState:
         now = self.clock()
@@ -453,6 +488,8 @@ class Scheduler:
             reserved=min(remaining, self._reserve(budget, now)) if remaining is not None else 0,
             tight=plan.tight,
             deferred=len(plan.deferred),
+            spaced_until=budget.spaced_until if budget.spaced_until > now else None,
+            spacing=self._spacing(budget) if budget.spaced_until > now else 0.0,
         )
 
     def _reserve(self, budget: _Budget, now: float) -> int:
@@ -484,19 +521,25 @@ class Scheduler:
         budget = self._budget(key)
         if budget.paused_until > now:
             return 0.0
-        if budget.limit is None:
-            return math.inf
         self._trim(budget, now)
+        if now < budget.spaced_until and (
+            budget.waiting_submissions > 0 or self._spaced_slot(key, budget, now) > now
+        ):
+            return 0.0  # one request at a time, and a waiting submission goes first
+        if budget.limit is None:
+            return 1.0 if now < budget.spaced_until else math.inf
         used = len(budget.window) + len(self._in_flight(key, now))
-        return float(max(0, budget.limit - keep - used))
+        free = float(max(0, budget.limit - keep - used))
+        return min(free, 1.0) if now < budget.spaced_until else free
 
     def _slot_time(self, key: BudgetKey, now: float, keep: int) -> float:
         """Earliest time one request may be sent leaving `keep` unspent (inf: not by expiry)."""
         budget = self._budget(key)
+        self._trim(budget, now)
         start = max(now, budget.paused_until)
+        start = max(start, self._spaced_slot(key, budget, start))
         if budget.limit is None:
             return start
-        self._trim(budget, now)
         times = sorted(budget.window + self._in_flight(key, now))
         must_expire = len(times) + keep + 1 - budget.limit
         if must_expire <= 0:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seedance_tui.models import BudgetKey, Provider
-from seedance_tui.scheduler import HOUR, PollTarget, Scheduler
+from seedance_tui.scheduler import (
+    HOUR,
+    RECOVERY_MIN,
+    RECOVERY_SPACING,
+    PollTarget,
+    Scheduler,
+)
 
 KEY = BudgetKey(Provider.NANOPHOTO, "abc123")
 OTHER = BudgetKey(Provider.SEEDANCE15PRO, "def456")
@@ -52,7 +60,7 @@ def test_first_poll_follows_the_prior_before_anything_is_learned() -> None:
     s.track(target("t1", clock.now))
     first = s.next_check("t1") - clock.now
     assert 60 < first < 120  # after the earliest likely finish, before the median
-    assert s.eta("t1") - clock.now == __import__("pytest").approx(120, abs=5)
+    assert s.eta("t1") - clock.now == pytest.approx(120, abs=5)
     assert s.due_polls() == []
 
 
@@ -349,6 +357,105 @@ def test_restart_resumes_with_learned_etas_and_the_ledger() -> None:
     assert len(drain(fresh, clock)) == 1
 
 
+def test_a_429_on_either_endpoint_pauses_both() -> None:
+    clock = Clock()
+    s = make(clock)
+    s.track(target("t1", clock.now - 500))
+    # A poll drew the 429: submissions wait too.
+    s.on_rate_limited(KEY, 30)
+    assert s.submit_delay(KEY) == 30
+    assert s.due_polls() == []
+    clock.now += 31
+    assert s.due_polls() == ["t1"]
+    s.record_request(KEY)
+    s.on_poll_result("t1", pending=True)
+    # A submission drew it: polls wait too, and the loop sleeps until the pause ends.
+    s.record_request(KEY)
+    s.on_rate_limited(KEY, 200)
+    paused_until = clock.now + 200
+    assert s.next_check("t1") >= paused_until
+    assert s.next_wakeup() >= paused_until
+    clock.now = paused_until - 1
+    assert s.due_polls() == []
+    clock.now = s.next_check("t1")
+    assert s.due_polls() == ["t1"]
+
+
+def _overdue_tasks(s: Scheduler, clock: Clock, n: int) -> list[str]:
+    ids = [f"t{i}" for i in range(n)]
+    for task_id in ids:
+        s.track(target(task_id, clock.now - 600))
+    return ids
+
+
+def test_after_a_pause_held_back_requests_are_spaced_not_released_at_once() -> None:
+    # The issue's case: 20 requests a minute, a 58 s Retry-After, six polls held back.
+    clock = Clock()
+    s = make(clock, {"nanophoto": 20}, windows={"nanophoto": 60.0}, reserve=0)
+    _overdue_tasks(s, clock, 6)
+    s.record_request(KEY)
+    s.on_rate_limited(KEY, 58)
+    end = clock.now + 58
+    state = s.budget(KEY)
+    assert state.paused_until == end and state.spacing == pytest.approx(3.0)
+    sent: list[float] = []
+    while len(sent) < 6:
+        clock.now = s.next_wakeup()
+        for task_id in drain(s, clock):
+            sent.append(clock.now)
+            assert task_id
+    assert sent[0] >= end
+    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+    assert min(gaps) >= 3.0 - 1e-9  # one at a time, at the limit's average pace
+    # Submissions are spaced as well, and go before the held-back polls.
+    s.on_rate_limited(KEY, 10)
+    clock.now += 10
+    s.set_waiting_submissions(KEY, 1)
+    assert s.submit_delay(KEY) <= 3.0
+    assert s.due_polls() == []
+
+
+def test_the_spacing_ends_and_lengthens_with_repeated_429s() -> None:
+    clock = Clock()
+    s = make(clock, reserve=0)  # 100 an hour: spaced 36 s apart after a 429
+    s.on_rate_limited(KEY, 10)
+    state = s.budget(KEY)
+    assert state.spaced_until == clock.now + 10 + 60  # the pause, then a minute spaced
+    assert state.spacing == pytest.approx(36.0)
+    clock.now += 30  # still spaced: a second 429 doubles the spell
+    s.on_rate_limited(KEY, 10)
+    assert s.budget(KEY).spaced_until == clock.now + 10 + 120
+    clock.now += 10 + 120
+    assert s.budget(KEY).spaced_until is None
+    ids = _overdue_tasks(s, clock, 5)
+    assert sorted(s.due_polls()) == sorted(ids)  # released together once it is over
+    # A spell never outlasts the window the limit counts over.
+    short = make(clock, {"nanophoto": 20}, windows={"nanophoto": 60.0})
+    for _ in range(5):
+        short.on_rate_limited(KEY, 10)
+    assert short.budget(KEY).spaced_until == clock.now + 10 + 60
+
+
+# -- per-key windows -------------------------------------------------------------------
+
+
+def test_the_budget_window_is_the_providers_own() -> None:
+    clock = Clock()
+    s = make(clock, {"nanophoto": 20, "seedance15pro": 20}, windows={"nanophoto": 60.0})
+    s.load_ledger(KEY, [clock.now - 30] * 20)
+    s.load_ledger(OTHER, [clock.now - 30] * 20)
+    state, other = s.budget(KEY), s.budget(OTHER)
+    assert state.remaining == other.remaining == 0
+    assert state.resets_at == clock.now + 30  # a minute after the oldest request
+    assert other.resets_at == clock.now - 30 + HOUR  # an hour: no window configured
+    assert s.submit_delay(KEY) == pytest.approx(30)
+    s.track(target("t1", clock.now - 500))
+    assert s.next_wakeup() == pytest.approx(clock.now + 30)
+    clock.now += 30
+    assert s.budget(KEY).remaining == 20 and s.budget(OTHER).remaining == 0
+    assert s.due_polls() == ["t1"]
+
+
 # -- property tests over random workloads --------------------------------------------
 
 
@@ -381,10 +488,21 @@ class Sim:
     def limit(self, key: BudgetKey) -> int | None:
         return self.limits.get(key.provider.value)
 
+    def spacing(self, key: BudgetKey) -> float:
+        """How far apart requests go while a key recovers from a 429."""
+        limit = self.limit(key)
+        return HOUR / limit if limit else RECOVERY_SPACING
+
+    def last_sent(self, key: BudgetKey) -> float:
+        return max(self.sent.get(key, ()), default=-math.inf)
+
     def request(self, key: BudgetKey) -> tuple[int, float | None]:
         """Send one request: the checks every request must pass happen here."""
         now = self.clock.now
         assert now >= self.pauses.get(key, -1.0), "request during a 429 pause"
+        if now < self.pauses.get(key, -math.inf) + RECOVERY_MIN:
+            # Released one at a time after a pause, never in a burst.
+            assert now - self.last_sent(key) >= self.spacing(key) - 1e-6, "burst after a pause"
         sent = self.sent.setdefault(key, [])
         sent.append(now)
         limit = self.limit(key)
@@ -440,7 +558,14 @@ def submit(sim: Sim, s: Scheduler, key: BudgetKey, queue: deque[SimJob]) -> None
         s.set_waiting_submissions(key, len(queue))
         sim.waiting[key] = len(queue)
         if s.submit_delay(key) > 0:
-            if sim.pauses.get(key, 0) <= sim.clock.now:
+            state = s.budget(key)
+            # Spaced after a pause (the scheduler's own account, checked against ours).
+            spaced = state.spaced_until is not None and (
+                sim.last_sent(key) + sim.spacing(key) > sim.clock.now
+            )
+            if spaced:
+                assert state.spacing == pytest.approx(sim.spacing(key))
+            if sim.pauses.get(key, 0) <= sim.clock.now and not spaced:
                 assert sim.in_window(key) == sim.limit(key), "submission held back needlessly"
             return
         s.record_request(key)
