@@ -63,6 +63,7 @@ DEFAULT_SUBMIT_SLACK = 60.0  # ...unless that many leave the window within these
 
 # Pacing under a short budget.
 PACING_HORIZON = 600.0  # look this far ahead for a moment the budget runs dry
+LOAD_STEPS = 12  # the coming window's load is checked at this many moments
 EASY_SHARE = 0.6  # easy pace only while the hour's load stays under this share of the limit
 DEFERRED_GAPS = 4.0  # a deferred task is checked this many target latencies apart
 _EASY, _TIGHT, _DEFERRED = 0, 1, 2  # paces: see `Scheduler._plan`
@@ -700,7 +701,7 @@ class Scheduler:
     def _gap(self, est: RenderEstimate, pace: int) -> float:
         """Spacing of polls while a finish is likely, at this pace."""
         if pace == _EASY:
-            width = est.high - est.low
+            width = est.latest - est.earliest
             return min(self.target_latency, max(self.poll_interval, width / CHECKS_PER_WINDOW))
         if pace == _TIGHT:
             return self.target_latency
@@ -757,14 +758,24 @@ class Scheduler:
         if budget.limit is None or not tasks:
             return _Plan(False, frozenset())
         self._trim(budget, now)
-        in_flight = len(self._in_flight(key, now))
-        # Every request made now counts against the budget for an hour: spend beyond
-        # the tight pace only while this hour's load (made, expected, forecast) leaves
-        # plenty over.
+        # Every request made now counts against the budget for a whole window: spend
+        # beyond the tight pace only while the window's count stays well under the
+        # limit at every moment of the coming window, with the requests made so far
+        # leaving it as they age, the tracked tasks polled at the easy pace, and new
+        # jobs arriving as fast as over the last hour (each polled at the easy pace).
         span = budget.span
-        hour_load = len(budget.window) + in_flight + self._forecast(budget, now, span)
-        hour_load += sum(self._expected_polls(tr, now, now + span, _EASY) for _i, tr in tasks)
-        tight = hour_load > EASY_SHARE * (budget.limit - self._reserve(budget, now))
+        old = sorted(budget.window + self._in_flight(key, now))
+        rate = self._forecast(budget, now, 1.0, _EASY)
+        polls = sorted(p for _i, tr in tasks for p in self._poll_times(tr, now, now + span, _EASY))
+        peak, spent, i = 0.0, 0.0, 0
+        for step in range(LOAD_STEPS + 1):
+            at = now + span * step / LOAD_STEPS
+            while i < len(polls) and polls[i][0] <= at:
+                spent += polls[i][1]
+                i += 1
+            remaining_old = len(old) - _expired(old, at, span)
+            peak = max(peak, remaining_old + spent + rate * (at - now))
+        tight = peak > EASY_SHARE * (budget.limit - self._reserve(budget, now))
         if not tight:
             return _Plan(False, frozenset())  # deferred tasks are back on time
         keep = self._reserve(budget, now)
@@ -863,7 +874,7 @@ class Scheduler:
             heapq.heappush(heap, (nxt, order, task_id, e))
         return _Outcome(late, delayed)
 
-    def _forecast(self, budget: _Budget, now: float, horizon: float) -> float:
+    def _forecast(self, budget: _Budget, now: float, horizon: float, pace: int) -> float:
         """Requests that jobs submitted over the horizon will likely need.
 
         Assumes the coming minutes look like the last hour: as many submissions per
@@ -872,12 +883,12 @@ class Scheduler:
         while budget.recent_jobs and budget.recent_jobs[0][0] + HOUR <= now:
             budget.recent_jobs.popleft()
         share = horizon / HOUR
-        return share * sum(1.0 + self._lifetime_polls(p) for _, p in budget.recent_jobs)
+        return share * sum(1.0 + self._lifetime_polls(p, pace) for _, p in budget.recent_jobs)
 
-    def _lifetime_polls(self, profile: tuple) -> float:
+    def _lifetime_polls(self, profile: tuple, pace: int) -> float:
         """Expected polls of a task of this profile from submission to seen finished."""
         est = self.render_times.estimate(profile)
-        cached = self._lifetime_cache.get(profile)
+        cached = self._lifetime_cache.get((profile, pace))
         if cached is not None and cached[0] is est:
             return cached[1]
         total, e = 0.0, None
@@ -886,8 +897,8 @@ class Scheduler:
             if alive < 1e-3:
                 break
             total += alive
-            e = self._next_e(est, e, _TIGHT)
-        self._lifetime_cache[profile] = (est, total)
+            e = self._next_e(est, e, pace)
+        self._lifetime_cache[(profile, pace)] = (est, total)
         return total
 
     def _expected_polls(self, tracked: _Tracked, now: float, end: float, pace: int) -> float:
