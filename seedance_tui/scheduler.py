@@ -60,6 +60,8 @@ DEFAULT_TARGET_LATENCY = 30.0  # cap on the in-window gap: how late a finish may
 DEFAULT_MAX_INTERVAL = 300.0  # an overdue task is still checked at least this often
 DEFAULT_RESERVE_FRACTION = 0.01  # of a key's hourly limit, kept back for new submissions
 DEFAULT_SUBMIT_SLACK = 60.0  # ...unless that many leave the window within these seconds
+DEFAULT_BURST = 10  # requests of one key in any BURST_SPAN seconds, at most
+BURST_SPAN = 1.0
 
 # Pacing under a short budget.
 PACING_HORIZON = 600.0  # look this far ahead for a moment the budget runs dry
@@ -373,6 +375,7 @@ class Scheduler:
         prior: tuple[float, float] | None = None,
         windows: dict[str, float] | None = None,
         submit_slack: float = DEFAULT_SUBMIT_SLACK,
+        burst: int = DEFAULT_BURST,
     ) -> None:
         """`poll_interval` is the shortest spacing between two polls of one task;
         `target_latency` caps the gap between polls while a finish is likely;
@@ -381,13 +384,15 @@ class Scheduler:
         less those leaving the window within `submit_slack` seconds (a fresh submission
         may wait that long); `prior` replaces the docs' render-time range before
         anything is learned; `windows` gives, per provider name, the seconds its limit
-        counts over (default: an hour)."""
+        counts over (default: an hour); `burst` caps the requests of one key in any
+        second, whatever its budget (a server is not sent 200 polls at once)."""
         self.clock = clock
         # Per-provider limits (by provider name) and the seconds each counts over (an
         # hour unless said otherwise); a budget key takes its provider's.
         self.limits = dict(limits or {})
         self.windows = {name: float(w) for name, w in (windows or {}).items() if w and w > 0}
         self.submit_slack = max(0.0, submit_slack)
+        self.burst = max(1, burst)
         self.poll_interval = poll_interval
         self.target_latency = max(target_latency, poll_interval)
         self.max_interval = max(max_interval, self.target_latency)
@@ -460,6 +465,16 @@ class Scheduler:
             budget.spaced_until, budget.paused_until + min(budget.span, spell)
         )
 
+    def restore_pause(self, key: BudgetKey, until: float) -> None:
+        """A 429 pause of this key ends at `until` (clock time), as persisted by another
+        instance or an earlier run: no request before it, and spaced for a while after,
+        as if this instance had drawn the 429 itself. A pause long over changes nothing."""
+        budget = self._budget(key)
+        if until + RECOVERY_MIN <= self.clock():
+            return
+        budget.paused_until = max(budget.paused_until, until)
+        budget.spaced_until = max(budget.spaced_until, until + RECOVERY_MIN)
+
     def _spacing(self, budget: _Budget) -> float:
         """Seconds between two requests of a key recovering from a 429."""
         if budget.limit is None:
@@ -527,11 +542,20 @@ class Scheduler:
             budget.waiting_submissions > 0 or self._spaced_slot(key, budget, now) > now
         ):
             return 0.0  # one request at a time, and a waiting submission goes first
+        recent = self._recent(key, budget, now)
+        burst = float(max(0, self.burst - len(recent)))
+        if now < budget.spaced_until:
+            burst = min(burst, 1.0)
         if budget.limit is None:
-            return 1.0 if now < budget.spaced_until else math.inf
+            return burst
         used = len(budget.window) + len(self._in_flight(key, now))
-        free = float(max(0, budget.limit - keep - used))
-        return min(free, 1.0) if now < budget.spaced_until else free
+        return min(burst, float(max(0, budget.limit - keep - used)))
+
+    def _recent(self, key: BudgetKey, budget: _Budget, now: float) -> list[float]:
+        """This key's requests in the last second, oldest first (see `burst`)."""
+        start = bisect.bisect_right(budget.window, now - BURST_SPAN)
+        late = [at for at in self._in_flight(key, now) if at > now - BURST_SPAN]
+        return sorted(budget.window[start:] + late)
 
     def _slot_time(self, key: BudgetKey, now: float, keep: int) -> float:
         """Earliest time one request may be sent leaving `keep` unspent (inf: not by expiry)."""
@@ -539,6 +563,9 @@ class Scheduler:
         self._trim(budget, now)
         start = max(now, budget.paused_until)
         start = max(start, self._spaced_slot(key, budget, start))
+        recent = self._recent(key, budget, now)
+        if len(recent) >= self.burst:
+            start = max(start, recent[len(recent) - self.burst] + BURST_SPAN)
         if budget.limit is None:
             return start
         times = sorted(budget.window + self._in_flight(key, now))

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from seedance_tui.models import BudgetKey, Provider
 from seedance_tui.scheduler import (
+    BURST_SPAN,
+    DEFAULT_BURST,
     HOUR,
     RECOVERY_MIN,
     RECOVERY_SPACING,
@@ -436,6 +438,35 @@ def test_the_spacing_ends_and_lengthens_with_repeated_429s() -> None:
     assert short.budget(KEY).spaced_until == clock.now + 10 + 60
 
 
+def test_a_persisted_pause_is_restored_with_its_spacing() -> None:
+    clock = Clock()
+    s = make(clock, reserve=0)
+    ids = _overdue_tasks(s, clock, 3)
+    s.restore_pause(KEY, clock.now + 20)  # another instance drew a 429
+    assert s.due_polls() == [] and s.submit_delay(KEY) == 20
+    clock.now += 20
+    assert len(drain(s, clock)) == 1  # then one at a time
+    assert s.due_polls() == []
+    clock.now = s.next_wakeup()
+    assert len(drain(s, clock)) == 1
+    fresh = make(clock)
+    fresh.restore_pause(KEY, clock.now - RECOVERY_MIN - 1)  # long over: nothing held back
+    _overdue_tasks(fresh, clock, 3)
+    assert sorted(fresh.due_polls()) == sorted(ids)
+
+
+def test_no_key_gets_more_than_a_burst_in_one_second() -> None:
+    clock = Clock()
+    s = make(clock, {"nanophoto": 600, "seedance15pro": None})
+    for key in (KEY, OTHER):  # limited or not
+        for i in range(25):
+            s.track(target(f"{key.provider.value}{i}", clock.now - 500, key=key))
+    due = s.due_polls()
+    assert sum(1 for i in due if i.startswith("nanophoto")) == DEFAULT_BURST
+    assert sum(1 for i in due if i.startswith("seedance15pro")) == DEFAULT_BURST
+    assert s.next_wakeup() == pytest.approx(clock.now + BURST_SPAN)
+
+
 # -- per-key windows -------------------------------------------------------------------
 
 
@@ -504,6 +535,8 @@ class Sim:
             # Released one at a time after a pause, never in a burst.
             assert now - self.last_sent(key) >= self.spacing(key) - 1e-6, "burst after a pause"
         sent = self.sent.setdefault(key, [])
+        in_last_second = sum(1 for at in sent if at > now - BURST_SPAN)
+        assert in_last_second < DEFAULT_BURST, "more than a burst in one second"
         sent.append(now)
         limit = self.limit(key)
         if limit is not None:
@@ -565,6 +598,9 @@ def submit(sim: Sim, s: Scheduler, key: BudgetKey, queue: deque[SimJob]) -> None
             )
             if spaced:
                 assert state.spacing == pytest.approx(sim.spacing(key))
+            # Or the key had its `burst` of requests within the last second.
+            burst = sum(1 for at in sim.sent.get(key, ()) if at > sim.clock.now - BURST_SPAN)
+            spaced |= burst >= DEFAULT_BURST
             if sim.pauses.get(key, 0) <= sim.clock.now and not spaced:
                 assert sim.in_window(key) == sim.limit(key), "submission held back needlessly"
             return
@@ -607,8 +643,8 @@ def restart(sim: Sim, jobs: list[SimJob], learned: list) -> Scheduler:
     s = Scheduler(sim.clock, sim.limits, rng=random.Random(1))
     for key, sent in sim.sent.items():
         s.load_ledger(key, [at for at in sent if at > sim.clock.now - HOUR])
-        if sim.pauses.get(key, 0) > sim.clock.now:
-            s.on_rate_limited(key, sim.pauses[key] - sim.clock.now)  # persisted pause
+        if key in sim.pauses:
+            s.restore_pause(key, sim.pauses[key])  # persisted pause
     for profile, seconds in learned:
         s.learn(profile, seconds)
     for job in jobs:
