@@ -994,11 +994,13 @@ class Scheduler:
         tracked.in_flight_at = now
 
     def next_check(self, task_id: str) -> float | None:
-        """When this task will next be checked, as far as can be told now."""
+        """When this task will next be checked, as far as can be told now (None: not
+        tracked, or not before the budget frees more than it can tell)."""
         tracked = self._tasks.get(task_id)
         if tracked is None:
             return None
-        return self._check_at(task_id, tracked, self.clock(), {})
+        at = self._check_at(task_id, tracked, self.clock(), {})
+        return at if math.isfinite(at) else None
 
     def _check_at(
         self, task_id: str, tracked: _Tracked, now: float, plans: dict[BudgetKey, _Plan]
@@ -1012,12 +1014,23 @@ class Scheduler:
         return max(due, self._slot_time(key, now, keep))
 
     def eta(self, task_id: str) -> float | None:
-        """Expected finish (epoch seconds), given the task was pending at its last poll."""
+        """Expected finish (epoch seconds), given the task was pending at its last poll.
+
+        Always finite: however late the task, its conditional median lies a little past
+        its last poll (see `overdue` for telling such a task apart)."""
         tracked = self._tasks.get(task_id)
         if tracked is None:
             return None
         est = self.render_times.estimate(tracked.target.profile)
         return tracked.target.submitted_at + est.conditional_median(tracked.last_e or 0.0)
+
+    def overdue(self, task_id: str) -> bool:
+        """The task has been running longer than its profile's latest likely render."""
+        tracked = self._tasks.get(task_id)
+        if tracked is None:
+            return False
+        est = self.render_times.estimate(tracked.target.profile)
+        return self.clock() - tracked.target.submitted_at > est.latest
 
     def next_wakeup(self) -> float | None:
         """When something may next be due (a poll, the end of a pause, a freed slot)."""

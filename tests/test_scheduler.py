@@ -134,6 +134,107 @@ def test_finished_task_is_forgotten_and_learned() -> None:
     assert s.render_times.count(PROFILE) == 1
 
 
+def test_a_prior_refuted_by_the_first_finishes_is_rescaled_at_once() -> None:
+    # A server rendering in 20-40 s against the docs' 1-3 minutes: each job is submitted
+    # when the one before was seen, and the server reports its render time.
+    clock = Clock()
+    s = make(clock)
+    rng = random.Random(4)
+    latencies = []
+    for i in range(6):
+        render = rng.uniform(20, 40)
+        start = clock.now
+        s.track(target(f"t{i}", start))
+        while True:
+            clock.now = s.next_check(f"t{i}")
+            assert s.due_polls() == [f"t{i}"]
+            s.record_request(KEY)
+            if clock.now >= start + render:
+                s.on_poll_result(f"t{i}", pending=False, generation_time=render)
+                latencies.append(clock.now - start - render)
+                break
+            s.on_poll_result(f"t{i}", pending=True)
+        clock.now += 60
+    assert latencies[0] > 30  # the first one, on the prior alone, is seen late
+    assert max(latencies[1:]) <= 10  # every one after it on time
+    est = s.estimate(PROFILE)
+    assert est.earliest < 20 and est.latest < 60
+
+
+def test_the_prior_range_holds_while_the_renders_agree_with_it() -> None:
+    clock = Clock()
+    s = make(clock)
+    rng = random.Random(2)
+    for n in range(1, 60):
+        s.learn(PROFILE, rng.uniform(60, 180))
+        est = s.estimate(PROFILE)
+        assert (est.earliest, est.latest) == (60.0, 180.0), n  # the docs' 1-3 minutes
+    s.learn(PROFILE, 50.0)  # one faster than the prior allows moves the low end down
+    assert s.estimate(PROFILE).earliest < 50.0
+    narrow = make(clock)
+    for _ in range(60):  # ...and many well inside it narrow the range
+        narrow.learn(PROFILE, rng.uniform(100, 120))
+    est = narrow.estimate(PROFILE)
+    assert 95 < est.earliest < 101 and 119 < est.latest < 125
+
+
+def _finite_everywhere(s: Scheduler, clock: Clock, task_id: str) -> None:
+    eta, check = s.eta(task_id), s.next_check(task_id)
+    assert eta is not None and math.isfinite(eta)
+    assert check is None or (math.isfinite(check) and check >= clock.now - 1e-6)
+
+
+def test_a_long_overdue_task_has_a_finite_eta() -> None:
+    """The issue's two cases: no history and 900 s (or far more) of rendering; 20 learned
+    ~60 s renders and 400 s. The conditional median was infinite there once the CDF
+    rounded to 1.0."""
+    for history, age in (
+        ([], 900.0),
+        ([], 86_400.0 * 30),
+        ([60.0 + i % 3 for i in range(20)], 400.0),
+    ):
+        clock = Clock()
+        s = make(clock)
+        for seconds in history:
+            s.learn(PROFILE, seconds)
+        s.track(target("t1", clock.now - age, last_polled_at=clock.now - 5))
+        _finite_everywhere(s, clock, "t1")
+        assert s.eta("t1") >= clock.now - 5
+        assert s.overdue("t1")
+        assert math.isfinite(s.estimate(PROFILE).conditional_median(age))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    history=st.lists(st.floats(0.01, 1e6), max_size=60),
+    age=st.one_of(st.floats(0, 1e12), st.sampled_from([0.0, 400.0, 900.0, 1e9])),
+    polled=st.one_of(st.none(), st.floats(0, 1)),
+    p=st.floats(0, 1),
+)
+def test_render_estimates_are_finite_for_every_age_and_history(
+    history: list[float], age: float, polled: float | None, p: float
+) -> None:
+    clock = Clock()
+    s = make(clock)
+    for seconds in history:
+        s.learn(PROFILE, seconds)
+    est = s.estimate(PROFILE)
+    assert math.isfinite(est.quantile(p)) and est.quantile(p) >= 0
+    assert 0.0 <= est.cdf(age) <= 1.0
+    assert est.cdf(age) <= est.cdf(age * 2 + 1) + 1e-12  # monotone
+    median = est.conditional_median(age)
+    assert math.isfinite(median) and median >= age
+    assert math.isfinite(est.earliest) and math.isfinite(est.latest)
+    assert 0 <= est.earliest <= est.latest
+    last = None if polled is None else clock.now - age * polled
+    s.track(target("t1", clock.now - age, last_polled_at=last))
+    _finite_everywhere(s, clock, "t1")
+    s.due_polls()
+    _finite_everywhere(s, clock, "t1")
+    wakeup = s.next_wakeup()
+    assert wakeup is None or math.isfinite(wakeup)
+
+
 # -- budget --------------------------------------------------------------------------
 
 
