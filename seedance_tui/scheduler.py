@@ -161,6 +161,16 @@ class RenderEstimate:
     def _tail(self) -> float:
         return max(10.0, (self.points[-1] - self.points[0]) / 4.0)
 
+    def scaled(self, factor: float) -> RenderEstimate:
+        """The same belief for renders `factor` times as long."""
+        return RenderEstimate(
+            tuple(x * factor for x in self.points),
+            self.positions,
+            self.samples,
+            self.earliest * factor,
+            self.latest * factor,
+        )
+
     def conditional_median(self, survived: float) -> float:
         """Median render time given the render was still going at `survived` seconds.
 
@@ -207,26 +217,82 @@ class RenderTimes:
         # A fixed prior range (render seconds) overrides the docs' 1-3 minutes, e.g. for
         # a simulator or a provider known to be faster.
         self.prior = prior
-        self._samples: dict[tuple, deque[tuple[float, str | None]]] = {}
+        # (seconds, task id, censored: only known to be at most that, see `probe`)
+        self._samples: dict[tuple, deque[tuple[float, str | None, bool]]] = {}
         self._by_task: dict[str, tuple] = {}  # task id -> profile it was learned under
         self._cache: dict[tuple, RenderEstimate] = {}
+        # Per profile: the scale new tasks are probed at, and the first checks under it
+        # with no render time from the server: (found finished, the belief's odds of it).
+        self._faster: dict[tuple, float] = {}
+        self._first_checks: dict[tuple, list[tuple[bool, float]]] = {}
 
-    def learn(self, profile: tuple, seconds: float, task_id: str | None = None) -> None:
-        """Add an observation; a task id already learned has its value replaced."""
+    def learn(
+        self,
+        profile: tuple,
+        seconds: float,
+        task_id: str | None = None,
+        *,
+        censored: bool = False,
+    ) -> None:
+        """Add an observation; a task id already learned has its value replaced.
+
+        `censored`: the value is a guess below an upper bound (a finish found at its
+        task's first check), dropped should the prior it was guessed under fall."""
         if not math.isfinite(seconds) or seconds <= 0:
             return
         profile = tuple(profile)
         if task_id is not None and task_id in self._by_task:
             old = self._samples.get(self._by_task[task_id], deque())
-            for i, (_value, tid) in enumerate(old):
+            for i, (_value, tid, _censored) in enumerate(old):
                 if tid == task_id:
                     del old[i]
                     break
         samples = self._samples.setdefault(profile, deque(maxlen=self.window))
-        samples.append((float(seconds), task_id))
+        samples.append((float(seconds), task_id, censored))
         if task_id is not None:
             self._by_task[task_id] = profile
         self._invalidate(profile)
+
+    def note_first_check(
+        self, profile: tuple, *, found: bool, seen: float, scale: float = 1.0
+    ) -> None:
+        """The first check of a task of this profile, `seen` seconds after submission,
+        found it finished (`found`) or not, with no render time from the server; `scale`
+        is the probe the task was scheduled as (see `probe`)."""
+        profile = tuple(profile)
+        level = self._faster.get(profile, 1.0)
+        if scale != level:
+            return  # scheduled under an older probe: says nothing about this one
+        chance = self._build(profile, guesses=False).scaled(level).cdf(seen)
+        self._first_checks.setdefault(profile, []).append((found, chance))
+
+    def probe(self, profile: tuple) -> float:
+        """How a new task of this profile is scheduled: as if renders took this share of
+        what is believed (1.0: as believed).
+
+        A finish found at the first check says only that the render took at most that
+        long, and a belief that renders are slower than they are never learns otherwise:
+        its first checks keep finding them done. So while no finish of the profile has
+        been bracketed between two checks, and every first check under the current probe
+        found its task finished against the belief's odds (together less than even), the
+        probe halves and the guesses made so far are dropped: the next task is first
+        checked about twice as early, which either brackets its render (what is learned
+        from that bracket rescales the prior, see `_speed`) or halves the probe again.
+        """
+        profile = tuple(profile)
+        samples = self._samples.get(profile, deque())
+        if any(not censored for _v, _tid, censored in samples):
+            return 1.0
+        level = self._faster.get(profile, 1.0)
+        checks = self._first_checks.get(profile, [])
+        if checks and all(found for found, _c in checks):
+            odds = math.prod(chance for _f, chance in checks)
+            if odds < 0.5 and level > 1.0 / SPEED_RANGE:
+                level = self._faster[profile] = max(1.0 / SPEED_RANGE, level / 2.0)
+                checks.clear()
+                samples.clear()
+                self._invalidate(profile)
+        return level
 
     def count(self, profile: tuple) -> int:
         return len(self._samples.get(tuple(profile), ()))
@@ -244,8 +310,10 @@ class RenderTimes:
         for key in [k for k in self._cache if (k[0] if k else None) == provider]:
             del self._cache[key]
 
-    def _build(self, profile: tuple) -> RenderEstimate:
-        values = [v for v, _ in self._samples.get(profile, ())]
+    def _build(self, profile: tuple, *, guesses: bool = True) -> RenderEstimate:
+        values = [
+            v for v, _tid, censored in self._samples.get(profile, ()) if guesses or not censored
+        ]
         weighted = [(v, 1.0) for v in values]
         prior_weight = PRIOR_WEIGHT * max(0.0, 1.0 - len(values) / PRIOR_FADE)
         lo, hi = self.prior or prior_range(profile)
@@ -310,7 +378,7 @@ class RenderTimes:
             if other == profile or (other[0] if other else None) != provider:
                 continue
             lo, hi = prior_range(other)
-            ratios.extend(v / ((lo + hi) / 2.0) for v, _ in samples)
+            ratios.extend(v / ((lo + hi) / 2.0) for v, _tid, _censored in samples)
         if not ratios:
             return 1.0
         ratios.sort()
@@ -327,6 +395,9 @@ class _Tracked:
     forced: bool = False  # the user asked for a check now
     in_flight_at: float | None = None  # handed out by due_polls, no answer yet
     deferred: bool = False  # checked rarely while the budget is short (see `_plan`)
+    # Its profile's renders taken as this much faster than believed: a probe of a
+    # belief that first checks keep finding finished (see `RenderTimes.probe`).
+    scale: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,6 +473,7 @@ class Scheduler:
         self._tasks: dict[str, _Tracked] = {}
         self._budgets: dict[BudgetKey, _Budget] = {}
         self._lifetime_cache: dict[tuple, tuple[RenderEstimate, float]] = {}
+        self._scaled: dict[tuple, tuple[RenderEstimate, RenderEstimate]] = {}
 
     # -- the request ledger ------------------------------------------------------------
 
@@ -618,7 +690,14 @@ class Scheduler:
             existing.target = target
             existing.last_e = _max_opt(existing.last_e, last_e)
             return
-        self._tasks[target.task_id] = _Tracked(target, last_e)
+        # One task at a time probes a belief its first checks keep contradicting.
+        scale = self.render_times.probe(target.profile) if last_e is None else 1.0
+        profile = tuple(target.profile)
+        if any(
+            tuple(t.target.profile) == profile and t.scale == scale for t in self._tasks.values()
+        ):
+            scale = 1.0
+        self._tasks[target.task_id] = _Tracked(target, last_e, scale=scale)
         budget = self._budget(target.budget_key)
         if target.submitted_at > self.clock() - HOUR:
             budget.recent_jobs.append((target.submitted_at, tuple(target.profile)))
@@ -652,6 +731,13 @@ class Scheduler:
             return
         tracked.failures = 0
         if pending:
+            if tracked.prev_e is None and tracked.last_e is not None:
+                self.render_times.note_first_check(
+                    tracked.target.profile,
+                    found=False,
+                    seen=now - tracked.target.submitted_at,
+                    scale=tracked.scale,
+                )
             tracked.prev_e = None
             tracked.last_e = _max_opt(tracked.last_e, now - tracked.target.submitted_at)
             return
@@ -675,14 +761,24 @@ class Scheduler:
             # could have come any time before it, and the data can never say how early:
             # impute low in the interval, so the belief errs towards polling early
             # (which then measures the early tail) rather than drifting late.
-            est = self.render_times.estimate(target.profile)
+            est = self._estimate_of(tracked)
             first = tracked.prev_e is None
             before = 0.0 if first else tracked.prev_e
             seen = now - target.submitted_at
             f_before, f_seen = est.cdf(before), est.cdf(seen)
             share = FIRST_POLL_IMPUTE if first else 0.5
             quantile = est.quantile(f_before + (f_seen - f_before) * share)
-            generation_time = min(seen, max(before, quantile))
+            self.render_times.learn(
+                target.profile,
+                min(seen, max(before, quantile)),
+                target.task_id,
+                censored=first,
+            )
+            if first:
+                self.render_times.note_first_check(
+                    target.profile, found=True, seen=seen, scale=tracked.scale
+                )
+            return
         self.render_times.learn(target.profile, generation_time, target.task_id)
 
     def poll_skipped(self, task_id: str) -> None:
@@ -725,6 +821,18 @@ class Scheduler:
 
     # -- the schedule ------------------------------------------------------------------
 
+    def _estimate_of(self, tracked: _Tracked) -> RenderEstimate:
+        """The render-time belief this task is scheduled by (its profile's, scaled for
+        a probe)."""
+        est = self.render_times.estimate(tracked.target.profile)
+        if tracked.scale == 1.0:
+            return est
+        key = (tuple(tracked.target.profile), tracked.scale)
+        cached = self._scaled.get(key)
+        if cached is None or cached[0] is not est:
+            cached = self._scaled[key] = (est, est.scaled(tracked.scale))
+        return cached[1]
+
     def _gap(self, est: RenderEstimate, pace: int) -> float:
         """Spacing of polls while a finish is likely, at this pace."""
         if pace == _EASY:
@@ -756,14 +864,14 @@ class Scheduler:
         if tracked.forced:
             return -math.inf
         target = tracked.target
-        est = self.render_times.estimate(target.profile)
+        est = self._estimate_of(tracked)
         pace = _DEFERRED if task_id in plan.deferred else _TIGHT if plan.tight else _EASY
         due = target.submitted_at + self._next_e(est, tracked.last_e, pace)
         return max(due, tracked.not_before)
 
     def _finish_chance(self, tracked: _Tracked, now: float) -> float:
         """Chance a poll now finds the task finished, given it was pending at the last."""
-        est = self.render_times.estimate(tracked.target.profile)
+        est = self._estimate_of(tracked)
         seen = est.cdf(tracked.last_e or 0.0)
         return (est.cdf(now - tracked.target.submitted_at) - seen) / max(1e-9, 1.0 - seen)
 
@@ -854,7 +962,7 @@ class Scheduler:
         heap: list[tuple[float, int, str, float]] = []
         info: dict[str, tuple[_Tracked, RenderEstimate, float, int]] = {}
         for order, (task_id, tracked) in enumerate(tasks):
-            est = self.render_times.estimate(tracked.target.profile)
+            est = self._estimate_of(tracked)
             pace = _DEFERRED if task_id in deferred else _TIGHT
             last = tracked.last_e or 0.0
             alive = max(1e-9, 1.0 - est.cdf(last))
@@ -937,7 +1045,7 @@ class Scheduler:
     ) -> list[tuple[float, float]]:
         """This task's polls before `end` at this pace: (time, chance it is sent)."""
         target = tracked.target
-        est = self.render_times.estimate(target.profile)
+        est = self._estimate_of(tracked)
         alive = max(1e-9, 1.0 - est.cdf(tracked.last_e or 0.0))
         e = tracked.last_e
         if tracked.forced:
@@ -1021,7 +1129,7 @@ class Scheduler:
         tracked = self._tasks.get(task_id)
         if tracked is None:
             return None
-        est = self.render_times.estimate(tracked.target.profile)
+        est = self._estimate_of(tracked)
         return tracked.target.submitted_at + est.conditional_median(tracked.last_e or 0.0)
 
     def overdue(self, task_id: str) -> bool:
@@ -1029,7 +1137,7 @@ class Scheduler:
         tracked = self._tasks.get(task_id)
         if tracked is None:
             return False
-        est = self.render_times.estimate(tracked.target.profile)
+        est = self._estimate_of(tracked)
         return self.clock() - tracked.target.submitted_at > est.latest
 
     def next_wakeup(self) -> float | None:

@@ -134,15 +134,10 @@ def test_finished_task_is_forgotten_and_learned() -> None:
     assert s.render_times.count(PROFILE) == 1
 
 
-def test_a_prior_refuted_by_the_first_finishes_is_rescaled_at_once() -> None:
-    # A server rendering in 20-40 s against the docs' 1-3 minutes: each job is submitted
-    # when the one before was seen, and the server reports its render time.
-    clock = Clock()
-    s = make(clock)
-    rng = random.Random(4)
+def _one_at_a_time(s: Scheduler, clock: Clock, renders: list[float], *, server_times: bool):
+    """Each job submitted a minute after the one before was seen; its latencies."""
     latencies = []
-    for i in range(6):
-        render = rng.uniform(20, 40)
+    for i, render in enumerate(renders):
         start = clock.now
         s.track(target(f"t{i}", start))
         while True:
@@ -150,15 +145,46 @@ def test_a_prior_refuted_by_the_first_finishes_is_rescaled_at_once() -> None:
             assert s.due_polls() == [f"t{i}"]
             s.record_request(KEY)
             if clock.now >= start + render:
-                s.on_poll_result(f"t{i}", pending=False, generation_time=render)
+                s.on_poll_result(
+                    f"t{i}", pending=False, generation_time=render if server_times else None
+                )
                 latencies.append(clock.now - start - render)
                 break
             s.on_poll_result(f"t{i}", pending=True)
         clock.now += 60
+    return latencies
+
+
+def test_a_prior_refuted_by_the_first_finishes_is_rescaled_at_once() -> None:
+    # A server rendering in 20-40 s against the docs' 1-3 minutes, reporting render times.
+    clock = Clock()
+    s = make(clock)
+    rng = random.Random(4)
+    latencies = _one_at_a_time(s, clock, [rng.uniform(20, 40) for _ in range(6)], server_times=True)
     assert latencies[0] > 30  # the first one, on the prior alone, is seen late
     assert max(latencies[1:]) <= 10  # every one after it on time
     est = s.estimate(PROFILE)
     assert est.earliest < 20 and est.latest < 60
+
+
+def test_without_render_times_first_checks_probe_earlier_until_a_render_is_bracketed() -> None:
+    # The same server reporting no render time: a finish found at a task's first check
+    # says only "at most that long"; the next task is probed twice as early.
+    for seed in range(5):
+        clock = Clock()
+        s = make(clock)
+        rng = random.Random(seed)
+        renders = [rng.uniform(20, 40) for _ in range(8)]
+        latencies = _one_at_a_time(s, clock, renders, server_times=False)
+        assert max(latencies[3:]) <= 10, latencies  # the fourth job on time, and after
+        assert s.estimate(PROFILE).latest < 60
+    # A belief that is right is not probed: first checks that find tasks still running.
+    clock = Clock()
+    s = make(clock)
+    rng = random.Random(9)
+    _one_at_a_time(s, clock, [rng.uniform(100, 180) for _ in range(5)], server_times=False)
+    s.track(target("next", clock.now))
+    assert s.next_check("next") - clock.now == pytest.approx(90.0)
 
 
 def test_the_prior_range_holds_while_the_renders_agree_with_it() -> None:
