@@ -767,10 +767,7 @@ def section_fresh(args: argparse.Namespace) -> bool:
             # the burst was seen (with a render time from the server), or the second
             # (without one, the first check of the next job has to probe earlier once
             # more before a render is bracketed).
-            if pattern == "one at a time":
-                start = 3
-            else:
-                start = 6 if server_times else 7
+            start = 3 if pattern == "one at a time" else 6 if server_times else 7
             good = all(x <= 10.0 for x in worst[start:])
             ok &= good
             print(f"{label:<24} {pattern:<14} worst latency per job (s): {cells}  "
