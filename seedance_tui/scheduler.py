@@ -66,6 +66,8 @@ BURST_SPAN = 1.0
 # Pacing under a short budget.
 PACING_HORIZON = 600.0  # look this far ahead for a moment the budget runs dry
 LOAD_STEPS = 12  # the coming window's load is checked at this many moments
+DEFER_STEPS = 12  # see `Scheduler._make_plan`
+PLAN_REUSE = 1.0  # seconds a key's plan is reused while nothing changes
 EASY_SHARE = 0.6  # easy pace only while the hour's load stays under this share of the limit
 DEFERRED_GAPS = 4.0  # a deferred task is checked this many target latencies apart
 _EASY, _TIGHT, _DEFERRED = 0, 1, 2  # paces: see `Scheduler._plan`
@@ -221,6 +223,7 @@ class RenderTimes:
         self._samples: dict[tuple, deque[tuple[float, str | None, bool]]] = {}
         self._by_task: dict[str, tuple] = {}  # task id -> profile it was learned under
         self._cache: dict[tuple, RenderEstimate] = {}
+        self.version = 0  # counts changes to what is believed
         # Per profile: the scale new tasks are probed at, and the first checks under it
         # with no render time from the server: (found finished, the belief's odds of it).
         self._faster: dict[tuple, float] = {}
@@ -306,6 +309,7 @@ class RenderTimes:
 
     def _invalidate(self, profile: tuple) -> None:
         # The provider-wide speed feeds the prior of every profile of that provider.
+        self.version += 1
         provider = profile[0] if profile else None
         for key in [k for k in self._cache if (k[0] if k else None) == provider]:
             del self._cache[key]
@@ -474,6 +478,9 @@ class Scheduler:
         self._budgets: dict[BudgetKey, _Budget] = {}
         self._lifetime_cache: dict[tuple, tuple[RenderEstimate, float]] = {}
         self._scaled: dict[tuple, tuple[RenderEstimate, RenderEstimate]] = {}
+        # Plans per key (see `_plan`), and a count of changes that invalidate them.
+        self._plans: dict[BudgetKey, tuple[tuple[int, int], float, _Plan]] = {}
+        self._version = 0
 
     # -- the request ledger ------------------------------------------------------------
 
@@ -498,6 +505,7 @@ class Scheduler:
         Requests recorded here in the last minute that the ledger does not show yet
         (not persisted so far) are kept, so a reload never forgets a request.
         """
+        self._version += 1
         now = self.clock()
         budget = self._budget(key)
         loaded = sorted(timestamps)
@@ -510,6 +518,7 @@ class Scheduler:
 
     def record_request(self, key: BudgetKey, at: float | None = None) -> None:
         """A request (submission or poll) was sent with this key."""
+        self._version += 1
         budget = self._budget(key)
         at = self.clock() if at is None else at
         bisect.insort(budget.window, at)
@@ -525,6 +534,7 @@ class Scheduler:
         has more than the limit in any window), for the pause's length again, doubling
         with each 429 that comes before such a spell has passed without one.
         """
+        self._version += 1
         budget = self._budget(key)
         now = self.clock()
         wait = RATE_LIMIT_DEFAULT if retry_after is None else max(0.0, retry_after)
@@ -541,6 +551,7 @@ class Scheduler:
         """A 429 pause of this key ends at `until` (clock time), as persisted by another
         instance or an earlier run: no request before it, and spaced for a while after,
         as if this instance had drawn the 429 itself. A pause long over changes nothing."""
+        self._version += 1
         budget = self._budget(key)
         if until + RECOVERY_MIN <= self.clock():
             return
@@ -652,6 +663,7 @@ class Scheduler:
 
     def set_waiting_submissions(self, key: BudgetKey, count: int) -> None:
         """Submissions queued for this key: polling leaves their share of the budget."""
+        self._version += 1
         self._budget(key).waiting_submissions = max(0, count)
 
     def submit_delay(self, key: BudgetKey) -> float:
@@ -682,6 +694,7 @@ class Scheduler:
 
     def track(self, target: PollTarget) -> None:
         """Start (or keep) watching a pending task."""
+        self._version += 1
         last_e = None
         if target.last_polled_at is not None:
             last_e = max(0.0, target.last_polled_at - target.submitted_at)
@@ -703,6 +716,7 @@ class Scheduler:
             budget.recent_jobs.append((target.submitted_at, tuple(target.profile)))
 
     def forget(self, task_id: str) -> None:
+        self._version += 1
         self._tasks.pop(task_id, None)
 
     def tracked(self) -> list[str]:
@@ -721,6 +735,7 @@ class Scheduler:
         A finished task is forgotten and its render time learned: `generation_time` if
         the server reported it, else the middle of the interval the finish fell in.
         """
+        self._version += 1
         tracked = self._tasks.get(task_id)
         if tracked is None:
             return
@@ -785,6 +800,7 @@ class Scheduler:
         """A poll handed out by `due_polls` was not sent after all (e.g. a 429 on an
         earlier request of the same batch paused the key): the task is due again as
         before, and nothing is held for it."""
+        self._version += 1
         tracked = self._tasks.get(task_id)
         if tracked is None or tracked.in_flight_at is None:
             return
@@ -797,6 +813,7 @@ class Scheduler:
 
         The next poll here follows the schedule from that poll, as if it had been ours.
         """
+        self._version += 1
         tracked = self._tasks.get(task_id)
         if tracked is None:
             return
@@ -808,6 +825,7 @@ class Scheduler:
 
         It may use the standing reserve, never the share of waiting submissions.
         """
+        self._version += 1
         tracked = self._tasks.get(task_id)
         if tracked is None:
             return False
@@ -876,17 +894,31 @@ class Scheduler:
         return (est.cdf(now - tracked.target.submitted_at) - seen) / max(1e-9, 1.0 - seen)
 
     def _plan(self, key: BudgetKey, now: float) -> _Plan:
+        """This key's pacing now: computed again after any change to what the scheduler
+        knows, else reused for up to PLAN_REUSE seconds (the list asks for every row's
+        next check in one repaint)."""
+        cached = self._plans.get(key)
+        if cached is not None:
+            version, at, plan = cached
+            if (
+                version == (self._version, self.render_times.version)
+                and at <= now < at + PLAN_REUSE
+            ):
+                return plan
+        plan = self._make_plan(key, now)
+        self._plans[key] = ((self._version, self.render_times.version), now, plan)
+        return plan
+
+    def _make_plan(self, key: BudgetKey, now: float) -> _Plan:
         """How this key's polls are paced so that its budget lasts.
 
-        While the hour ahead is far from the limit, polls go at the easy pace. Otherwise
-        at the tight pace: one per target latency, the fewest that still see every
-        finish in time. If even that would run the budget dry at some moment of the
-        coming minutes (the polls expected by then, each weighted by the chance its task
-        is still pending, against the requests the window can take by then), whole
-        tasks are deferred — those whose on-time polls over those minutes weigh most,
-        newest first — until it does not. A task once deferred stays so while the pace
-        is tight. Deferring a few tasks keeps the others on time; stretching
-        every gap would make every task late.
+        While the window's count stays well under the limit over the coming window,
+        polls go at the easy pace. Otherwise at the tight pace: one per target latency,
+        the fewest that still see every finish in time. If some of those would have to
+        wait for a slot in the coming minutes (`_simulate`), whole tasks are deferred,
+        newest first, as many as leave the fewest finishes expected to be seen late:
+        deferring a few tasks keeps the others on time, where stretching every gap
+        would make every task late.
         """
         budget = self._budget(key)
         tasks = [(i, tr) for i, tr in self._tasks.items() if tr.target.budget_key == key]
@@ -921,13 +953,24 @@ class Scheduler:
         # of the plans deferring the newest k, keep the one expecting the fewest late
         # finishes (one deferral alone may gain nothing where several do: the polls it
         # frees may only complete another task's coverage together).
+        order = [
+            task_id
+            for _submitted, task_id in sorted(
+                ((tr.target.submitted_at, i) for i, tr in tasks if not tr.forced), reverse=True
+            )
+        ]
+        # The counts tried: every one up to DEFER_STEPS, then growing by half (the
+        # expected lateness moves smoothly with k once k is large).
+        counts, k = [], 1
+        while k <= len(order):
+            counts.append(k)
+            k = k + 1 if k < DEFER_STEPS else math.ceil(k * 1.5)
+        if order and counts[-1] != len(order):
+            counts.append(len(order))
         deferred: frozenset[str] = frozenset()
         best = baseline.late
-        trial: frozenset[str] = frozenset()
-        for _submitted, task_id in sorted(
-            ((tr.target.submitted_at, i) for i, tr in tasks if not tr.forced), reverse=True
-        ):
-            trial = trial | {task_id}
+        for k in counts:
+            trial = frozenset(order[:k])
             outcome = self._simulate(key, tasks, now, keep, trial)
             if outcome.late < best - 1e-6:
                 deferred, best = trial, outcome.late
@@ -1096,6 +1139,7 @@ class Scheduler:
         return due
 
     def _hand_out(self, tracked: _Tracked, now: float) -> None:
+        self._version += 1
         tracked.prev_e = tracked.last_e
         tracked.last_e = now - tracked.target.submitted_at
         tracked.forced = False
