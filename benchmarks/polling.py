@@ -674,8 +674,8 @@ def print_totals(arrivals: str, results: list[SeedResult], jobs: int) -> dict[st
         print(
             f"{name:<10} {met:>8}/{len(ms):<2} {timely:>13}/{len(ms):<2} "
             f"{statistics.median(m['p95'] for m in ms):>10.1f} "
-            f"{'-' if ratio is None else f'{ratio:.2f}':>9} "
-            f"{'-' if staked is None else f'{staked:.2f}':>14} "
+            f"{'-' if ratio is None else f'{ratio:.3f}':>9} "
+            f"{'-' if staked is None else f'{staked:.3f}':>14} "
             f"{statistics.fmean(m['req/job'] for m in ms):>7.2f} "
             f"{max(m['req/job'] for m in ms):>5.2f} "
             f"{sum(m['late'] for m in ms):>5.0f} {sum(m['refused'] for m in ms):>9,.0f}"
@@ -735,10 +735,11 @@ def section_limit(args: argparse.Namespace) -> bool:
         ok &= all(m["req/job"] <= MAX_MEAN_POLLS and m["refused"] == 0 for m in ours)
         if arrivals == "steady":
             ok &= all(on_time(m, args.jobs) for m in ours)
-        for metric in ("ratio", "staked"):
-            ours_ratio, grid_ratio = summary["ours"][metric], summary["grid 30 s"][metric]
-            if ours_ratio is not None and grid_ratio is not None:
-                ok &= ours_ratio <= grid_ratio
+        # The target is on the p95 of detection latencies; the exposure ratio is shown
+        # beside it (the one a floor provably bounds), not a target of its own.
+        ours_ratio, grid_ratio = summary["ours"]["ratio"], summary["grid 30 s"]["ratio"]
+        if ours_ratio is not None and grid_ratio is not None:
+            ok &= ours_ratio <= grid_ratio
     return ok
 
 
