@@ -7,24 +7,32 @@ of finished tasks) and asks it what to do next.
 Policy in brief:
 
 * **Budget.** Each budget key (`BudgetKey`: provider and key fingerprint) has a sliding
-  window (an hour unless the provider's `rate_window` says otherwise) of request times, loaded from the shared ledger and extended by every request
-  recorded. Submissions come first: polls never spend the share waiting submissions
-  need, nor a small standing reserve kept so that a fresh submission rarely waits.
+  window (an hour unless the provider's `rate_window` says otherwise) of request times,
+  loaded from the shared ledger and extended by every request recorded. Submissions
+  come first: polls never spend the share waiting submissions need, nor a small
+  standing reserve, unless as many requests leave the window within `submit_slack`
+  (a fresh submission may wait that long for one). No key gets more than `burst`
+  requests in one second.
 * **When to poll.** Render times are learned per profile (provider, resolution,
   duration, audio) as a bounded window of recent observations blended with a prior from
-  the docs ("typically 1-3 minutes", longer for high resolution and long clips). A task
-  is first checked one gap after its earliest likely finish, then every gap until its
-  latest likely finish, then ever more rarely while overdue.
-* **Pacing.** While the hour ahead is far from the key's limit, the gap is a fraction
-  of the likely window's width (capped by the target latency). Otherwise it is the
-  target latency itself: the fewest polls that still see every finish in time. When
-  even that would run the budget dry in the coming minutes, whole tasks are deferred
-  (checked rarely, newest first) rather than every gap stretched: the target is that
-  nearly every finish is seen in time, and a few late tasks cost less of it than all
-  tasks a little late. Polls that are due but cannot all be afforded go first to the
-  on-time tasks most likely to have finished.
-* **Trouble.** A 429 stops the key until Retry-After; a 5xx or transport error backs
-  that one task off exponentially, with jitter.
+  the docs ("typically 1-3 minutes", longer for high resolution and long clips). The
+  prior's range bounds the likely range until the observations refute an end of it;
+  a prior whose scale their median refutes is rescaled at once, and without render
+  times from the server, first checks that keep finding tasks finished probe earlier.
+  A task is first checked one gap after its earliest likely finish, then every gap
+  until its latest likely finish, then ever more rarely while overdue.
+* **Pacing.** While the window's count stays well under the limit over the coming
+  window, the gap is a quarter of the likely range (capped by the target latency).
+  Otherwise it is the target latency itself: the fewest polls that still see every
+  finish in time. When some of those would have to wait for a slot in the coming
+  minutes (simulated: due polls in order, the budget freeing as old requests age),
+  whole tasks are deferred, newest first, as many as leave the fewest finishes
+  expected to be seen late, rather than every gap stretched: nearly every finish seen
+  in time beats all tasks a little late. Polls due that cannot all be afforded go
+  first to the on-time tasks most likely to have finished.
+* **Trouble.** A 429 stops the key, both endpoints, until Retry-After; then its
+  requests are released one at a time at the limit's average pace for a while. A 5xx
+  or transport error backs that one task off exponentially, with jitter.
 """
 
 from __future__ import annotations
