@@ -365,6 +365,39 @@ def test_a_short_budget_defers_whole_tasks_newest_first_not_every_gap() -> None:
     assert sent > 0
 
 
+def test_when_few_slots_remain_several_tasks_are_deferred_together() -> None:
+    # 92 of 100 requests made 10 minutes ago: 8 slots for the next 50 minutes, for six
+    # fresh tasks that need about 2.5 checks each. Deferring one alone frees a check
+    # that covers no more than the one it gave up; deferring several lets the others be
+    # covered to the end.
+    clock = Clock()
+    s = make(clock, reserve=0)
+    _learn_uniform(s)
+    s.load_ledger(KEY, [clock.now - 600] * 92)
+    for i in range(6):
+        s.track(target(f"t{i}", clock.now - 6 + i))
+    state = s.budget(KEY)
+    assert state.tight and state.deferred >= 2
+    s.due_polls()
+    deferred = [f"t{i}" for i in range(6) if s._tasks[f"t{i}"].deferred]
+    assert deferred == [f"t{i}" for i in range(6 - len(deferred), 6)]  # the newest
+
+
+def test_the_standing_reserve_is_spent_when_a_slot_frees_within_the_slack() -> None:
+    clock = Clock()
+    s = make(clock, reserve=1)
+    s.track(target("t1", clock.now - 500))
+    # 99 used, none leaving the window within a minute: the last slot waits for a
+    # submission.
+    s.load_ledger(KEY, [clock.now - 60] * 99)
+    assert s.due_polls() == []
+    assert s.submit_delay(KEY) == 0
+    # One leaves within the minute: a fresh submission could take that one, so the
+    # poll may have the slot left now.
+    s.load_ledger(KEY, [clock.now - HOUR + 30] + [clock.now - 60] * 98)
+    assert s.due_polls() == ["t1"]
+
+
 def test_deferred_tasks_come_back_when_the_budget_is_easy_again() -> None:
     clock = Clock()
     s = make(clock, reserve=0)
