@@ -62,7 +62,7 @@ def make_scheduler(settings: Settings, clock: Callable[[], float]) -> Scheduler:
     for name in ("target_latency", "max_interval", "prior"):
         if name in knobs:
             options[name] = knobs[name]
-    return Scheduler(clock, settings.limits(), **options)
+    return Scheduler(clock, settings.limits(), windows=settings.rate_windows(), **options)
 
 
 def budget_key(provider: Provider, key_fingerprint: str | None) -> BudgetKey:

@@ -67,9 +67,17 @@ def to_json_array(items: Iterable[Any]) -> Iterator[str]:
     yield "\n]" if count else "[]"
 
 
+SPAN_CAP_DAYS = 999  # longer spans (an infinite one included) show as "999d+"
+
+
 def span(seconds: float) -> str:
-    """A compact span of time: 42s, 1m05s, 12m, 2h, 3d."""
-    seconds = max(0, int(seconds))
+    """A compact span of time: 42s, 1m05s, 12m, 2h, 3d; "999d+" beyond that (infinity
+    included) and "?" for a value that is not a number. Never raises."""
+    if seconds != seconds:  # NaN
+        return "?"
+    if seconds >= (SPAN_CAP_DAYS + 1) * 86400:
+        return f"{SPAN_CAP_DAYS}d+"
+    seconds = max(0, int(seconds)) if seconds > 0 else 0
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 600:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from seedance_tui.models import BudgetKey, Provider
-from seedance_tui.scheduler import HOUR, PollTarget, Scheduler
+from seedance_tui.scheduler import (
+    BURST_SPAN,
+    DEFAULT_BURST,
+    HOUR,
+    RECOVERY_MIN,
+    RECOVERY_SPACING,
+    PollTarget,
+    Scheduler,
+)
 
 KEY = BudgetKey(Provider.NANOPHOTO, "abc123")
 OTHER = BudgetKey(Provider.SEEDANCE15PRO, "def456")
@@ -52,7 +62,7 @@ def test_first_poll_follows_the_prior_before_anything_is_learned() -> None:
     s.track(target("t1", clock.now))
     first = s.next_check("t1") - clock.now
     assert 60 < first < 120  # after the earliest likely finish, before the median
-    assert s.eta("t1") - clock.now == __import__("pytest").approx(120, abs=5)
+    assert s.eta("t1") - clock.now == pytest.approx(120, abs=5)
     assert s.due_polls() == []
 
 
@@ -122,6 +132,133 @@ def test_finished_task_is_forgotten_and_learned() -> None:
     assert s.render_times.count(PROFILE) == 1
     s.learn(PROFILE, 78.0, task_id="t1")  # the same task again replaces, not adds
     assert s.render_times.count(PROFILE) == 1
+
+
+def _one_at_a_time(s: Scheduler, clock: Clock, renders: list[float], *, server_times: bool):
+    """Each job submitted a minute after the one before was seen; its latencies."""
+    latencies = []
+    for i, render in enumerate(renders):
+        start = clock.now
+        s.track(target(f"t{i}", start))
+        while True:
+            clock.now = s.next_check(f"t{i}")
+            assert s.due_polls() == [f"t{i}"]
+            s.record_request(KEY)
+            if clock.now >= start + render:
+                s.on_poll_result(
+                    f"t{i}", pending=False, generation_time=render if server_times else None
+                )
+                latencies.append(clock.now - start - render)
+                break
+            s.on_poll_result(f"t{i}", pending=True)
+        clock.now += 60
+    return latencies
+
+
+def test_a_prior_refuted_by_the_first_finishes_is_rescaled_at_once() -> None:
+    # A server rendering in 20-40 s against the docs' 1-3 minutes, reporting render times.
+    clock = Clock()
+    s = make(clock)
+    rng = random.Random(4)
+    latencies = _one_at_a_time(s, clock, [rng.uniform(20, 40) for _ in range(6)], server_times=True)
+    assert latencies[0] > 30  # the first one, on the prior alone, is seen late
+    assert max(latencies[1:]) <= 10  # every one after it on time
+    est = s.estimate(PROFILE)
+    assert est.earliest < 20 and est.latest < 60
+
+
+def test_without_render_times_first_checks_probe_earlier_until_a_render_is_bracketed() -> None:
+    # The same server reporting no render time: a finish found at a task's first check
+    # says only "at most that long"; the next task is probed twice as early.
+    for seed in range(5):
+        clock = Clock()
+        s = make(clock)
+        rng = random.Random(seed)
+        renders = [rng.uniform(20, 40) for _ in range(8)]
+        latencies = _one_at_a_time(s, clock, renders, server_times=False)
+        assert max(latencies[3:]) <= 10, latencies  # the fourth job on time, and after
+        assert s.estimate(PROFILE).latest < 60
+    # A belief that is right is not probed: first checks that find tasks still running.
+    clock = Clock()
+    s = make(clock)
+    rng = random.Random(9)
+    _one_at_a_time(s, clock, [rng.uniform(100, 180) for _ in range(5)], server_times=False)
+    s.track(target("next", clock.now))
+    assert s.next_check("next") - clock.now == pytest.approx(90.0)
+
+
+def test_the_prior_range_holds_while_the_renders_agree_with_it() -> None:
+    clock = Clock()
+    s = make(clock)
+    rng = random.Random(2)
+    for n in range(1, 60):
+        s.learn(PROFILE, rng.uniform(60, 180))
+        est = s.estimate(PROFILE)
+        assert (est.earliest, est.latest) == (60.0, 180.0), n  # the docs' 1-3 minutes
+    s.learn(PROFILE, 50.0)  # one faster than the prior allows moves the low end down
+    assert s.estimate(PROFILE).earliest < 50.0
+    narrow = make(clock)
+    for _ in range(60):  # ...and many well inside it narrow the range
+        narrow.learn(PROFILE, rng.uniform(100, 120))
+    est = narrow.estimate(PROFILE)
+    assert 95 < est.earliest < 101 and 119 < est.latest < 125
+
+
+def _finite_everywhere(s: Scheduler, clock: Clock, task_id: str) -> None:
+    eta, check = s.eta(task_id), s.next_check(task_id)
+    assert eta is not None and math.isfinite(eta)
+    assert check is None or (math.isfinite(check) and check >= clock.now - 1e-6)
+
+
+def test_a_long_overdue_task_has_a_finite_eta() -> None:
+    """The issue's two cases: no history and 900 s (or far more) of rendering; 20 learned
+    ~60 s renders and 400 s. The conditional median was infinite there once the CDF
+    rounded to 1.0."""
+    for history, age in (
+        ([], 900.0),
+        ([], 86_400.0 * 30),
+        ([60.0 + i % 3 for i in range(20)], 400.0),
+    ):
+        clock = Clock()
+        s = make(clock)
+        for seconds in history:
+            s.learn(PROFILE, seconds)
+        s.track(target("t1", clock.now - age, last_polled_at=clock.now - 5))
+        _finite_everywhere(s, clock, "t1")
+        assert s.eta("t1") >= clock.now - 5
+        assert s.overdue("t1")
+        assert math.isfinite(s.estimate(PROFILE).conditional_median(age))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    history=st.lists(st.floats(0.01, 1e6), max_size=60),
+    age=st.one_of(st.floats(0, 1e12), st.sampled_from([0.0, 400.0, 900.0, 1e9])),
+    polled=st.one_of(st.none(), st.floats(0, 1)),
+    p=st.floats(0, 1),
+)
+def test_render_estimates_are_finite_for_every_age_and_history(
+    history: list[float], age: float, polled: float | None, p: float
+) -> None:
+    clock = Clock()
+    s = make(clock)
+    for seconds in history:
+        s.learn(PROFILE, seconds)
+    est = s.estimate(PROFILE)
+    assert math.isfinite(est.quantile(p)) and est.quantile(p) >= 0
+    assert 0.0 <= est.cdf(age) <= 1.0
+    assert est.cdf(age) <= est.cdf(age * 2 + 1) + 1e-12  # monotone
+    median = est.conditional_median(age)
+    assert math.isfinite(median) and median >= age
+    assert math.isfinite(est.earliest) and math.isfinite(est.latest)
+    assert 0 <= est.earliest <= est.latest
+    last = None if polled is None else clock.now - age * polled
+    s.track(target("t1", clock.now - age, last_polled_at=last))
+    _finite_everywhere(s, clock, "t1")
+    s.due_polls()
+    _finite_everywhere(s, clock, "t1")
+    wakeup = s.next_wakeup()
+    assert wakeup is None or math.isfinite(wakeup)
 
 
 # -- budget --------------------------------------------------------------------------
@@ -226,6 +363,39 @@ def test_a_short_budget_defers_whole_tasks_newest_first_not_every_gap() -> None:
         sent += len(drain(s, clock))
         assert s.budget(KEY).used <= 100
     assert sent > 0
+
+
+def test_when_few_slots_remain_several_tasks_are_deferred_together() -> None:
+    # 92 of 100 requests made 10 minutes ago: 8 slots for the next 50 minutes, for six
+    # fresh tasks that need about 2.5 checks each. Deferring one alone frees a check
+    # that covers no more than the one it gave up; deferring several lets the others be
+    # covered to the end.
+    clock = Clock()
+    s = make(clock, reserve=0)
+    _learn_uniform(s)
+    s.load_ledger(KEY, [clock.now - 600] * 92)
+    for i in range(6):
+        s.track(target(f"t{i}", clock.now - 6 + i))
+    state = s.budget(KEY)
+    assert state.tight and state.deferred >= 2
+    s.due_polls()
+    deferred = [f"t{i}" for i in range(6) if s._tasks[f"t{i}"].deferred]
+    assert deferred == [f"t{i}" for i in range(6 - len(deferred), 6)]  # the newest
+
+
+def test_the_standing_reserve_is_spent_when_a_slot_frees_within_the_slack() -> None:
+    clock = Clock()
+    s = make(clock, reserve=1)
+    s.track(target("t1", clock.now - 500))
+    # 99 used, none leaving the window within a minute: the last slot waits for a
+    # submission.
+    s.load_ledger(KEY, [clock.now - 60] * 99)
+    assert s.due_polls() == []
+    assert s.submit_delay(KEY) == 0
+    # One leaves within the minute: a fresh submission could take that one, so the
+    # poll may have the slot left now.
+    s.load_ledger(KEY, [clock.now - HOUR + 30] + [clock.now - 60] * 98)
+    assert s.due_polls() == ["t1"]
 
 
 def test_deferred_tasks_come_back_when_the_budget_is_easy_again() -> None:
@@ -349,6 +519,134 @@ def test_restart_resumes_with_learned_etas_and_the_ledger() -> None:
     assert len(drain(fresh, clock)) == 1
 
 
+def test_a_429_on_either_endpoint_pauses_both() -> None:
+    clock = Clock()
+    s = make(clock)
+    s.track(target("t1", clock.now - 500))
+    # A poll drew the 429: submissions wait too.
+    s.on_rate_limited(KEY, 30)
+    assert s.submit_delay(KEY) == 30
+    assert s.due_polls() == []
+    clock.now += 31
+    assert s.due_polls() == ["t1"]
+    s.record_request(KEY)
+    s.on_poll_result("t1", pending=True)
+    # A submission drew it: polls wait too, and the loop sleeps until the pause ends.
+    s.record_request(KEY)
+    s.on_rate_limited(KEY, 200)
+    paused_until = clock.now + 200
+    assert s.next_check("t1") >= paused_until
+    assert s.next_wakeup() >= paused_until
+    clock.now = paused_until - 1
+    assert s.due_polls() == []
+    clock.now = s.next_check("t1")
+    assert s.due_polls() == ["t1"]
+
+
+def _overdue_tasks(s: Scheduler, clock: Clock, n: int) -> list[str]:
+    ids = [f"t{i}" for i in range(n)]
+    for task_id in ids:
+        s.track(target(task_id, clock.now - 600))
+    return ids
+
+
+def test_after_a_pause_held_back_requests_are_spaced_not_released_at_once() -> None:
+    # The issue's case: 20 requests a minute, a 58 s Retry-After, six polls held back.
+    clock = Clock()
+    s = make(clock, {"nanophoto": 20}, windows={"nanophoto": 60.0}, reserve=0)
+    _overdue_tasks(s, clock, 6)
+    s.record_request(KEY)
+    s.on_rate_limited(KEY, 58)
+    end = clock.now + 58
+    state = s.budget(KEY)
+    assert state.paused_until == end and state.spacing == pytest.approx(3.0)
+    sent: list[float] = []
+    while len(sent) < 6:
+        clock.now = s.next_wakeup()
+        for task_id in drain(s, clock):
+            sent.append(clock.now)
+            assert task_id
+    assert sent[0] >= end
+    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+    assert min(gaps) >= 3.0 - 1e-9  # one at a time, at the limit's average pace
+    # Submissions are spaced as well, and go before the held-back polls.
+    s.on_rate_limited(KEY, 10)
+    clock.now += 10
+    s.set_waiting_submissions(KEY, 1)
+    assert s.submit_delay(KEY) <= 3.0
+    assert s.due_polls() == []
+
+
+def test_the_spacing_ends_and_lengthens_with_repeated_429s() -> None:
+    clock = Clock()
+    s = make(clock, reserve=0)  # 100 an hour: spaced 36 s apart after a 429
+    s.on_rate_limited(KEY, 10)
+    state = s.budget(KEY)
+    assert state.spaced_until == clock.now + 10 + 60  # the pause, then a minute spaced
+    assert state.spacing == pytest.approx(36.0)
+    clock.now += 30  # still spaced: a second 429 doubles the spell
+    s.on_rate_limited(KEY, 10)
+    assert s.budget(KEY).spaced_until == clock.now + 10 + 120
+    clock.now += 10 + 120
+    assert s.budget(KEY).spaced_until is None
+    ids = _overdue_tasks(s, clock, 5)
+    assert sorted(s.due_polls()) == sorted(ids)  # released together once it is over
+    # A spell never outlasts the window the limit counts over.
+    short = make(clock, {"nanophoto": 20}, windows={"nanophoto": 60.0})
+    for _ in range(5):
+        short.on_rate_limited(KEY, 10)
+    assert short.budget(KEY).spaced_until == clock.now + 10 + 60
+
+
+def test_a_persisted_pause_is_restored_with_its_spacing() -> None:
+    clock = Clock()
+    s = make(clock, reserve=0)
+    ids = _overdue_tasks(s, clock, 3)
+    s.restore_pause(KEY, clock.now + 20)  # another instance drew a 429
+    assert s.due_polls() == [] and s.submit_delay(KEY) == 20
+    clock.now += 20
+    assert len(drain(s, clock)) == 1  # then one at a time
+    assert s.due_polls() == []
+    clock.now = s.next_wakeup()
+    assert len(drain(s, clock)) == 1
+    fresh = make(clock)
+    fresh.restore_pause(KEY, clock.now - RECOVERY_MIN - 1)  # long over: nothing held back
+    _overdue_tasks(fresh, clock, 3)
+    assert sorted(fresh.due_polls()) == sorted(ids)
+
+
+def test_no_key_gets_more_than_a_burst_in_one_second() -> None:
+    clock = Clock()
+    s = make(clock, {"nanophoto": 600, "seedance15pro": None})
+    for key in (KEY, OTHER):  # limited or not
+        for i in range(25):
+            s.track(target(f"{key.provider.value}{i}", clock.now - 500, key=key))
+    due = s.due_polls()
+    assert sum(1 for i in due if i.startswith("nanophoto")) == DEFAULT_BURST
+    assert sum(1 for i in due if i.startswith("seedance15pro")) == DEFAULT_BURST
+    assert s.next_wakeup() == pytest.approx(clock.now + BURST_SPAN)
+
+
+# -- per-key windows -------------------------------------------------------------------
+
+
+def test_the_budget_window_is_the_providers_own() -> None:
+    clock = Clock()
+    s = make(clock, {"nanophoto": 20, "seedance15pro": 20}, windows={"nanophoto": 60.0})
+    s.load_ledger(KEY, [clock.now - 30] * 20)
+    s.load_ledger(OTHER, [clock.now - 30] * 20)
+    state, other = s.budget(KEY), s.budget(OTHER)
+    assert state.remaining == other.remaining == 0
+    assert state.resets_at == clock.now + 30  # a minute after the oldest request
+    assert other.resets_at == clock.now - 30 + HOUR  # an hour: no window configured
+    assert s.submit_delay(KEY) == pytest.approx(30)
+    s.track(target("t1", clock.now - 500))
+    assert s.next_wakeup() == pytest.approx(clock.now + 30)
+    clock.now += 30
+    assert s.budget(KEY).remaining == 20 and s.budget(OTHER).remaining == 0
+    assert s.due_polls() == ["t1"]
+
+
 # -- property tests over random workloads --------------------------------------------
 
 
@@ -381,11 +679,24 @@ class Sim:
     def limit(self, key: BudgetKey) -> int | None:
         return self.limits.get(key.provider.value)
 
+    def spacing(self, key: BudgetKey) -> float:
+        """How far apart requests go while a key recovers from a 429."""
+        limit = self.limit(key)
+        return HOUR / limit if limit else RECOVERY_SPACING
+
+    def last_sent(self, key: BudgetKey) -> float:
+        return max(self.sent.get(key, ()), default=-math.inf)
+
     def request(self, key: BudgetKey) -> tuple[int, float | None]:
         """Send one request: the checks every request must pass happen here."""
         now = self.clock.now
         assert now >= self.pauses.get(key, -1.0), "request during a 429 pause"
+        if now < self.pauses.get(key, -math.inf) + RECOVERY_MIN:
+            # Released one at a time after a pause, never in a burst.
+            assert now - self.last_sent(key) >= self.spacing(key) - 1e-6, "burst after a pause"
         sent = self.sent.setdefault(key, [])
+        in_last_second = sum(1 for at in sent if at > now - BURST_SPAN)
+        assert in_last_second < DEFAULT_BURST, "more than a burst in one second"
         sent.append(now)
         limit = self.limit(key)
         if limit is not None:
@@ -440,7 +751,17 @@ def submit(sim: Sim, s: Scheduler, key: BudgetKey, queue: deque[SimJob]) -> None
         s.set_waiting_submissions(key, len(queue))
         sim.waiting[key] = len(queue)
         if s.submit_delay(key) > 0:
-            if sim.pauses.get(key, 0) <= sim.clock.now:
+            state = s.budget(key)
+            # Spaced after a pause (the scheduler's own account, checked against ours).
+            spaced = state.spaced_until is not None and (
+                sim.last_sent(key) + sim.spacing(key) > sim.clock.now
+            )
+            if spaced:
+                assert state.spacing == pytest.approx(sim.spacing(key))
+            # Or the key had its `burst` of requests within the last second.
+            burst = sum(1 for at in sim.sent.get(key, ()) if at > sim.clock.now - BURST_SPAN)
+            spaced |= burst >= DEFAULT_BURST
+            if sim.pauses.get(key, 0) <= sim.clock.now and not spaced:
                 assert sim.in_window(key) == sim.limit(key), "submission held back needlessly"
             return
         s.record_request(key)
@@ -482,8 +803,8 @@ def restart(sim: Sim, jobs: list[SimJob], learned: list) -> Scheduler:
     s = Scheduler(sim.clock, sim.limits, rng=random.Random(1))
     for key, sent in sim.sent.items():
         s.load_ledger(key, [at for at in sent if at > sim.clock.now - HOUR])
-        if sim.pauses.get(key, 0) > sim.clock.now:
-            s.on_rate_limited(key, sim.pauses[key] - sim.clock.now)  # persisted pause
+        if key in sim.pauses:
+            s.restore_pause(key, sim.pauses[key])  # persisted pause
     for profile, seconds in learned:
         s.learn(profile, seconds)
     for job in jobs:

@@ -408,7 +408,9 @@ async def test_markup_in_prompts_and_errors_is_shown_literally(seeded_settings):
     )
     store.close()
     app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
-    async with app.run_test(size=(160, 48)) as pilot:
+    # 161 wide: the prompt column as wide as it was at 160 before the eta column grew to
+    # fit "overdue".
+    async with app.run_test(size=(161, 48)) as pilot:
         tasks = app.query_one(TaskList)
         assert "[bold red]x[/] and [@click=app" in row_text(tasks, 0)
         from rich.console import Console

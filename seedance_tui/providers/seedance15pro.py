@@ -74,7 +74,7 @@ class Seedance15Pro:
     default_base_url = "https://seedance1-5pro.com"
     env_key = "SEEDANCE15PRO_API_KEY"
     env_base_url = "SEEDANCE15PRO_BASE_URL"
-    requests_per_hour: int | None = None  # undocumented
+    requests_per_hour: int | None = 600  # undocumented: a polite default (config: 0 = none)
 
     def defaults(self) -> dict[str, Any]:
         return {"aspect_ratio": "16:9", "duration": "5", "audio": False}

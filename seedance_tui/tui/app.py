@@ -13,6 +13,7 @@ name) and its `theme` chosen; a theme picked later in the command palette is sav
 
 from __future__ import annotations
 
+import math
 import os
 import sqlite3
 import time
@@ -260,7 +261,13 @@ class SeedanceApp(App[int]):
             self.post_message(EngineNotice(event.level, event.message))
 
     def _eta(self, task_id: str) -> float | None:
-        return self.engine.scheduler.eta(task_id) if self.engine else None
+        """A pending task's expected finish; infinity for one past its likely finish
+        (the list and the detail pane say "overdue")."""
+        if self.engine is None:
+            return None
+        if self.engine.scheduler.overdue(task_id):
+            return math.inf
+        return self.engine.scheduler.eta(task_id)
 
     def _link_state(self, task: Task) -> str | None:
         return library.link_state(task, self.settings, now=self.clock())
@@ -356,7 +363,7 @@ class SeedanceApp(App[int]):
             return
         eta = next_check = None
         if self.engine is not None and task.status.is_pending:
-            eta = self.engine.scheduler.eta(task.id)
+            eta = self._eta(task.id)
             next_check = self.engine.scheduler.next_check(task.id)
         pane.show(
             task,

@@ -5,6 +5,8 @@ line saying why there is none; other tasks leave the text the whole width."""
 
 from __future__ import annotations
 
+import math
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -94,7 +96,9 @@ def render_task(
         row("timing", Text(f"queued {duration(now - task.created_at)} ago (batch queue)"))
     elif task.status.is_pending:
         timing = Text(f"running {duration(now - task.created_at)}")
-        if eta is not None:
+        if eta is not None and not math.isfinite(eta):
+            timing.append(", overdue (past its likely finish)")
+        elif eta is not None:
             timing.append(f", ETA {'in ' + duration(eta - now) if eta > now else 'any moment'}")
         if next_check is not None:
             timing.append(f", next check in {duration(max(0.0, next_check - now))}")

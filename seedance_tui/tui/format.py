@@ -7,6 +7,7 @@ and into `rich.text.Text`, never into markup.
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from ..models import Provider, Task, TaskStatus
 from ..text import span as duration  # noqa: F401  (the widgets' name for it)
@@ -53,6 +54,16 @@ def status_glyph(status: TaskStatus, now: float) -> str:
     if status.is_pending and status is not TaskStatus.QUEUED:
         return SPINNER[int(now * 8) % len(SPINNER)]
     return STATUS_GLYPHS[status]
+
+
+def eta_text(eta: float, now: float) -> str:
+    """A pending task's expected finish as a list cell: "≈1m05s", "due" once that moment
+    has passed, "overdue" when there is no finite expectation (past its likely finish)."""
+    if not (math.isfinite(eta) and math.isfinite(now)):
+        return "overdue"
+    if eta <= now:
+        return "due"
+    return "≈" + duration(eta - now)
 
 
 def clock_time(ts: float) -> str:

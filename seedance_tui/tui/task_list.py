@@ -32,6 +32,7 @@ from .format import (
     STATUS_STYLES,
     credits_cell,
     duration,
+    eta_text,
     params_text,
     status_glyph,
 )
@@ -176,6 +177,8 @@ class TaskList(ScrollView, can_focus=True):
         store: Store,
         *,
         clock: Callable[[], float],
+        # A pending task's expected finish (epoch seconds); None: not known; not
+        # finite: overdue (past its likely finish).
         eta: Callable[[str], float | None] = lambda task_id: None,
         link: Callable[[Task], str | None] = lambda task: None,
         id: str | None = None,
@@ -386,7 +389,7 @@ class TaskList(ScrollView, can_focus=True):
             Column("time", "age", 5, "right"),
             Column("provider", "prov", 4),
             Column("params", "params", 18),
-            Column("eta", "eta", 6, "right"),
+            Column("eta", "eta", 7, "right"),  # "overdue"
         ]
         chosen = [Column("status", "status" if status_w > 1 else "", status_w)]
         used = status_w
@@ -437,15 +440,13 @@ class TaskList(ScrollView, can_focus=True):
                     and eta is not None
                     and not any(c.key == "eta" for c in columns)
                 ):
-                    value = "≈" + duration(eta - now)
+                    value = eta_text(eta, now)
                 elif task.status.is_pending:
                     value = duration(now - task.created_at)
                 else:
                     value = duration(now - task.created_at)
             else:  # eta
-                value = ("≈" + duration(eta - now)) if eta is not None and eta > now else ""
-                if eta is not None and eta <= now:
-                    value = "due"
+                value = "" if eta is None else eta_text(eta, now)
             cell = value[: column.width]
             pad = column.width - len(cell)
             if column.justify == "right":
