@@ -19,7 +19,13 @@ class KeyFooter(Footer):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._rebuild_queued = False
+        self._recomposing = False
         self._shown: tuple | None = None
+
+    @property
+    def is_current(self) -> bool:
+        """No rebuild is waiting or under way: the keys shown are the ones that apply."""
+        return not (self._rebuild_queued or self._recomposing)
 
     def bindings_changed(self, screen: Screen) -> None:
         self._bindings_ready = True  # Footer.compose shows nothing until this is set
@@ -37,7 +43,11 @@ class KeyFooter(Footer):
         if shown == self._shown:
             return
         self._shown = shown
-        await self.recompose()
+        self._recomposing = True
+        try:
+            await self.recompose()
+        finally:
+            self._recomposing = False
 
     def _keys_shown(self) -> tuple:
         """What `compose` would show: each key, its label, its action and whether it is on."""
