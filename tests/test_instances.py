@@ -83,11 +83,12 @@ async def _workload(
     outcomes = await asyncio.gather(*submissions, return_exceptions=True)
     try:
         deadline = time.monotonic() + 120
-        while engines[0].store.pending() and time.monotonic() < deadline:
+        while pending := engines[0].store.pending():
+            assert time.monotonic() < deadline, f"{len(pending)} tasks still pending after 120 s"
             for loop in loops:
                 if loop.done():
                     loop.result()
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.05)  # the interval between two looks
     finally:
         for loop in loops:
             loop.cancel()
