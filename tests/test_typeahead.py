@@ -115,6 +115,7 @@ async def test_the_ready_file_names_the_dashboards_process(tmp_path, monkeypatch
     async with app.run_test(size=(100, 30)):
         assert ready.read_text() == f"{os.getpid()}\n"
         assert not Path(str(ready) + ".partial").exists()
+    assert not ready.exists()  # withdrawn when the dashboard quits
 
 
 async def test_a_dialog_closed_before_it_was_shown_raises_nothing(tmp_path):

@@ -78,10 +78,10 @@ MAIN_SCREEN_ACTIONS = {
     "copy_url", "open_video", "rerun", "poll_now", "focus_list", "download", "toggle_queue",
 }  # fmt: skip
 CREDITS_REFRESH_DELAY = 0.5
-# Set to a path, the dashboard writes its pid there once it takes keys (see README,
-# "Driving the dashboard from a script").
-READY_FILE_VAR = "SEEDANCE_TUI_READY_FILE"
 PROGRESS_EVERY = 0.1  # seconds between two progress messages of one download
+# Set to a path, the dashboard writes its pid there once it takes keys, and removes the
+# file when it quits (README, "Working with other tools": driving it from a script).
+READY_FILE_VAR = "SEEDANCE_TUI_READY_FILE"
 
 
 class SeedanceApp(App[int]):
@@ -192,6 +192,17 @@ class SeedanceApp(App[int]):
                     severity="warning",
                     markup=False,
                 )
+
+    def _withdraw_ready_file(self) -> None:
+        """The ready file goes with the dashboard (if it still names this process)."""
+        path = os.environ.get(READY_FILE_VAR)
+        if not path or not self.is_ready:
+            return
+        try:
+            if Path(path).read_text() == f"{os.getpid()}\n":
+                Path(path).unlink()
+        except OSError:
+            pass  # gone already, or not ours to remove
 
     @property
     def is_ready(self) -> bool:
@@ -426,6 +437,8 @@ class SeedanceApp(App[int]):
 
     @on(TaskList.Reloaded)
     def _reloaded(self, message: TaskList.Reloaded) -> None:
+        if not self.is_mounted_ready:
+            return  # a reload that finished as the dashboard quit
         self._show_query_label(message.total)
 
     def _show_query_label(self, total: int) -> None:
@@ -912,6 +925,7 @@ class SeedanceApp(App[int]):
         super()._handle_exception(error)
 
     async def on_unmount(self) -> None:
+        self._withdraw_ready_file()
         if self.engine is not None:
             await self.engine.stop_queue()  # a queued job being sent finishes, no new one
             await self.engine.aclose()
