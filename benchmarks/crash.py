@@ -21,12 +21,21 @@ Then `--tui-kills` rounds do the same to the dashboard: `seedance-tui` in a
 pseudo-terminal, a job typed into its form and confirmed (n, text, ctrl+s, enter), a
 headless `watch` polling beside it, both killed at a random moment.
 
-Run: python benchmarks/crash.py [--kills 20] [--tui-kills 10] [--seed N]
+The harness waits for states, never for a guessed duration: the dashboard's ready file
+($SEEDANCE_TUI_READY_FILE) before typing, the confirm dialog on its screen before the
+enter, each round's intents in the history before its random kill moment (a quarter of
+the rounds kill blind instead, start-up included, so some kills land before anything
+was saved), each process's end with a deadline. A state that does not come within its
+deadline is a harness failure in the report, never a hang; every process it started is
+killed when it ends, however it ends.
+
+Run: python benchmarks/crash.py [--kills 20] [--tui-kills 20] [--seed N]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import pty
@@ -64,8 +73,11 @@ prior = [1.0, 3.0]
 [providers.nanophoto]
 requests_per_hour = 5000
 """
-# About how long a headless command takes to start (imports); kills fall after it.
-STARTUP = 1.3
+# A blind kill falls anywhere in this many seconds after the round's processes start.
+BLIND_SPAN = 3.0
+BLIND_SHARE = 0.25  # of the headless rounds
+DEADLINE = 90.0  # for any state the harness waits for (a busy machine is slow)
+POLL_INTERVAL = 0.05  # between two looks at a state
 SIM_STATUS = {"completed": TaskStatus.COMPLETED, "failed": TaskStatus.FAILED}
 
 
@@ -89,6 +101,8 @@ class CrashResult:
     never_recorded: int = 0  # killed before the intent was written: nothing sent
     credit_mismatches: dict[str, tuple[int, int]] = field(default_factory=dict)
     tracebacks: list[str] = field(default_factory=list)
+    harness_failures: list[str] = field(default_factory=list)  # a state that never came
+    blind_rounds: int = 0
     seconds: float = 0.0
 
     @property
@@ -100,6 +114,7 @@ class CrashResult:
             or self.not_terminal
             or self.credit_mismatches
             or self.tracebacks
+            or self.harness_failures
         )
 
     def report(self) -> str:
@@ -117,6 +132,8 @@ class CrashResult:
             f"not terminal         {len(self.not_terminal)}",
             f"credit mismatches    {len(self.credit_mismatches)}",
             f"tracebacks           {len(self.tracebacks)}",
+            f"harness failures     {len(self.harness_failures)} (a state that never came)",
+            f"blind rounds         {self.blind_rounds} (killed at any moment, start-up included)",
             f"orphaned, accepted by the server   {self.orphans_accepted} "
             "(kill between accept and commit: shown to the user)",
             f"orphaned, never created            {self.orphans_not_created}",
@@ -128,6 +145,7 @@ class CrashResult:
             ("state", self.state_mismatches),
             ("not terminal", self.not_terminal),
             ("traceback", self.tracebacks),
+            ("harness", self.harness_failures),
         ):
             lines += [f"  {label}: {item}" for item in items[:5]]
         lines.append("RESULT               " + ("ok" if self.ok else "FAILED"))
@@ -138,33 +156,90 @@ def _exe() -> list[str]:
     return [sys.executable, "-m", "seedance_tui"]
 
 
-def _spawn(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [*_exe(), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+class HarnessError(Exception):
+    """A state the harness waited for did not come within its deadline."""
 
 
-def _reap(proc: subprocess.Popen[bytes], result: CrashResult) -> None:
-    _, err = proc.communicate(timeout=30)
+def wait_for(predicate, what: str, seconds: float = DEADLINE) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise HarnessError(f"not within {seconds:g} s: {what}")
+        time.sleep(POLL_INTERVAL)
+
+
+def random_moment(rng: random.Random, seconds: float) -> None:
+    """The kill falls at a random moment of the next `seconds` (this is the point of the
+    test, not a wait for anything)."""
+    time.sleep(rng.uniform(0.0, seconds))
+
+
+class Processes:
+    """Every process the harness starts, each in its own group; `kill_all` ends them."""
+
+    def __init__(self) -> None:
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(argv, start_new_session=True, **kwargs)
+        self.started.append(process)
+        return process
+
+    def kill_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _spawn(procs: Processes, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return procs.spawn([*_exe(), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _reap(
+    proc: subprocess.Popen[bytes], result: CrashResult, what: str, seconds: float = DEADLINE
+) -> None:
+    try:
+        _, err = proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        result.harness_failures.append(f"{what} did not end within {seconds:g} s")
     if b"Traceback" in err:
         result.tracebacks.append(err.decode("utf-8", "replace")[-400:])
+
+
+def _recorded_prompts(db: Path) -> set[str]:
+    """The prompts with a row in the history (read-only; nothing yet if no file)."""
+    if not db.exists():
+        return set()
+    try:
+        store = Store.open_reader(db)
+    except Exception:
+        return set()  # the first process is creating it
+    try:
+        return {task.prompt for task in store.list(limit=None)}
+    except Exception:
+        return set()
+    finally:
+        store.close()
 
 
 class Dashboard:
     """The TUI (`seedance-tui` with no command) in a pseudo-terminal, driven by keys."""
 
-    STARTUP = 3.0  # seconds until the dashboard takes keys
-
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, procs: Processes, env: dict[str, str], ready_file: Path) -> None:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        self.proc = subprocess.Popen(
+        self.ready_file = ready_file
+        ready_file.unlink(missing_ok=True)
+        self.proc = procs.spawn(
             _exe(),
             stdin=slave,
             stdout=slave,
             stderr=slave,
-            env={**env, "TERM": "xterm-256color"},
-            start_new_session=True,
+            env={**env, "TERM": "xterm-256color", "SEEDANCE_TUI_READY_FILE": str(ready_file)},
         )
         os.close(slave)
         self.master = master
@@ -181,42 +256,73 @@ class Dashboard:
                 return
             self.screen.extend(data)
 
-    def keys(self, data: bytes, pause: float = 0.3) -> None:
+    def _running(self) -> None:
+        if self.proc.poll() is not None:
+            tail = bytes(self.screen[-400:]).decode("utf-8", "replace")
+            raise HarnessError(f"the dashboard exited ({self.proc.returncode}): {tail!r}")
+
+    def wait_ready(self) -> None:
+        """Until the dashboard says it takes keys (its ready file names its pid)."""
+
+        def ready() -> bool:
+            self._running()
+            with contextlib.suppress(OSError):
+                return self.ready_file.read_text() == f"{self.proc.pid}\n"
+            return False
+
+        wait_for(ready, "the dashboard wrote its ready file")
+
+    def type(self, data: bytes) -> int:
+        """Send keys; returns where the screen's output stood before them."""
+        offset = len(self.screen)
         os.write(self.master, data)
-        time.sleep(pause)
+        return offset
+
+    def wait_for_text(self, text: bytes, since: int, what: str) -> None:
+        def shown() -> bool:
+            self._running()
+            return text in self.screen[since:]
+
+        wait_for(shown, what)
 
     def submit(self, prompt: str) -> None:
-        """New job, type the prompt, ctrl+s (check and quote), enter (confirm)."""
-        self.keys(b"\x1b")  # back to the task list, whatever had focus
-        self.keys(b"n")
-        self.keys(prompt.encode())
-        self.keys(b"\x13", 0.6)
-        self.keys(b"\r", 0.0)
+        """New job, the prompt and ctrl+s typed at once (the dashboard keeps them in
+        order), then enter once the confirm dialog shows."""
+        since = self.type(b"n" + prompt.encode() + b"\x13")
+        self.wait_for_text(b"Submit this job?", since, "the confirm dialog")
+        self.type(b"\r")
 
     def close(self) -> None:
         os.close(self.master)
 
 
 def _tui_round(
-    env: dict[str, str], rng: random.Random, round_no: int, prompts: list[str], result: CrashResult
+    procs: Processes,
+    env: dict[str, str],
+    rng: random.Random,
+    round_no: int,
+    prompts: list[str],
+    result: CrashResult,
+    ready_file: Path,
 ) -> None:
-    """Start the dashboard (and a headless watch beside it), submit 1-2 jobs through its
+    """Start the dashboard (and a headless watch beside it), submit a job through its
     form, SIGKILL both at a random moment: mid-submit, mid-poll, or idle."""
-    watch = _spawn(env, "watch")
-    tui = Dashboard(env)
+    watch = _spawn(procs, env, "watch")
+    tui = Dashboard(procs, env, ready_file)
     try:
-        time.sleep(Dashboard.STARTUP)
-        for j in range(1):  # one: a second typed while the first is in flight hits the list's keys
-            prompt = f"tui round {round_no:02d} job {j}"
+        try:
+            tui.wait_ready()
+            prompt = f"tui round {round_no:02d} job 0"
             prompts.append(prompt)
             tui.submit(prompt)
-            time.sleep(rng.uniform(0.0, 1.2))
-        time.sleep(rng.uniform(0.0, 1.0))
+        except HarnessError as exc:
+            result.harness_failures.append(f"tui round {round_no:02d}: {exc}")
+        random_moment(rng, 2.2)
         if tui.proc.poll() is None:
             tui.proc.send_signal(signal.SIGKILL)
             result.kills += 1
             result.killed_tuis += 1
-        tui.proc.wait(timeout=30)
+        tui.proc.wait(timeout=DEADLINE)
         if b"Traceback" in tui.screen:
             result.tracebacks.append(bytes(tui.screen[-400:]).decode("utf-8", "replace"))
     finally:
@@ -225,7 +331,61 @@ def _tui_round(
         watch.send_signal(signal.SIGKILL)
         result.kills += 1
         result.killed_watches += 1
-    _reap(watch, result)
+    _reap(watch, result, "a killed watch")
+
+
+def _headless_round(
+    procs: Processes,
+    env: dict[str, str],
+    db: Path,
+    rng: random.Random,
+    round_no: int,
+    prompts: list[str],
+    result: CrashResult,
+    max_round: float,
+) -> None:
+    """A watch and 1-3 submits (some with --wait), all SIGKILLed at a random moment:
+    after every submit saved its intent, or (a blind round) at any moment at all."""
+    round_procs: list[tuple[str, subprocess.Popen[bytes]]] = [
+        ("watch", _spawn(procs, env, "watch"))
+    ]
+    submits: list[tuple[str, subprocess.Popen[bytes]]] = []
+    for j in range(rng.randint(1, 3)):
+        prompt = f"crash round {round_no:02d} job {j}"
+        prompts.append(prompt)
+        provider = rng.choice(["nanophoto", "seedance15pro"])
+        args = ["submit", "--provider", provider, "--prompt", prompt]
+        if rng.random() < 0.4:
+            args.append("--wait")
+        submit = _spawn(procs, env, *args)
+        submits.append((prompt, submit))
+        round_procs.append(("submit", submit))
+    if rng.random() < BLIND_SHARE:
+        result.blind_rounds += 1
+        random_moment(rng, BLIND_SPAN + max_round)
+    else:
+
+        def intents_saved() -> bool:
+            recorded = _recorded_prompts(db)
+            return all(proc.poll() is not None or prompt in recorded for prompt, proc in submits)
+
+        try:
+            wait_for(
+                intents_saved, f"round {round_no:02d}: every submit saved its intent (or ended)"
+            )
+        except HarnessError as exc:
+            result.harness_failures.append(str(exc))
+        random_moment(rng, max_round)
+    for kind, proc in round_procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            result.kills += 1
+            if kind == "submit":
+                result.killed_submits += 1
+            else:
+                result.killed_watches += 1
+    for kind, proc in round_procs:
+        _reap(proc, result, f"a killed {kind}")
 
 
 def run_crash(
@@ -266,32 +426,16 @@ def run_crash(
                 "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
             }
             prompts: list[str] = []
-            for round_no in range(rounds):
-                procs: list[tuple[str, subprocess.Popen[bytes]]] = [("watch", _spawn(env, "watch"))]
-                for j in range(rng.randint(1, 3)):
-                    prompt = f"crash round {round_no:02d} job {j}"
-                    prompts.append(prompt)
-                    provider = rng.choice(["nanophoto", "seedance15pro"])
-                    args = ["submit", "--provider", provider, "--prompt", prompt]
-                    if rng.random() < 0.4:
-                        args.append("--wait")
-                    procs.append(("submit", _spawn(env, *args)))
-                time.sleep(STARTUP + rng.uniform(0.0, max_round))
-                for kind, proc in procs:
-                    if proc.poll() is None:
-                        proc.send_signal(signal.SIGKILL)
-                        result.kills += 1
-                        if kind == "submit":
-                            result.killed_submits += 1
-                        else:
-                            result.killed_watches += 1
-                for _, proc in procs:
-                    _reap(proc, result)
-            for round_no in range(tui_rounds):
-                _tui_round(env, rng, round_no, prompts, result)
-            final = subprocess.run([*_exe(), "watch"], env=env, capture_output=True, timeout=120)
-            if b"Traceback" in final.stderr:
-                result.tracebacks.append(final.stderr.decode("utf-8", "replace")[-400:])
+            procs = Processes()
+            try:
+                for round_no in range(rounds):
+                    _headless_round(procs, env, db, rng, round_no, prompts, result, max_round)
+                for round_no in range(tui_rounds):
+                    _tui_round(procs, env, rng, round_no, prompts, result, root / "ready")
+                final = _spawn(procs, env, "watch")
+                _reap(final, result, "the last watch", seconds=2 * DEADLINE)
+            finally:
+                procs.kill_all()
             sim_tasks = httpx.get(sim.base_url + "/_sim/tasks").json()["tasks"]
             ledger = httpx.get(sim.base_url + "/_sim/ledger").json()
         result.submissions = len(prompts)
@@ -357,7 +501,7 @@ def check(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kills", type=int, default=20, help="rounds, each ending in SIGKILLs")
-    parser.add_argument("--tui-kills", type=int, default=10, help="rounds killing the TUI")
+    parser.add_argument("--tui-kills", type=int, default=20, help="rounds killing the TUI")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     result = run_crash(args.kills, tui_rounds=args.tui_kills, seed=args.seed)

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 # Two instances sharing a history file never poll one task more often than this.
 MIN_POLL_SPACING = 4.0
+# A poll another poller holds (its lease) is tried again no sooner than this.
+CLAIM_RETRY = 1.0
 # How often the loop re-reads the history for work other instances added or finished.
 RESYNC_EVERY = 20.0
 NOT_FOUND_LIMIT = 3
@@ -437,7 +439,11 @@ class Engine:
                 self.scheduler.forget(id)
                 self._changed(task)
             else:
-                self.scheduler.poll_skipped(id)
+                # Not before the claim can succeed: without this the loop would hand the
+                # same poll out again at once, and spin until the other poll ends.
+                last = task.last_polled_at or now
+                retry_at = max(now + CLAIM_RETRY, last + MIN_POLL_SPACING)
+                self.scheduler.poll_skipped(id, retry_at=retry_at)
                 if task.last_polled_at:
                     self.scheduler.note_external_poll(id, task.last_polled_at)
             return

@@ -804,10 +804,11 @@ class Scheduler:
             return
         self.render_times.learn(target.profile, generation_time, target.task_id)
 
-    def poll_skipped(self, task_id: str) -> None:
+    def poll_skipped(self, task_id: str, *, retry_at: float | None = None) -> None:
         """A poll handed out by `due_polls` was not sent after all (e.g. a 429 on an
         earlier request of the same batch paused the key): the task is due again as
-        before, and nothing is held for it."""
+        before, and nothing is held for it. With `retry_at` (the poll could not be
+        claimed: another poll of it is in flight or was just made), not before then."""
         self._version += 1
         tracked = self._tasks.get(task_id)
         if tracked is None or tracked.in_flight_at is None:
@@ -815,6 +816,8 @@ class Scheduler:
         tracked.in_flight_at = None
         tracked.last_e = tracked.prev_e
         tracked.prev_e = None
+        if retry_at is not None:
+            tracked.not_before = max(tracked.not_before, retry_at)
 
     def note_external_poll(self, task_id: str, at: float) -> None:
         """Another instance polled this task at `at` (and it was still pending then).

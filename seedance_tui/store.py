@@ -630,15 +630,32 @@ class Store:
         when some instance polled it within min_interval.
 
         One statement, so two instances sharing the file never both claim the same poll.
-        The lease is released with the answer (`_apply`) or by `release_poll`.
+        The lease is released with the answer (`_apply`) or by `release_poll`. The row's
+        `owner` names the poller holding the lease: a lease whose poller is gone (killed
+        on this machine) ends with it, instead of delaying the task until it expires.
         """
+        owner = this_owner()
         with self._tx() as tx:
             cursor = tx.execute(
-                "UPDATE tasks SET last_polled_at=?, poll_lease_until=? WHERE id=? "
+                "UPDATE tasks SET last_polled_at=?, poll_lease_until=?, owner=? WHERE id=? "
                 "AND status IN ('processing') "
                 "AND (last_polled_at IS NULL OR last_polled_at <= ?) "
                 "AND (poll_lease_until IS NULL OR poll_lease_until <= ?)",
-                (iso(now), iso(now + lease), id, iso(now - min_interval), iso(now)),
+                (iso(now), iso(now + lease), owner, id, iso(now - min_interval), iso(now)),
+            )
+            if cursor.rowcount == 1:
+                return True
+            held = tx.execute(
+                "SELECT owner, poll_lease_until FROM tasks WHERE id=? "
+                "AND status IN ('processing') AND poll_lease_until > ?",
+                (id, iso(now)),
+            ).fetchone()
+            if held is None or not held[0] or held[0] == owner or _owner_alive(held[0]):
+                return False
+            cursor = tx.execute(
+                "UPDATE tasks SET last_polled_at=?, poll_lease_until=?, owner=? WHERE id=? "
+                "AND owner=? AND poll_lease_until=?",
+                (iso(now), iso(now + lease), owner, id, held[0], held[1]),
             )
             return cursor.rowcount == 1
 

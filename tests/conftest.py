@@ -1,12 +1,16 @@
-"""Shared fixtures: an isolated home for all state, and the simulator on loopback."""
+"""Shared fixtures: an isolated home for all state, the simulator on loopback, and the
+processes a test starts (stopped when it ends; none may outlive it)."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import TEST_MARK, Processes, kill_pids, leftovers
 
 from seedance_tui.config import Settings, load_settings
 from seedance_tui.models import Provider
@@ -22,9 +26,36 @@ _STATE_VARS = (
 )  # fmt: skip
 
 
+# One run of the suite (shared with pytest-xdist's workers, which inherit it): every
+# process a test starts carries "<run>/<n>" in TEST_MARK, so /proc tells whose it is.
+_RUN_VAR = "SEEDANCE_TUI_TEST_RUN"
+_numbers = itertools.count(1)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault(_RUN_VAR, f"{uuid.uuid4().hex[:12]}.{os.getpid()}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The suite leaves nothing running: a process any test started that is still there
+    (say one whose test was killed by a timeout) is named, killed, and fails the run."""
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller looks once all have finished
+    found = leftovers(os.environ[_RUN_VAR] + "/", prefix=True)
+    if found:
+        kill_pids([pid for pid, _ in found])
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("processes the tests left running (killed now):", red=True)
+            for pid, command in found:
+                reporter.write_line(f"  {pid} {command[:200]}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own config/data folders and no provider variables from outside."""
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own config/data folders and no provider variables from outside;
+    and, when it ends, no process it started may be running any more."""
     for name in _STATE_VARS:
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "home"
@@ -33,7 +64,26 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # never a developer's real OS keyring.
     monkeypatch.setenv("SEEDANCE_TUI_AUTO_DOWNLOAD", "0")
     monkeypatch.setenv("SEEDANCE_TUI_KEYRING", "0")
-    return home
+    mark = f"{os.environ[_RUN_VAR]}/{next(_numbers)}"
+    monkeypatch.setenv(TEST_MARK, mark)
+    yield home
+    if found := leftovers(mark):
+        kill_pids([pid for pid, _ in found])
+        pytest.fail(
+            "the test left processes running (killed now): "
+            + "; ".join(f"{pid} {command[:120]}" for pid, command in found)
+        )
+
+
+@pytest.fixture
+def processes() -> Iterator[Processes]:
+    """Starts processes for the test, each in its own process group; stops them all when
+    the test ends, however it ends."""
+    owner = Processes()
+    try:
+        yield owner
+    finally:
+        owner.stop_all()
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from processes import free_port, stop, wait_for_http
+from processes import DEADLINE, POLL_INTERVAL, Processes, free_port, stop, wait_for_http
 
 from seedance_tui.demo import PROMPTS
 
@@ -79,26 +79,23 @@ COUNT_COLOURS = """
 
 
 @pytest.fixture
-def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def served(tmp_path: Path, processes: Processes) -> str:
     port = free_port()
     env = {**os.environ, "SEEDANCE_TUI_HOME": str(tmp_path / "home"),
            "SEEDANCE_TUI_DEMO_PORT": str(free_port())}  # fmt: skip
-    process = subprocess.Popen(
+    process = processes.spawn(
         [sys.executable, "-m", "seedance_tui", "--demo", "serve", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
-    try:
-        wait_for_http(process, f"http://127.0.0.1:{port}/", "serve")
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        stop(process)
+    wait_for_http(process, f"http://127.0.0.1:{port}/", "serve")
+    return f"http://127.0.0.1:{port}/"
 
 
 @pytest.fixture
-def chromium(tmp_path: Path):
+def chromium(tmp_path: Path, processes: Processes):
     """Headless Chromium with the DevTools protocol on a loopback port; yields its port."""
     port = free_port()
-    process = subprocess.Popen(
+    process = processes.spawn(
         [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", f"--user-data-dir={tmp_path / 'chromium'}",
@@ -107,7 +104,7 @@ def chromium(tmp_path: Path):
          # Nothing but loopback: the page's web font request fails at once.
          "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
          "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         wait_for_http(process, f"http://127.0.0.1:{port}/json/version", "chromium's DevTools")
@@ -162,24 +159,24 @@ async def test_the_browser_shows_the_dashboards_task_list(served: str, chromium:
         await tools.call("Page.addScriptToEvaluateOnNewDocument", source=CAPTURE_SOCKET)
         await tools.call("Page.navigate", url=served)
         received = ""
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + DEADLINE
+        while not any(p in received for p in prompts):
+            assert time.monotonic() < deadline, (
+                f"no prompt of the demo history in what the page received: {received[-1500:]}"
+            )
+            await asyncio.sleep(POLL_INTERVAL)
             received = ANSI.sub("", await tools.evaluate("window.__received || ''") or "")
-            if any(p in received for p in prompts):
-                break
-            await asyncio.sleep(0.25)
-        assert any(p in received for p in prompts), received[-1500:]
         assert "Tasks" in received and "New job" in received
         # textual.js wrote the dashboard into the terminal, which xterm.js draws.
         assert await tools.evaluate("document.body.classList.contains('-first-byte')")
         assert await tools.evaluate("document.querySelectorAll('.xterm-screen canvas').length")
+        # The terminal fades in (0.3 s) and draws on animation frames: look until it shows.
         colours = 0
-        for _ in range(20):  # the terminal fades in (0.3 s) and draws on animation frames
-            await asyncio.sleep(0.25)
+        deadline = time.monotonic() + DEADLINE
+        while colours <= 20:
+            assert time.monotonic() < deadline, f"the page looks blank ({colours} colours)"
+            await asyncio.sleep(POLL_INTERVAL)
             shot = (await tools.call("Page.captureScreenshot", format="png"))["data"]
             colours = await tools.evaluate(f"{COUNT_COLOURS}({shot!r})", await_promise=True)
-            if colours > 20:
-                break
-        assert colours > 20, f"the page looks blank ({colours} colours)"
         if target := os.environ.get("SEEDANCE_TUI_WEB_SCREENSHOT"):
             Path(target).write_bytes(base64.b64decode(shot))

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import NANO_KEY, SEED_KEY
+from processes import wait_for
 
 from seedance_tui import cli
 from seedance_tui.config import config_path
@@ -50,11 +49,11 @@ def requests_seen(sim) -> int:
     return httpx.get(sim.base_url + "/_sim/ledger").json()["totals"]["requests"]
 
 
-def test_help_lists_the_commands():
+def test_help_lists_the_commands(processes):
     for argv in (["seedance-tui", "--help"], [sys.executable, "-m", "seedance_tui", "--help"]):
         if argv[0] == "seedance-tui":
             argv[0] = str(Path(sys.executable).with_name("seedance-tui"))
-        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        out = processes.run(argv, text=True, check=True).stdout
         for command in ("submit", "status", "list", "credits", "watch", "simulator"):
             assert command in out
 
@@ -147,45 +146,55 @@ def test_no_key_is_a_clear_usage_error(capsys, monkeypatch, sim_env, sim):
 # -- crash and recover -----------------------------------------------------------------
 
 
-def _spawn(env: dict[str, str], *args: str) -> subprocess.Popen:
-    exe = str(Path(sys.executable).with_name("seedance-tui"))
-    return subprocess.Popen(
-        [exe, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+EXE = str(Path(sys.executable).with_name("seedance-tui"))
 
 
-@pytest.mark.parametrize(
-    "sim_config", [SimConfig(generation_time=(2.0, 4.0), failure_rate=0.25, seed=11)], indirect=True
-)
 def test_sigkill_while_processing_then_watch_brings_every_task_to_its_end(
-    sim_env, sim, fast_config, tmp_path
+    sim_env, sim, fast_config, tmp_path, processes
 ):
+    """Four renders that stay processing until the test finishes them: a `watch` is
+    killed once it has polled each of them (a poll of it may be in flight: its lease
+    ends with it), the renders finish, a second `watch` brings every task to its end."""
     env = {**os.environ, **sim_env, "SEEDANCE_TUI_DB": str(tmp_path / "h.db")}
+    submits = []
     for i in range(4):
+        httpx.post(sim.base_url + "/_sim/next", json={"gen_time": 3600}).raise_for_status()
         provider = "nanophoto" if i % 2 else "seedance15pro"
-        done = subprocess.run(
-            [str(Path(sys.executable).with_name("seedance-tui")), "submit", "--provider", provider,
-             "--prompt", f"job {i}"], env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-    watcher = _spawn(env, "watch")
-    time.sleep(1.0)  # renders take 2-4 s: every task is still processing
-    watcher.send_signal(signal.SIGKILL)
-    watcher.wait(timeout=10)
+        argv = [EXE, "submit", "--provider", provider, "--prompt", f"job {i}"]
+        submits.append(processes.spawn(argv, env=env, stderr=subprocess.PIPE, text=True))
+    for submit in submits:
+        assert processes.wait(submit, "a submit") == 0, submit.stderr.read()
+    watcher = processes.spawn(
+        [EXE, "watch"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_for(
+        lambda: requests_seen(sim) >= 8 or watcher.poll() is not None,
+        "the first watch polled each task (4 submissions + 4 status requests)",
+    )
+    assert watcher.poll() is None, "the first watch ended while every render was processing"
+    processes.kill(watcher)
+    held = httpx.get(sim.base_url + "/_sim/tasks").json()["tasks"]
+    assert len(held) == 4 and all(t["status"] == "processing" for t in held)
+    for n, sim_task in enumerate(held):
+        outcome = (
+            {"status": "failed", "error": "render failed"} if n == 1 else {"status": "completed"}
+        )
+        httpx.post(
+            sim.base_url + f"/_sim/tasks/{sim_task['task_id']}", json=outcome
+        ).raise_for_status()
 
-    again = _spawn(env, "watch")
-    out, err = again.communicate(timeout=90)
+    again = processes.spawn(
+        [EXE, "watch"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    code = processes.wait(again, "the second watch")
+    out, err = again.stdout.read(), again.stderr.read()
     listed = json.loads(
-        subprocess.run(
-            [str(Path(sys.executable).with_name("seedance-tui")), "list", "--json"],
-            env=env, capture_output=True, text=True, check=True,
-        ).stdout
-    )  # fmt: skip
+        processes.run([EXE, "list", "--json"], env=env, text=True, check=True).stdout
+    )
     statuses = sorted(t["status"] for t in listed)
-    assert len(listed) == 4 and set(statuses) <= {"completed", "failed"}, statuses
-    assert again.returncode == (1 if "failed" in statuses else 0), err
-    held = httpx.get(sim.base_url + "/_sim/tasks").json()
-    held = held["tasks"] if isinstance(held, dict) else held
+    assert len(listed) == 4 and statuses == ["completed", "completed", "completed", "failed"]
+    assert code == 1, err  # one failed
+    held = httpx.get(sim.base_url + "/_sim/tasks").json()["tasks"]
     assert sorted(t["task_id"] for t in held) == sorted(t["task_id"] for t in listed)  # none twice
     assert {t["task_id"]: t["status"] for t in held} == {t["task_id"]: t["status"] for t in listed}
     for stream in (out, err):

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
@@ -66,7 +65,7 @@ def scan_tree(root: Path) -> dict[str, list[str]]:
     indirect=True,
 )
 def test_a_full_run_leaks_no_key_anywhere(
-    sim, sim_env, isolated_home, tmp_path, capsys, monkeypatch
+    sim, sim_env, isolated_home, tmp_path, capsys, monkeypatch, processes
 ) -> None:
     config_path().parent.mkdir(parents=True, exist_ok=True)
     config_path().write_text(FAST)
@@ -126,13 +125,13 @@ def test_a_full_run_leaks_no_key_anywhere(
 
     # A crash: a subprocess that dies with a traceback while holding the keys.
     env = {**os.environ, **sim_env, "PYTHONPATH": str(REPO)}
-    crash = subprocess.run(
+    crash = processes.run(
         [sys.executable, "-c",
          "from seedance_tui.config import load_settings\n"
          "s = load_settings()\n"
          "print(repr(s), s.providers)\n"
          "raise RuntimeError(f'boom {s!r}')"],
-        capture_output=True, env=env, timeout=60,
+        env=env,
     )  # fmt: skip
     assert crash.returncode != 0 and b"RuntimeError: boom" in crash.stderr
 

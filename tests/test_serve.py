@@ -15,7 +15,7 @@ import time
 
 import httpx
 import pytest
-from processes import free_port, stop, wait_for_http
+from processes import DEADLINE, free_port, wait_for_http
 
 from seedance_tui import cli
 from seedance_tui.demo import PROMPTS
@@ -24,18 +24,15 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>]")
 
 
 @pytest.fixture
-def served(tmp_path):
+def served(tmp_path, processes):
     port = free_port()
-    process = subprocess.Popen(
+    process = processes.spawn(
         [sys.executable, "-m", "seedance_tui", "--db", str(tmp_path / "demo.db"), "--demo",
          "serve", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    try:
-        wait_for_http(process, f"http://127.0.0.1:{port}/", "serve")
-        yield port
-    finally:
-        stop(process)
+    wait_for_http(process, f"http://127.0.0.1:{port}/", "serve")
+    return port
 
 
 def test_page_is_served_on_loopback(served: int) -> None:
@@ -53,12 +50,12 @@ async def test_websocket_runs_the_dashboard_with_the_task_list(served: int) -> N
         url = f"ws://127.0.0.1:{served}/ws?width=160&height=48"
         async with session.ws_connect(url) as ws:
             await ws.send_json(["resize", {"width": 160, "height": 48}])
-            deadline = time.monotonic() + 25
+            deadline = time.monotonic() + DEADLINE
             while time.monotonic() < deadline:
                 try:
                     message = await asyncio.wait_for(ws.receive(), 2)
                 except TimeoutError:
-                    continue
+                    continue  # look at the deadline, then wait for the next message
                 if message.type == aiohttp.WSMsgType.BINARY:
                     screen += message.data.decode("utf-8", "replace")
                 elif message.type == aiohttp.WSMsgType.TEXT:

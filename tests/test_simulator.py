@@ -844,19 +844,15 @@ def test_serve_refuses_a_taken_port() -> None:
         serve(port=sim.port or 0)
 
 
-def test_serve_blocks_and_serves_on_loopback() -> None:
+def test_serve_blocks_and_serves_on_loopback(processes) -> None:
     code = (
         "from seedance_tui.simulator import serve\n"
         "serve(port=0, on_ready=lambda url: print(url, flush=True))\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
-        assert httpx.get(url + "/_sim/health").json() == {"ok": True}
-        response = httpx.post(url + SD_GEN, json=SD_SAMPLE, headers=AUTH)
-        assert response.json()["code"] == 200
-    finally:
-        process.terminate()
-        process.wait(5)
+    process = processes.spawn([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
+    assert httpx.get(url + "/_sim/health").json() == {"ok": True}
+    response = httpx.post(url + SD_GEN, json=SD_SAMPLE, headers=AUTH)
+    assert response.json()["code"] == 200

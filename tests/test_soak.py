@@ -1,7 +1,8 @@
 """The fault soak, short: the engine against a simulator answering ~20% of requests
 with faults (429 + Retry-After, 500, timeouts, resets, non-JSON, slow answers).
 
-`benchmarks/soak.py` runs 200 jobs; this runs 30 in accelerated time. Every job ends in
+`benchmarks/soak.py` runs 200 jobs; this runs 30 in accelerated time (and 200 when
+marked `slow` tests are asked for: `pytest -m slow`). Every job ends in
 the terminal state the simulator holds for it, no task goes missing or is created twice,
 our credits equal the simulator's net charges, and no request exceeded the rate limit.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+
+import pytest
 
 _PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "soak.py"
 _spec = importlib.util.spec_from_file_location("soak_benchmark", _PATH)
@@ -36,6 +39,18 @@ def test_soak_under_faults_loses_nothing_and_charges_once(tmp_path: Path) -> Non
     assert result.statuses.get("orphaned", 0) == result.orphans
     assert result.sim_tasks + result.orphans == 30 - result.statuses.get("rejected", 0)
     assert result.orphans_created_by_sim == 0  # faults here never create tasks
+
+
+@pytest.mark.slow
+def test_soak_at_full_size_loses_nothing_and_charges_once(tmp_path: Path) -> None:
+    """benchmarks/soak.py's size: 200 jobs against ~20% faulty answers."""
+    result = soak.run_soak(200, fault_rate=0.2, seed=5, db=tmp_path / "history.db")
+    print(result.report())
+    assert sum(result.faults.values()) >= 20
+    assert result.ok, result.report()
+    assert sum(result.statuses.values()) == 200
+    assert result.statuses.get("orphaned", 0) == result.orphans
+    assert result.sim_tasks + result.orphans == 200 - result.statuses.get("rejected", 0)
 
 
 def test_soak_with_ambiguous_faults_shows_each_accepted_job(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import Input, TextArea
-from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, row_text, wait_until
+from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, row_text, type_at_once, wait_until
 
 from seedance_tui.config import Settings, load_settings
 from seedance_tui.demo import seed_history
@@ -187,16 +187,16 @@ async def test_invalid_fields_are_marked_inline_and_submitting_is_refused(seeded
 async def test_keys_typed_just_before_ctrl_s_are_in_the_job(seeded_settings):
     """A fast typist (or a paste, or tmux send-keys) queues keys faster than they are
     handled: ctrl+s must not overtake the characters typed before it."""
-    from textual import events
-
     app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("n")
         text = "lanterns over a harbor at night"
-        for char in text:  # all queued at once, no waiting between them
-            app.post_message(events.Key(char, char))
-        app.post_message(events.Key("ctrl+s", None))
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSubmit))
+        type_at_once(app, *text, "ctrl+s")  # all queued at once, no waiting between them
+        await wait_until(
+            pilot,
+            lambda: isinstance(app.screen, ConfirmSubmit) and app.screen.focused is not None,
+            "the confirm dialog is shown",
+        )
         assert app.screen.spec.prompt == text
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from textual.widgets import Input, ProgressBar, Static
-from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, row_text, wait_until
+from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, footer_keys, row_text, wait_until
 
 from seedance_tui import library
 from seedance_tui.config import load_settings, read_config_file, save_setting
 from seedance_tui.demo import seed_history
+from seedance_tui.engine import Engine
 from seedance_tui.models import JobSpec, Provider, Task, TaskStatus
 from seedance_tui.simulator.media import media_bytes
 from seedance_tui.store import Store, new_task_id
@@ -44,11 +45,6 @@ def plain(renderable) -> str:
     return console.export_text()
 
 
-def footer_keys(app) -> dict[str, str]:
-    """Action → the key the footer shows for it."""
-    return {key.action: key.key_display for key in app.query("FooterKey")}
-
-
 def messages(app) -> list[str]:
     return [str(n.message) for n in app._notifications]
 
@@ -70,10 +66,10 @@ async def test_a_rebound_key_works_and_the_old_one_does_not(seeded_db):
         await pilot.press("ctrl+f")
         assert app.focused is app.query_one("#search", Input)
         # While typing, ctrl+f stays listed (it types nothing); a rebound letter does not.
-        assert "search" in footer_keys(app)
+        assert "search" in await footer_keys(pilot)
         await pilot.press("escape")
         assert app.focused is tasks
-        keys = footer_keys(app)
+        keys = await footer_keys(pilot)
         assert keys["search"] == "^f"
         assert any("no_such_action" in m for m in messages(app))
         await pilot.press("question_mark")
@@ -191,7 +187,7 @@ async def test_d_saves_the_video_with_a_progress_bar_and_records_the_path(
         assert "⤓" in row_text(tasks, 0)
         detail = plain(app.query_one("#detail-body", Static).content)
         assert saved.local_path in detail.replace("\n", "") and "saved in the library" in detail
-        assert "download" not in footer_keys(app)  # nothing left to save
+        assert "download" not in await footer_keys(pilot)  # nothing left to save
         await pilot.press("o")
         assert opened == [saved.local_path]
 
@@ -263,6 +259,24 @@ def _completed():
 # -- the batch queue -------------------------------------------------------------------
 
 
+class WatchedEngine(Engine):
+    """Counts the poll loop's looks at the queue and the queue submitter's ends: the
+    states a paused queue is checked in (nothing left the queue although it was looked at)."""
+
+    looks = 0
+    drains_ended = 0
+
+    def _kick_queue(self) -> None:
+        self.looks += 1
+        super()._kick_queue()
+
+    async def _drain_queue(self) -> None:
+        try:
+            await super()._drain_queue()
+        finally:
+            self.drains_ended += 1
+
+
 async def test_the_queue_key_pauses_and_resumes_the_batch(live_settings, sim):
     store = Store.open(live_settings.db_path)
     jobs = [
@@ -273,7 +287,18 @@ async def test_the_queue_key_pauses_and_resumes_the_batch(live_settings, sim):
     store.enqueue(jobs, time.time())
     store.set_state("queue_paused", "1")
     store.close()
-    app = SeedanceApp(live_settings)
+    store = Store.open(live_settings.db_path)
+    engine = WatchedEngine(live_settings, store)
+    app = SeedanceApp(live_settings, store=store, engine=engine)
+
+    async def loop_looks_again() -> None:
+        """Wake the poll loop and wait until it has looked at the queue twice more."""
+        looks = engine.looks
+        engine.wake()
+        await wait_until(pilot, lambda: engine.looks >= looks + 1, "the loop looked at the queue")
+        engine.wake()
+        await wait_until(pilot, lambda: engine.looks >= looks + 2, "the loop looked again")
+
     async with app.run_test(size=(120, 40)) as pilot:
         panel = app.query_one(CreditsPanel)
         queue_text = lambda: str(panel.query_one("#credits-queue", Static).content)  # noqa: E731
@@ -281,16 +306,19 @@ async def test_the_queue_key_pauses_and_resumes_the_batch(live_settings, sim):
         assert "paused" in queue_text() and "(b: resume)" in queue_text()
         tasks = app.query_one(TaskList)
         assert "◌ queued" in row_text(tasks, 0)
-        await pilot.pause(0.5)
+        await loop_looks_again()
         assert app.store.count_queued() == {"nanophoto": 4}  # paused: nothing left
+        assert engine.drains_ended == 0  # nor was a submitter started
         await pilot.press("b")
         assert not app.engine.queue_paused()
         await wait_until(pilot, lambda: sum(app.store.count_queued().values()) < 4)
         await pilot.press("b")
         assert app.engine.queue_paused()
-        await pilot.pause(0.2)
+        # The submitter finishes the job it is sending and stops at the pause.
+        await wait_until(pilot, lambda: engine.drains_ended == 1, "the queue submitter stopped")
         left = sum(app.store.count_queued().values())
-        await pilot.pause(0.8)
+        await loop_looks_again()
+        assert engine.drains_ended == 1  # no submitter started again
         assert sum(app.store.count_queued().values()) == left  # no new job leaves the queue
         assert "paused" in queue_text()
         await pilot.press("b")

@@ -1,10 +1,19 @@
-"""What the dashboard's test files share: a fixed clock and waiting helpers."""
+"""What the dashboard's test files share: a fixed clock and waiting helpers.
+
+Tests wait for a state, never for a duration: `wait_until` polls a condition (between
+two looks the app runs) and fails, naming the condition, when its deadline passes.
+"""
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 
+from textual import events
+from textual.app import App
+
+from seedance_tui.tui.footer import KeyFooter
 from seedance_tui.tui.task_list import TaskList
 
 FIXED_NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
@@ -12,18 +21,45 @@ FIXED_NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 # dashboard tries to read from a link fails the same way on every machine (a demo
 # running on its own port would otherwise serve it).
 CLOSED_MEDIA = "http://127.0.0.1:1"
+# Long enough for a busy 2-core machine; only a broken condition ever waits this long.
+DEADLINE = 30.0
 
 
 def fixed_clock() -> float:
     return FIXED_NOW
 
 
-async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+def _describe(predicate: Callable[[], object]) -> str:
+    try:
+        return inspect.getsource(predicate).strip()
+    except (OSError, TypeError):
+        return repr(predicate)
+
+
+async def wait_until(
+    pilot, predicate: Callable[[], object], what: str | None = None, timeout: float = DEADLINE
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)
+            raise AssertionError(f"not true within {timeout:g} s: {what or _describe(predicate)}")
+        await pilot.pause(0.05)  # the interval between two looks, not a wait for a state
+
+
+async def footer_keys(pilot) -> dict[str, str]:
+    """Action → the key the footer shows for it, once the footer shows what applies now."""
+    footer = pilot.app.query_one(KeyFooter)
+    await wait_until(pilot, lambda: footer.is_current, "the footer shows the current keys")
+    return {key.action: key.key_display for key in pilot.app.query("FooterKey")}
+
+
+def type_at_once(app: App, *keys: str) -> None:
+    """Queue key presses as a fast typist, a paste or `tmux send-keys` does: all before
+    the first is handled (Pilot's `press` waits for each key to be handled)."""
+    named = {" ": "space", "\n": "enter"}
+    for key in keys:
+        character = key if len(key) == 1 else None
+        app.post_message(events.Key(named.get(key, key), character))
 
 
 def row_text(tasks: TaskList, index: int) -> str:

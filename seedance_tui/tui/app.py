@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
@@ -45,6 +45,7 @@ from .gallery import GalleryScreen
 from .keys import APP_BINDINGS, COMMANDS, effective_keys, is_printable, split_keymap
 from .messages import (
     CreditsComputed,
+    DashboardReady,
     DownloadFailed,
     DownloadFinished,
     DownloadProgress,
@@ -57,6 +58,7 @@ from .opener import over_ssh
 from .screens import ConfirmSubmit, HelpScreen
 from .styles import css_paths
 from .task_list import TaskList
+from .typeahead import KeyOrder, KeyRoundTrip, is_typed
 from .unchanged import OneLineLabel, show_text
 
 if TYPE_CHECKING:
@@ -81,6 +83,9 @@ MAIN_SCREEN_ACTIONS = {
 }  # fmt: skip
 CREDITS_REFRESH_DELAY = 0.5
 PROGRESS_EVERY = 0.1  # seconds between two progress messages of one download
+# Set to a path, the dashboard writes its pid there once it takes keys, and removes the
+# file when it quits (README, "Working with other tools": driving it from a script).
+READY_FILE_VAR = "SEEDANCE_TUI_READY_FILE"
 
 
 class SeedanceApp(App[int]):
@@ -128,6 +133,8 @@ class SeedanceApp(App[int]):
         self._ending_on_damage = False  # see _handle_exception
         # Poster frames for the detail pane and the gallery (made in workers, cached).
         self.frame_source = FrameSource(settings, clock=clock)
+        self._engine_started = False
+        self.key_order = KeyOrder(self, super().on_event)  # see typeahead.py
         if settings.demo:
             self.sub_title = "demo: built-in simulator, no key needed"
 
@@ -169,6 +176,69 @@ class SeedanceApp(App[int]):
         # scan come right after it.
         self.call_after_refresh(self._start_engine)
         self.set_interval(1.0, self._tick)
+        self._announce_ready()
+
+    def _announce_ready(self) -> None:
+        """From here on keys are taken (the list has the focus: the focus change above is
+        queued ahead of every key read from now on); keys read before were typed blind
+        and are dropped (typeahead.py). Said with a message (for Pilot's message_hook),
+        and in the file $SEEDANCE_TUI_READY_FILE names (for a script in a terminal)."""
+        ready = DashboardReady()
+        self.key_order.ready(ready.time)
+        self.post_message(ready)
+        path = os.environ.get(READY_FILE_VAR)
+        if path:
+            try:
+                partial_path = Path(path + ".partial")
+                partial_path.write_text(f"{os.getpid()}\n")
+                os.replace(partial_path, path)
+            except OSError as exc:
+                self.notify(
+                    f"Could not write {READY_FILE_VAR} ({one_line(str(exc), 200)})",
+                    severity="warning",
+                    markup=False,
+                )
+
+    def _withdraw_ready_file(self) -> None:
+        """The ready file goes with the dashboard (if it still names this process)."""
+        path = os.environ.get(READY_FILE_VAR)
+        if not path or not self.is_ready:
+            return
+        try:
+            if Path(path).read_text() == f"{os.getpid()}\n":
+                Path(path).unlink()
+        except OSError:
+            pass  # gone already, or not ours to remove
+
+    @property
+    def is_ready(self) -> bool:
+        """The dashboard takes keys (DashboardReady was sent)."""
+        return self.key_order.ready_at is not None
+
+    async def on_event(self, event: events.Event) -> None:
+        """Typed keys and pastes one at a time, in order, each after the last took effect;
+        those read before the dashboard was ready are dropped (typeahead.py)."""
+        if not is_typed(event):
+            await super().on_event(event)
+            return
+        reported = self.key_order.dropped
+        if not await self.key_order.on_event(event) and not reported and self.key_order.dropped:
+            self.call_after_refresh(self._report_dropped_keys)
+
+    @on(KeyRoundTrip)
+    def _key_round_trip(self, message: KeyRoundTrip) -> None:
+        message.stop()
+        self.key_order.round_trip_done(message)
+
+    def _report_dropped_keys(self) -> None:
+        count, self.key_order.dropped = self.key_order.dropped, 0
+        self.notify(
+            f"{count} key{'s' if count > 1 else ''} typed while the dashboard was starting "
+            "did nothing: type once the task list shows.",
+            title="Keys ignored",
+            severity="warning",
+            markup=False,
+        )
 
     def _apply_breakpoint(self) -> None:
         """The screen's width class (-narrow / -wide) before its widgets are mounted, so
@@ -227,8 +297,12 @@ class SeedanceApp(App[int]):
         self.settings.theme = theme.name
 
     def _start_engine(self) -> None:
+        """Once: right after the first frame, or at the first submission if sooner."""
         from ..engine import Engine
 
+        if self._engine_started:
+            return
+        self._engine_started = True
         if self.engine is None:
             self.engine = Engine(self.settings, self.store, clock=self.clock)
         self.engine.subscribe(self._on_engine_event)
@@ -377,6 +451,8 @@ class SeedanceApp(App[int]):
 
     @on(TaskList.Reloaded)
     def _reloaded(self, message: TaskList.Reloaded) -> None:
+        if not self.is_mounted_ready:
+            return  # a reload that finished as the dashboard quit
         self._show_query_label(message.total)
 
     def _show_query_label(self, total: int) -> None:
@@ -436,6 +512,7 @@ class SeedanceApp(App[int]):
 
     def _tick(self) -> None:
         """Once a second: keep the selected pending task's timing and the budget current."""
+        self.key_order.check_stuck()
         if not self.is_mounted_ready:
             return
         selected = self.main.query_one(TaskList).selected
@@ -536,6 +613,7 @@ class SeedanceApp(App[int]):
 
     @work(group="submit", exit_on_error=False)
     async def _submit_job(self, spec: JobSpec) -> None:
+        self._start_engine()  # a job confirmed before the first frame was painted
         assert self.engine is not None
         try:
             task = await self.engine.submit(spec)
@@ -901,6 +979,7 @@ class SeedanceApp(App[int]):
 
     async def on_unmount(self) -> None:
         await self.frame_source.aclose()
+        self._withdraw_ready_file()
         if self.engine is not None:
             await self.engine.stop_queue()  # a queued job being sent finishes, no new one
             await self.engine.aclose()

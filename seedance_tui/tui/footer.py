@@ -19,7 +19,21 @@ class KeyFooter(Footer):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._rebuild_queued = False
+        self._recomposing = False
         self._shown: tuple | None = None
+
+    @property
+    def is_current(self) -> bool:
+        """No rebuild waits or runs, and the keys shown are the ones that apply now."""
+        if self._rebuild_queued or self._recomposing:
+            return False
+        shown = {(key.action, key.has_class("-disabled")) for key in self.query("FooterKey")}
+        applying = {
+            (binding.action, not enabled)
+            for _node, binding, enabled, _tooltip in self.screen.active_bindings.values()
+            if binding.show
+        }
+        return shown == applying
 
     def bindings_changed(self, screen: Screen) -> None:
         self._bindings_ready = True  # Footer.compose shows nothing until this is set
@@ -31,13 +45,18 @@ class KeyFooter(Footer):
 
     async def _rebuild(self) -> None:
         self._rebuild_queued = False
-        if not self.is_attached:
-            return
-        shown = self._keys_shown()
-        if shown == self._shown:
-            return
-        self._shown = shown
-        await self.recompose()
+        # What applies can change while the keys are rebuilt (compose reads it again):
+        # go round until what is shown is what applies.
+        while self.is_attached:
+            shown = self._keys_shown()
+            if shown == self._shown:
+                return
+            self._shown = shown
+            self._recomposing = True
+            try:
+                await self.recompose()
+            finally:
+                self._recomposing = False
 
     def _keys_shown(self) -> tuple:
         """What `compose` would show: each key, its label, its action and whether it is on."""

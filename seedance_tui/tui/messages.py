@@ -7,6 +7,10 @@ from textual.message import Message
 from ..models import Task, TaskStatus
 
 
+class DashboardReady(Message):
+    """The dashboard takes keys from now on; keys read before this were dropped."""
+
+
 class TaskUpdated(Message):
     """The engine changed a task (a newer update of the same task replaces a queued one)."""
 

@@ -21,6 +21,10 @@ class ConfirmSubmit(ModalScreen[bool]):
     """Shows what will be sent and what it costs; Enter/y submits, Esc cancels."""
 
     BINDINGS = CONFIRM_BINDINGS
+    # Focus the submit button once the dialog is shown. Textual's AUTO_FOCUS, not a query
+    # in on_mount: a dialog closed before it was composed (the app quitting right after
+    # ctrl+s) mounts no children, and that query would raise.
+    AUTO_FOCUS = "#confirm-yes"
 
     def __init__(self, spec: JobSpec, quote: CreditQuote) -> None:
         super().__init__()
@@ -47,9 +51,6 @@ class ConfirmSubmit(ModalScreen[bool]):
             with Horizontal(id="confirm-buttons"):
                 yield Button("Submit (enter)", id="confirm-yes", variant="primary", compact=True)
                 yield Button("Cancel (esc)", id="confirm-no", compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#confirm-yes", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
