@@ -257,10 +257,9 @@ async def _soak(
             {p: s.base_url for p, s in settings.providers.items()},
             {p: settings.key(p) for p in settings.providers},
             timeout=httpx.Timeout(connect=2.0, read=read_timeout, write=2.0, pool=5.0),
-            backoff_base=2.0,
-            sleep=clock.sleep,
+            deadline=read_timeout * 3,
         )
-        engine = Engine(settings, store, client=client, clock=clock)
+        engine = Engine(settings, store, client=client, clock=clock, sleep=clock.sleep)
         engine.start()
         submissions: list[asyncio.Task[Any]] = []
 

@@ -65,6 +65,7 @@ _EASY, _TIGHT, _DEFERRED = 0, 1, 2  # paces: see `Scheduler._plan`
 # Failures.
 RATE_LIMIT_DEFAULT = 60.0  # pause after a 429 that names no Retry-After
 IN_FLIGHT_TTL = 30.0  # a poll handed out but never answered stops counting after this
+IN_FLIGHT_HOLD = 300.0  # ...and is handed out again after this (an answer comes well before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -610,13 +611,16 @@ class Scheduler:
         return max(nxt, e + self.poll_interval)
 
     def _due_at(self, task_id: str, tracked: _Tracked, plan: _Plan) -> float:
+        # Handed out and not answered yet: not due again for a while (a slow answer must
+        # not draw a second poll of the same task), unless the answer never comes.
+        held = -math.inf if tracked.in_flight_at is None else tracked.in_flight_at + IN_FLIGHT_HOLD
         if tracked.forced:
-            return -math.inf
+            return held
         target = tracked.target
         est = self.render_times.estimate(target.profile)
         pace = _DEFERRED if task_id in plan.deferred else _TIGHT if plan.tight else _EASY
         due = target.submitted_at + self._next_e(est, tracked.last_e, pace)
-        return max(due, tracked.not_before)
+        return max(due, tracked.not_before, held)
 
     def _finish_chance(self, tracked: _Tracked, now: float) -> float:
         """Chance a poll now finds the task finished, given it was pending at the last."""

@@ -68,9 +68,10 @@ async def _workload(
             {p: s.base_url for p, s in settings.providers.items()},
             {p: settings.key(p) for p in settings.providers},
             timeout=httpx.Timeout(2.0),
-            sleep=clock.sleep,
         )
-        engines.append(Engine(settings, Store.open(db), client=client, clock=clock))
+        engines.append(
+            Engine(settings, Store.open(db), client=client, clock=clock, sleep=clock.sleep)
+        )
     loops = [asyncio.create_task(e.run(max_wait=0.03)) for e in engines]
     submissions = []
     for i in range(jobs):

@@ -66,7 +66,15 @@ STATUS_FILTERS: list[tuple[str, tuple[str, ...]]] = [
         (TaskStatus.QUEUED.value, TaskStatus.SUBMITTING.value, TaskStatus.PROCESSING.value),
     ),
     ("completed", (TaskStatus.COMPLETED.value,)),
-    ("failed", (TaskStatus.FAILED.value, TaskStatus.REJECTED.value, TaskStatus.ORPHANED.value)),
+    (
+        "failed",
+        (
+            TaskStatus.FAILED.value,
+            TaskStatus.REJECTED.value,
+            TaskStatus.CANCELLED.value,
+            TaskStatus.ORPHANED.value,
+        ),
+    ),
 ]
 PROVIDER_FILTERS: list[str | None] = [None, *(p.value for p in Provider)]
 SORTS = ["newest", "oldest", "credits"]
@@ -76,6 +84,7 @@ MAIN_SCREEN_ACTIONS = {
     "copy_url", "open_video", "rerun", "poll_now", "focus_list", "download", "toggle_queue",
 }  # fmt: skip
 CREDITS_REFRESH_DELAY = 0.5
+PERSISTENT_NOTICE = 86_400.0  # seconds a persistent notice stays unless dismissed
 PROGRESS_EVERY = 0.1  # seconds between two progress messages of one download
 
 
@@ -252,10 +261,10 @@ class SeedanceApp(App[int]):
         if isinstance(event, TaskChanged):
             self.post_message(TaskUpdated(event.task, event.previous))
         else:
-            self.post_message(EngineNotice(event.level, event.message))
+            self.post_message(EngineNotice(event.level, event.message, persistent=event.persistent))
 
     def _eta(self, task_id: str) -> float | None:
-        return self.engine.scheduler.eta(task_id) if self.engine else None
+        return self.engine.eta(task_id) if self.engine else None
 
     def _link_state(self, task: Task) -> str | None:
         return library.link_state(task, self.settings, now=self.clock())
@@ -301,7 +310,15 @@ class SeedanceApp(App[int]):
         severity = (
             message.level if message.level in ("information", "warning", "error") else "information"
         )
-        self.notify(one_line(message.text, 300), severity=severity, markup=False)  # type: ignore[arg-type]
+        # A persistent notice (an accepted task id the history could not record) stays
+        # for a day unless dismissed (a click on it).
+        timeout = PERSISTENT_NOTICE if message.persistent else None
+        self.notify(
+            one_line(message.text, 400 if message.persistent else 300),
+            severity=severity,  # type: ignore[arg-type]
+            markup=False,
+            timeout=timeout,
+        )
 
     @on(Worker.StateChanged)
     def _worker_state(self, event: Worker.StateChanged) -> None:
@@ -347,16 +364,18 @@ class SeedanceApp(App[int]):
         except StoreError:
             pane.show(None, [], now=self.clock())
             return
-        eta = next_check = None
+        eta = next_check = waiting = None
         if self.engine is not None and task.status.is_pending:
-            eta = self.engine.scheduler.eta(task.id)
-            next_check = self.engine.scheduler.next_check(task.id)
+            eta = self.engine.eta(task.id)
+            next_check = self.engine.next_check(task.id)
+            waiting = self.engine.waiting_reason(task.id)
         pane.show(
             task,
             self.store.events(task.id),
             now=self.clock(),
             eta=eta,
             next_check=next_check,
+            waiting=waiting,
             link=self._link_state(task),
         )
         self._show_downloads()
@@ -450,12 +469,11 @@ class SeedanceApp(App[int]):
             return
         from ..engine import budget_key
 
-        budgets = {
-            p: self.engine.scheduler.budget(budget_key(p, self.settings.key_fingerprint(p)))
-            for p in Provider
-        }
+        keys = {p: budget_key(p, self.settings.key_fingerprint(p)) for p in Provider}
+        budgets = {p: self.engine.scheduler.budget(key) for p, key in keys.items()}
+        trouble = {p: self.engine.key_trouble(key) for p, key in keys.items()}
         panel = self.main.query_one(CreditsPanel)
-        panel.show_budget(budgets)
+        panel.show_budget(budgets, trouble)
         panel.show_queue(
             self.engine.queue_counts(), self.engine.queue_paused(), self._key_for("toggle_queue")
         )
@@ -817,7 +835,7 @@ class SeedanceApp(App[int]):
         if self.engine.poll_now(task.id):
             self.notify(f"Checking {task.short_id} now")
         else:
-            next_check = self.engine.scheduler.next_check(task.id)
+            next_check = self.engine.next_check(task.id)
             when = f" next check in {max(0, next_check - self.clock()):.0f}s" if next_check else ""
             self.notify(
                 f"The hourly request budget is spent;{when}", severity="warning", markup=False
