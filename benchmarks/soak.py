@@ -259,7 +259,9 @@ async def _soak(
             timeout=httpx.Timeout(connect=2.0, read=read_timeout, write=2.0, pool=5.0),
             deadline=read_timeout * 3,
         )
-        engine = Engine(settings, store, client=client, clock=clock, sleep=clock.sleep)
+        engine = Engine(
+            settings, store, client=client, clock=clock, monotonic=clock, sleep=clock.sleep
+        )
         engine.start()
         submissions: list[asyncio.Task[Any]] = []
 

@@ -128,28 +128,25 @@ class Engine:
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         """`clock` is the wall clock of the history's times; `monotonic` drives the
-        scheduler and every wait (by default time.monotonic, or `clock` itself when a
-        test or a benchmark injects one: a virtual clock is its own monotonic clock);
-        `sleep` waits that long on it."""
+        scheduler and every wait (a benchmark running both on one accelerated clock
+        passes it as both); `sleep` waits that long on `monotonic`."""
         self.settings = settings
         self.store = store
         self.clock = clock
-        if monotonic is None:
-            monotonic = time.monotonic if clock is time.time else clock
-        self.monotonic = monotonic
+        self.monotonic = monotonic or time.monotonic
         self._sleep = sleep
         self.client = client or Client(
             {p: s.base_url for p, s in settings.providers.items()},
             {p: settings.key(p) for p in settings.providers},
         )
-        self.scheduler = scheduler or make_scheduler(settings, monotonic)
+        self.scheduler = scheduler or make_scheduler(settings, self.monotonic)
         self.ledger = Ledger(
             store,
             self.scheduler,
             self.client,
             windows=settings.rate_windows(),
             wall=clock,
-            mono=monotonic,
+            mono=self.monotonic,
             sleep=sleep,
             notify=self._say,
         )

@@ -289,9 +289,11 @@ class Ledger:
         except ApiError as exc:
             error = exc.kind if not isinstance(exc, OutcomeUnknown) else exc.message[:200]
             note.http_status = note.http_status or exc.http_status
+            sent = note.started  # refused before it left (no key, plain http): not counted
             raise
         except BaseException:
             error = "cancelled"
+            sent = note.started
             raise
         finally:
             self._finish(key, row, note.http_status, sent, self.mono() - started, error)

@@ -70,7 +70,14 @@ async def _workload(
             timeout=httpx.Timeout(2.0),
         )
         engines.append(
-            Engine(settings, Store.open(db), client=client, clock=clock, sleep=clock.sleep)
+            Engine(
+                settings,
+                Store.open(db),
+                client=client,
+                clock=clock,
+                monotonic=clock,
+                sleep=clock.sleep,
+            )
         )
     loops = [asyncio.create_task(e.run(max_wait=0.03)) for e in engines]
     submissions = []

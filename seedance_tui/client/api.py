@@ -66,9 +66,10 @@ class AnswerTooLarge(ProtocolError):
 
 @dataclass(slots=True)
 class Exchange:
-    """What the ledger learns of one request as it goes: the answer's HTTP status."""
+    """What the ledger learns of one request as it goes."""
 
-    http_status: int | None = None
+    started: bool = False  # the request was handed to the network (it may have left)
+    http_status: int | None = None  # the answer's status, once its head arrived
 
 
 def is_loopback(host: str) -> bool:
@@ -229,6 +230,7 @@ class Client:
         self, provider: Provider, base: str, request: RequestSpec, key: str, note: Exchange
     ) -> tuple[int, bytes, dict[str, str]]:
         """Send, then read the answer up to the size cap (the rest is never read)."""
+        note.started = True
         async with self._http.stream(
             request.method,
             base + request.path,
