@@ -46,7 +46,7 @@ from .providers import (
     TransportError,
 )
 from .scheduler import PollTarget, Scheduler
-from .store import Store, StoreError, profile_of
+from .store import Store, StoreConflictError, StoreError, is_transient, profile_of
 
 if TYPE_CHECKING:
     from .library import AutoDownloader
@@ -235,6 +235,8 @@ class Engine:
             for task in self.store.orphan_stale_intents(now):
                 self._changed(task, TaskStatus.SUBMITTING)
         except StoreError as exc:
+            if not is_transient(exc):
+                raise
             self.ledger.writes.failed(exc)  # the next start decides them
         for profile, seconds in self.store.generation_history():
             self.scheduler.learn(profile, seconds)
@@ -419,6 +421,8 @@ class Engine:
         try:
             ended = self.store.record_refusal(task.id, status, error, now)
         except StoreError as exc:
+            if not is_transient(exc):
+                raise
             self.ledger.writes.failed(exc)
             shown = dataclasses.replace(task, status=status, error=error, updated_at=now)
             self._unsaved[task.id] = _Unsaved(
@@ -438,7 +442,21 @@ class Engine:
             saved = self.store.record_submitted(
                 task.id, answer.task_id, answer.update, self.clock()
             )
+        except StoreConflictError:
+            # The provider named a task id that another row already has: this job's own
+            # id is unknown. Kept in the error, never dropped.
+            other = self.store.find(answer.task_id)
+            return self._end_submission(
+                task,
+                TaskStatus.ORPHANED,
+                f"the provider answered with task id {answer.task_id}, which "
+                f"{'task ' + other.short_id if other else 'another task'} of the history "
+                "already has: this job may have been accepted and charged under an id we do "
+                "not know; check the provider's dashboard before re-running.",
+            )
         except StoreError as exc:
+            if not is_transient(exc):
+                raise
             self.ledger.writes.failed(exc)
             now = self.clock()
             shown = dataclasses.replace(
@@ -496,6 +514,8 @@ class Engine:
             try:
                 self._flush_unsaved()
             except StoreError as exc:
+                if not is_transient(exc):
+                    raise
                 await self._sleep(self.ledger.writes.failed(exc))
 
     # -- polling -----------------------------------------------------------------------
@@ -624,6 +644,8 @@ class Engine:
                         if not self.has_pending():
                             return
                 except StoreError as exc:
+                    if not is_transient(exc):
+                        raise
                     self.ledger.writes.failed(exc)
                     continue
                 wakeup = self.scheduler.next_wakeup()
@@ -684,10 +706,11 @@ class Engine:
             claimed = True
             self._own_poll[id] = now
             await self.poll(id)
-        except StoreError as exc:
-            self.ledger.writes.failed(exc)  # the loop waits for space, then polls again
-            self.scheduler.poll_skipped(id)
         except Exception as exc:  # one task's trouble never stops the loop
+            if isinstance(exc, StoreError) and is_transient(exc):
+                self.ledger.writes.failed(exc)  # the loop waits for space, then polls again
+                self.scheduler.poll_skipped(id)
+                return
             log.exception("poll of %s failed", id)
             self._emit(Notice("error", f"polling {id[-8:]} failed: {type(exc).__name__}"))
             self.scheduler.on_poll_result(id, pending=True, error=True)
@@ -760,6 +783,8 @@ class Engine:
                 try:
                     claimed = self.store.claim_queued(task.id, self.clock())
                 except StoreError as exc:
+                    if not is_transient(exc):
+                        raise
                     await self._sleep(self.ledger.writes.failed(exc))
                     continue
                 if claimed is None:

@@ -40,7 +40,7 @@ from .client import Client, Exchange, OutcomeUnknown
 from .models import BudgetKey, JobSpec, Task
 from .providers import ApiError, RateLimitError, SubmitAnswer, TransportError
 from .scheduler import RATE_LIMIT_DEFAULT, Scheduler
-from .store import Store, StoreError, StoreFullError
+from .store import Store, StoreError, StoreFullError, is_transient
 
 if TYPE_CHECKING:
     from .models import TaskUpdate
@@ -104,16 +104,19 @@ class WriteBackoff:
         return max(0.0, self.retry_at - self.mono()) if self.failures else 0.0
 
     def failed(self, exc: StoreError) -> float:
+        """A transient write error (a full disk, a lock held too long): wait, say so."""
         self.failures += 1
         delay = min(STORE_BACKOFF_CAP, 2.0 ** (self.failures - 1))
         self.retry_at = self.mono() + delay
-        full = isinstance(exc, StoreFullError)
-        what = "the disk holding the history is full" if full else f"the history: {exc}"
+        if isinstance(exc, StoreFullError):
+            what, fix = "the disk holding the history is full", "free some space"
+        else:
+            what, fix = f"the history cannot be written ({exc})", "close what holds it"
         self.notify(
             "store",
             "error",
             f"{what}: nothing is sent that cannot be recorded; trying again in {delay:.0f} s "
-            "(free some space: work resumes by itself)",
+            f"({fix}: work resumes by itself)",
         )
         return delay
 
@@ -324,7 +327,10 @@ class Ledger:
             )
         except StoreError as exc:
             # The row stays "in flight", counted as sent: never fewer requests than made.
-            self.writes.failed(exc)
+            if is_transient(exc):
+                self.writes.failed(exc)
+            else:
+                self.notify("store", "error", f"a request's outcome was not recorded: {exc}")
 
     def _unreachable(self, key: BudgetKey, exc: TransportError) -> None:
         state = self._state(key)
@@ -357,8 +363,9 @@ class Ledger:
         wall_now = self.wall()
         try:
             self.store.pause_key(key.provider, key.fingerprint or "-", wall_now + seconds, wall_now)
-        except StoreError as err:
-            self.writes.failed(err)
+        except StoreError as err:  # this instance pauses anyway; the others learn at their 429
+            if is_transient(err):
+                self.writes.failed(err)
         self._pause(key, seconds)
         self.notify(
             f"pause:{key}",
@@ -436,6 +443,8 @@ class Ledger:
                         wait_reason = self.trouble(key) or wait.reason
                         loaded = False
                     except StoreError as exc:
+                        if not is_transient(exc):
+                            raise
                         delay = self.writes.failed(exc)
                         wait_reason = "the history can be written"
                 self._announce(key, wait_reason, delay)

@@ -48,16 +48,28 @@ class StoreError(Exception):
 
 
 class StoreWriteError(StoreError):
-    """A write to the history failed (and was rolled back)."""
+    """A write to the history failed (and was rolled back). `transient`: the same write
+    may succeed later as it is (space freed, a lock released)."""
+
+    transient = False
 
 
 class StoreFullError(StoreWriteError):
     """The disk (or the filesystem's quota) holding the history is full: nothing was
     written. Writes succeed again once space is freed."""
 
+    transient = True
+
 
 class StoreBusyError(StoreWriteError):
     """Another program held the history file locked for longer than the busy timeout."""
+
+    transient = True
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Is this a store error that the same write may overcome later?"""
+    return isinstance(exc, StoreWriteError) and exc.transient
 
 
 class StoreDamagedError(StoreError, sqlite3.DatabaseError):

@@ -369,3 +369,22 @@ def test_escape_sequences_in_server_text_reach_the_terminal_inert(
 def _run_json(db: str, capsys) -> str:
     cli.main(["--db", db, "list", "--json"])
     return capsys.readouterr().out
+
+
+async def test_a_task_id_the_history_already_has_is_kept_in_the_error(hostile, tmp_path) -> None:
+    """A server that names the same task id twice: the second job's own id is unknown.
+    It ends orphaned with the id it was given in its error, at once (not retried as if
+    the disk were full)."""
+    hostile.route(NANO_GENERATE, json_answer({"taskId": "t-same", "status": "processing"}))
+    settings = settings_for(hostile.base_url, tmp_path)
+    store = Store.open(settings.db_path)
+    engine = Engine(settings, store)
+    try:
+        first = await engine.submit(NANO_JOB)
+        second = await engine.submit(NANO_JOB)
+    finally:
+        await engine.aclose()
+    assert first.status is TaskStatus.PROCESSING
+    assert second.status is TaskStatus.ORPHANED
+    assert "t-same" in second.error and first.short_id in second.error
+    assert store.get(second.id).status is TaskStatus.ORPHANED
