@@ -487,6 +487,9 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             engine.subscribe(print_notice)
             try:
                 task = await engine.poll(task.id)
+                waiting = engine.waiting_reason(task.id)
+                if waiting:
+                    err(f"not checked: {inert(waiting)}")
             finally:
                 await engine.aclose()
         if args.json:

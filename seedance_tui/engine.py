@@ -63,6 +63,7 @@ NOT_FOUND_LIMIT = 3
 AUTH_PAUSE = 300.0
 # The same trouble with polls of one key is reported at most this often.
 POLL_ERROR_EVERY = 60.0
+COALESCE_STEPS = 3  # event-loop turns a woken loop lets pass before it looks again
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +160,7 @@ class Engine:
         self._refused: dict[BudgetKey, tuple[float, str]] = {}  # key → (until, why)
         self._unsaved: dict[str, _Unsaved] = {}  # task → a write to try again
         self._own_poll: dict[str, float] = {}  # task → last poll time this process wrote
+        self._seen_poll: dict[str, float] = {}  # task → last poll time taken into account
         self._said: dict[str, str] = {}  # topic → the last notice of it
         self._said_at: dict[str, float] = {}
         self._last_resync = -math.inf
@@ -265,10 +267,10 @@ class Engine:
                 self.scheduler.track(self._target(task))
             elif (
                 task.last_polled_at
-                and task.last_polled_at > self._own_poll.get(task.id, -math.inf) + 0.002
+                and task.last_polled_at > self._seen_poll.get(task.id, -math.inf) + 0.002
             ):
                 # Another instance polled it since: follow the schedule from that poll.
-                self._own_poll[task.id] = task.last_polled_at
+                self._seen_poll[task.id] = task.last_polled_at
                 self.scheduler.note_external_poll(task.id, self.ledger.to_mono(task.last_polled_at))
         for key in keys:
             self.ledger.load(key)
@@ -277,7 +279,7 @@ class Engine:
         submitted = task.submitted_at or task.created_at
         polled = task.last_polled_at
         if polled is not None:
-            self._own_poll[task.id] = max(self._own_poll.get(task.id, -math.inf), polled)
+            self._seen_poll[task.id] = max(self._seen_poll.get(task.id, -math.inf), polled)
         return PollTarget(
             task_id=task.id,
             budget_key=budget_key(task.provider, task.key_fingerprint),
@@ -556,7 +558,7 @@ class Engine:
         previous = task.status
         now = self.clock()
         task, changed = self.store.apply_update(id, update, now)
-        self._own_poll[id] = now
+        self._own_poll[id] = self._seen_poll[id] = now
         self.ledger.writes.succeeded()
         pending = task.status.is_pending
         # A finish is learned by the scheduler itself (from the server's figure if any).
@@ -671,6 +673,10 @@ class Engine:
             for waiter in (woken, slept):
                 waiter.cancel()
             await asyncio.gather(woken, slept, return_exceptions=True)
+        # Polls that end together (a probe's failure releases the requests waiting for
+        # it) wake the loop once, not once each: let them all land first.
+        for _ in range(COALESCE_STEPS):
+            await asyncio.sleep(0)
 
     def _spawn_poll(self, task_id: str) -> None:
         """Poll a due task in a task of its own: a slow answer holds only this one."""
@@ -690,21 +696,25 @@ class Engine:
         claimed = False
         try:
             now = self.clock()
-            if not self.store.claim_poll(id, now, MIN_POLL_SPACING):
+            own = self._own_poll.get(id)
+            if not self.store.claim_poll(id, now, MIN_POLL_SPACING, own=own):
                 task = self.store.get(id)
                 if task.status.is_terminal:
                     self.scheduler.forget(id)
                     self._changed(task)
-                else:
-                    self.scheduler.poll_skipped(id)
-                    if task.last_polled_at:
-                        self._own_poll[id] = task.last_polled_at
-                        self.scheduler.note_external_poll(
-                            id, self.ledger.to_mono(task.last_polled_at)
-                        )
+                    return
+                # Another instance polled it a moment ago (or is polling it): not before
+                # the spacing allows, following the schedule from that poll.
+                polled = task.last_polled_at or now
+                self.scheduler.poll_skipped(
+                    id, not_before=self.ledger.to_mono(polled) + MIN_POLL_SPACING
+                )
+                if task.last_polled_at:
+                    self._seen_poll[id] = task.last_polled_at
+                    self.scheduler.note_external_poll(id, self.ledger.to_mono(task.last_polled_at))
                 return
             claimed = True
-            self._own_poll[id] = now
+            self._own_poll[id] = self._seen_poll[id] = now
             await self.poll(id)
         except Exception as exc:  # one task's trouble never stops the loop
             if isinstance(exc, StoreError) and is_transient(exc):
@@ -720,7 +730,7 @@ class Engine:
                 with contextlib.suppress(Exception):
                     now = self.clock()
                     self.store.release_poll(id, now)
-                    self._own_poll[id] = max(self._own_poll.get(id, now), now)
+                    self._own_poll[id] = self._seen_poll[id] = now
 
     # -- the batch queue ---------------------------------------------------------------
     #

@@ -543,13 +543,15 @@ class Scheduler:
             generation_time = min(seen, max(before, quantile))
         self.render_times.learn(target.profile, generation_time, target.task_id)
 
-    def poll_skipped(self, task_id: str) -> None:
+    def poll_skipped(self, task_id: str, not_before: float | None = None) -> None:
         """A poll handed out by `due_polls` was not sent after all (e.g. a 429 on an
         earlier request of the same batch paused the key): the task is due again as
-        before, and nothing is held for it."""
+        before — or, given `not_before`, not before then — and nothing is held for it."""
         tracked = self._tasks.get(task_id)
         if tracked is None or tracked.in_flight_at is None:
             return
+        if not_before is not None:
+            tracked.not_before = max(tracked.not_before, not_before)
         tracked.in_flight_at = None
         tracked.last_e = tracked.prev_e
         tracked.prev_e = None

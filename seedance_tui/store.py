@@ -703,6 +703,7 @@ class Store:
         min_interval: float,
         lease: float = 120.0,
         slack: float = 30.0,
+        own: float | None = None,
     ) -> bool:
         """Take a task's poll: refused while another poll of it is in flight (its lease) or
         when some instance polled it within min_interval.
@@ -710,18 +711,21 @@ class Store:
         One statement, so two instances sharing the file never both claim the same poll.
         The lease is released with the answer (`_apply`) or by `release_poll`. A poll
         time more than `slack` in the future, or a lease longer than `lease` from now, is
-        not believed (it was written before the clock was set back).
+        not believed (it was written before the clock was set back). `own`: the poll time
+        this instance wrote last; if it is still the task's, the spacing is this
+        instance's own schedule's business.
         """
         with self._tx() as tx:
             cursor = tx.execute(
                 "UPDATE tasks SET last_polled_at=?, poll_lease_until=? WHERE id=? "
                 "AND status IN ('processing') "
-                "AND (last_polled_at IS NULL OR last_polled_at <= ? OR last_polled_at > ?) "
+                "AND (last_polled_at IS NULL OR last_polled_at <= ? OR last_polled_at > ? "
+                "OR last_polled_at = ?) "
                 "AND (poll_lease_until IS NULL OR poll_lease_until <= ? "
                 "OR poll_lease_until > ?)",
                 (
                     iso(now), iso(now + lease), id, iso(now - min_interval), iso(now + slack),
-                    iso(now), iso(now + lease + slack),
+                    iso(own) if own is not None else "", iso(now), iso(now + lease + slack),
                 ),
             )  # fmt: skip
             return cursor.rowcount == 1

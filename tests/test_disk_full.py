@@ -303,3 +303,27 @@ async def test_an_injected_sqlite_full_keeps_the_accepted_id(tmp_path) -> None:
         finally:
             await engine.aclose()
         assert store.get(task.id).task_id == "t-inj"
+
+
+async def test_the_dashboard_keeps_an_unrecorded_task_id_on_screen(tmp_path) -> None:
+    """The engine's persistent notice (an accepted id the history could not record)
+    stays on the dashboard until dismissed, not for a toast's few seconds."""
+    from tui_helpers import wait_until
+
+    from seedance_tui.tui.app import SeedanceApp
+
+    settings = settings_for("http://127.0.0.1:9", tmp_path)
+    app = SeedanceApp(settings, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.engine is not None)
+        assert app.engine is not None
+        app.engine.emit(
+            Notice(
+                "error",
+                "nanophoto accepted job ab12cd34 as task id t-9 … Keep this task id",
+                persistent=True,
+            )  # fmt: skip
+        )
+        await wait_until(pilot, lambda: any("t-9" in str(n.message) for n in app._notifications))
+        kept = next(n for n in app._notifications if "t-9" in str(n.message))
+        assert kept.timeout >= 3600 and kept.severity == "error"

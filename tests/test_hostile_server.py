@@ -388,3 +388,62 @@ async def test_a_task_id_the_history_already_has_is_kept_in_the_error(hostile, t
     assert second.status is TaskStatus.ORPHANED
     assert "t-same" in second.error and first.short_id in second.error
     assert store.get(second.id).status is TaskStatus.ORPHANED
+
+
+# -- downloads from a hostile media host -------------------------------------------------
+
+
+def _completed_task(store: Store, url: str):
+    from seedance_tui.models import Task
+
+    task = Task(
+        id="0190000000004321dcba", provider=Provider.NANOPHOTO, status=TaskStatus.COMPLETED,
+        prompt="a lighthouse", params=NANO_JOB.params(), created_at=time.time() - 60,
+        task_id="t-media", video_urls=(url,),
+    )  # fmt: skip
+    store.insert_task(task)
+    return task
+
+
+async def test_a_dripping_video_download_fails_as_a_stall_and_keeps_its_part(
+    hostile, tmp_path
+) -> None:
+    """Bytes keep coming, too few to be progress: the download fails as a stall (the
+    part file stays for the next download to resume) instead of holding `watch` for good."""
+    from seedance_tui.client import MediaClient
+    from seedance_tui.library import DownloadError, download_task
+
+    hostile.route("/media/v.mp4", drip(b"\0" * 100_000, every=0.05))
+    settings = settings_for(hostile.base_url, tmp_path)
+    store = Store.open(settings.db_path)
+    task = _completed_task(store, hostile.base_url + "/media/v.mp4")
+    media = MediaClient(stall_seconds=0.5, stall_bytes=1024)
+    try:
+        async with asyncio.timeout(30):
+            with pytest.raises(DownloadError) as caught:
+                await download_task(task, store, settings, media=media, attempts=1)
+    finally:
+        await media.aclose()
+    assert "stalled" in str(caught.value) and "resume" in str(caught.value)
+    [part] = settings.library_dir().iterdir()
+    assert part.name.endswith(".mp4.part") and 0 < part.stat().st_size < 100_000
+    assert store.get(task.id).local_path is None
+
+
+async def test_a_video_without_a_declared_size_is_streamed_to_disk(hostile, tmp_path) -> None:
+    from seedance_tui.library import download_task
+
+    size = 30_000_000
+    hostile.route("/media/v.mp4", huge(size, declare=False))
+    settings = settings_for(hostile.base_url, tmp_path)
+    store = Store.open(settings.db_path)
+    task = _completed_task(store, hostile.base_url + "/media/v.mp4")
+    tracemalloc.start()
+    try:
+        path = await download_task(task, store, settings, attempts=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert path.stat().st_size == size
+    assert store.get(task.id).local_path == str(path)
+    assert peak < 8 * 1024 * 1024, f"the download held {peak:,} bytes"

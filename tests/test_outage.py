@@ -413,3 +413,38 @@ def test_the_credits_panel_says_why_a_key_waits() -> None:
 
     shown = asyncio.run(check())
     assert "nanophoto: cannot reach 127.0.0.1:9, retrying in 40 s" in shown
+
+
+async def test_the_loop_sleeps_between_tries_of_an_unreachable_host(tmp_path) -> None:
+    """Waiting costs no CPU: with five tasks and the host gone, the poll loop turns a few
+    times per try of the host, never hundreds (a refused claim or a skipped poll once
+    made the loop spin until the cross-instance poll spacing had passed)."""
+    with HostileServer() as server:
+        ids = iter(range(100))
+        server.route(NANO_GENERATE, make=lambda r: processing(f"t-{next(ids)}"))
+        settings = settings_for(server.base_url, tmp_path)
+        settings.polling = {"min_interval": 2, "target_latency": 5, "max_interval": 30,
+                            "prior": (2, 4)}  # fmt: skip
+        store = Store.open(settings.db_path)
+        engine = Engine(settings, store)
+        jobs = [await engine.submit(NANO_JOB) for _ in range(5)]
+    # The server is gone now.
+    turns = 0
+    due_polls = engine.scheduler.due_polls
+
+    def counted() -> list[str]:
+        nonlocal turns
+        turns += 1
+        return due_polls()
+
+    engine.scheduler.due_polls = counted  # type: ignore[method-assign]
+    key = budget_key(Provider.NANOPHOTO, jobs[0].key_fingerprint)
+    run = asyncio.create_task(engine.run())
+    try:
+        await wait_for(lambda: engine.ledger._state(key).failures >= 4, "four tries", 60)
+    finally:
+        run.cancel()
+        await asyncio.gather(run, return_exceptions=True)
+        await engine.aclose()
+    failures = engine.ledger._state(key).failures
+    assert turns <= 8 * (failures + 1), f"{turns} loop turns for {failures} tries"

@@ -21,7 +21,6 @@ from .api import (
 )
 from .media import (
     MAX_MEDIA_BYTES,
-    MEDIA_CHUNK,
     MEDIA_TIMEOUT,
     STALL_BYTES,
     STALL_SECONDS,
@@ -36,7 +35,6 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "MAX_ANSWER_BYTES",
     "MAX_MEDIA_BYTES",
-    "MEDIA_CHUNK",
     "MEDIA_TIMEOUT",
     "STALL_BYTES",
     "STALL_SECONDS",

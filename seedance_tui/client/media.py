@@ -22,7 +22,6 @@ import httpx
 from .api import USER_AGENT, is_loopback
 
 MEDIA_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=10.0, pool=10.0)
-MEDIA_CHUNK = 64 * 1024
 STALL_SECONDS = 30.0
 STALL_BYTES = 16 * 1024
 MAX_MEDIA_BYTES = 4 << 30  # 4 GiB: a few seconds of video is tens of megabytes
@@ -168,7 +167,7 @@ class MediaClient:
                 yield MediaStream(
                     start,
                     total,
-                    self._guarded(response.aiter_raw(MEDIA_CHUNK), start),
+                    self._guarded(response.aiter_raw(), start),  # as it arrives: progress is seen
                     framed=total is not None or chunked,
                 )
         except httpx.HTTPError as exc:

@@ -32,7 +32,7 @@ from textual.worker import Worker, WorkerState
 from .. import library, providers
 from ..config import ConfigError, MissingKeyError, Settings, save_setting
 from ..models import JobSpec, JobValidationError, Provider, Task, TaskStatus
-from ..store import Filter, Store, StoreError, damaged_message, is_damage
+from ..store import Filter, Store, StoreError, damaged_message, is_damage, is_transient
 from ..text import one_line
 from .credits import CreditsPanel
 from .detail import DetailPane
@@ -861,6 +861,11 @@ class SeedanceApp(App[int]):
             self._ending_on_damage = True
             message = damaged_message(self.store.path, str(error), untouched=False)
             self.exit(return_code=2, message=Text(f"error: {message}"))
+            return
+        if is_transient(error):
+            # A full disk under the history: the action is not done, the dashboard stays
+            # (the engine waits for space and says so).
+            self.notify(one_line(str(error), 300), severity="error", markup=False, timeout=10)
             return
         super()._handle_exception(error)
 
