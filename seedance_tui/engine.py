@@ -77,8 +77,8 @@ class Notice:
     """Something the user should hear about that is not one task's change.
 
     `persistent`: stays on screen until dismissed (an accepted task id that is not
-    recorded yet). `topic`: notices of one topic replace each other (a host that cannot
-    be reached, then reached again)."""
+    recorded yet). `topic`: what it is about (a key's host, the history's disk), so that
+    the same news of one topic is told once."""
 
     level: str  # "information" | "warning" | "error"
     message: str

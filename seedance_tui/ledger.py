@@ -54,6 +54,11 @@ BACKOFF_CAP = 180.0  # the longest wait between two tries of an unreachable host
 SUBMIT_PATIENCE = 900.0  # seconds of "certainly not sent" failures before a job is cancelled
 WAIT_SLICE = 15.0  # a waiting submission looks again at least this often
 STORE_BACKOFF_CAP = 60.0  # the longest wait before trying a full disk again
+# A request reaches the provider's limiter a little after the ledger counts it, and the
+# limiter's clock is not ours: a request stays counted this share of the window longer
+# (at most MARGIN_CAP seconds), so that a slot is never used the instant it frees.
+WINDOW_MARGIN = 0.01
+MARGIN_CAP = 30.0
 
 
 class BudgetWait(Exception):
@@ -82,6 +87,7 @@ class _KeyState:
     retry_at: float = 0.0  # monotonic: no request before this while unreachable
     probe: asyncio.Future[None] | None = None  # the one request trying an unreachable host
     paused_until: float = 0.0  # monotonic: a 429's pause as this process knows it
+    spent_until: float = 0.0  # monotonic: the shared ledger refused a claim (budget spent)
     wait_said: str | None = None  # the last wait announced for this key (no repeats)
 
 
@@ -172,7 +178,13 @@ class Ledger:
     # -- what the ledger holds ---------------------------------------------------------
 
     def window(self, key: BudgetKey) -> float:
+        """Seconds the key's limit counts over (the provider's `rate_window`)."""
         return self.windows.get(key.provider.value, 3600.0)
+
+    def counted_for(self, key: BudgetKey) -> float:
+        """How long a request counts against the key: the window and a margin."""
+        window = self.window(key)
+        return window + min(MARGIN_CAP, window * WINDOW_MARGIN)
 
     def limit(self, key: BudgetKey) -> int | None:
         return self.scheduler.limits.get(key.provider.value)
@@ -223,6 +235,8 @@ class Ledger:
             return (
                 f"paused by the server (429) until {clock_text(self.to_wall(state.paused_until))}"
             )
+        if state.spent_until > now:
+            return f"rate budget spent until {clock_text(self.to_wall(state.spent_until))}"
         return None
 
     # -- one request's life ------------------------------------------------------------
@@ -236,7 +250,7 @@ class Ledger:
             endpoint=endpoint,
             now=wall_now,
             limit=self.limit(key),
-            window=self.window(key),
+            window=self.counted_for(key),
             task=task_id,
         )
         if claim.row is None:
@@ -248,6 +262,8 @@ class Ledger:
             if claim.paused:
                 self._pause(key, wait)
             else:
+                state = self._state(key)
+                state.spent_until = max(state.spent_until, self.mono() + wait)
                 self.scheduler.on_rate_limited(key, wait)
             reason = "paused by the server (429)" if claim.paused else "rate budget spent"
             raise BudgetWait(key, self.mono() + wait, reason)
@@ -457,7 +473,7 @@ class Ledger:
             return
         state.wait_said = reason
         until = clock_text(self.wall() + delay)
-        if reason == "rate budget":
+        if reason.startswith("rate budget"):
             text = f"waiting for rate budget until {until} (in {delay:.0f} s)"
         else:
             text = f"waiting: {reason} (until about {until})"
