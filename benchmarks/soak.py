@@ -1,4 +1,7 @@
-"""Fault soak: the real engine against the simulator with ~20% of answers faulty.
+"""Fault soak: the real engine against the simulator with ~20% of answers faulty, and
+~10% more hostile (issue #10): absurd numbers, wrong types, escape sequences and bad
+video URLs in otherwise good answers, answers dripped past the client's deadline,
+answers declaring 50 MB, and connections refused before anything is sent.
 
 Everything runs in accelerated time: the simulator and the engine share one scaled
 clock (one real second is `--scale` clock seconds), so renders of 1-3 minutes, the
@@ -16,12 +19,16 @@ Checked at the end (the invariants of issue 5):
   * our credits per provider equal the simulator's net charges (credit mismatches 0),
     apart from orphans the simulator accepted (only with --fault-after-accept);
   * the simulator refused no request for exceeding the limit (over-limit 0);
-  * no unhandled exception in the engine (errors 0).
+  * no unhandled exception in the engine (tracebacks 0).
+A completed task whose every answer gave an unusable credit figure has no charge the
+server reported: it is counted apart ("charge never reported"), with what the
+simulator charged for it, as orphans are.
 Jobs whose `generate` answer was lost (a timeout, a reset, a body that is not JSON) end
 `orphaned`: the client never resends them, since that could charge twice. With the
 simulator's default `fault_after_accept=False` it created nothing for them.
 
-Run: python benchmarks/soak.py [--jobs 200] [--fault-rate 0.2] [--fault-after-accept]
+Run: python benchmarks/soak.py [--jobs 200] [--fault-rate 0.2] [--hostile-rate 0.1]
+     [--fault-after-accept]
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ from seedance_tui.config import load_settings  # noqa: E402
 from seedance_tui.engine import Engine  # noqa: E402
 from seedance_tui.models import JobSpec, Mode, Provider, TaskStatus  # noqa: E402
 from seedance_tui.simulator import SimConfig, SimulatorServer  # noqa: E402
-from seedance_tui.simulator.config import FAULT_KINDS  # noqa: E402
+from seedance_tui.simulator.config import FAULT_KINDS, HOSTILE_KINDS  # noqa: E402
 from seedance_tui.store import Store  # noqa: E402
 
 NANO_KEY = "sk-soak-nano-4c1d"
@@ -69,6 +76,26 @@ class ScaledClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds) / self.scale)
+
+
+class RefusingTransport(httpx.AsyncBaseTransport):
+    """Refuses a share of connections before anything is sent (a server or network that
+    is briefly gone), as the operating system would: httpx.ConnectError."""
+
+    def __init__(self, rate: float, rng: random.Random) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.rate = rate
+        self.rng = rng
+        self.refused = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.rng.random() < self.rate:
+            self.refused += 1
+            raise httpx.ConnectError("connection refused (soak)", request=request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 class ErrorLog(logging.Handler):
@@ -98,6 +125,8 @@ class SoakResult:
     orphans: int = 0
     orphans_created_by_sim: int = 0
     orphan_credits_at_sim: dict[str, int] = field(default_factory=dict)
+    unreported: int = 0  # completed, and no answer gave a usable credit figure
+    unreported_credits_at_sim: dict[str, int] = field(default_factory=dict)
     not_terminal: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     credits: dict[str, tuple[int, int]] = field(default_factory=dict)  # ours, sim's
@@ -114,14 +143,20 @@ class SoakResult:
             or self.errors
         )
 
+    @property
+    def tracebacks(self) -> int:
+        return len(self.errors)
+
     def report(self) -> str:
         faults = ", ".join(f"{k} {v}" for k, v in self.faults.items() if v)
+        hostile = sum(v for k, v in self.faults.items() if k in (*HOSTILE_KINDS, "refused"))
         lines = [
             f"jobs                 {self.jobs} ({self.seconds:.1f} s wall clock)",
             f"requests (sim)       {self.requests.get('total', 0)} "
             f"(nanophoto {self.requests.get('nanophoto', 0)}, "
             f"seedance15pro {self.requests.get('seedance15pro', 0)})",
             f"faults injected      {sum(self.faults.values())} ({faults})",
+            f"  of which hostile   {hostile} (absurd, drip, huge, refused)",
             f"tasks created (sim)  {self.sim_tasks}",
             f"our final statuses   {dict(sorted(self.statuses.items()))}",
             f"lost                 {len(self.lost)}",
@@ -132,15 +167,21 @@ class SoakResult:
         for provider, (ours, theirs) in sorted(self.credits.items()):
             lines.append(f"  credits {provider:<13} ours {ours:>6}  simulator net {theirs:>6}")
         lines += [
+            f"tracebacks           {self.tracebacks}",
             f"over-limit refusals  {self.over_limit}",
             f"not terminal         {len(self.not_terminal)}",
-            f"unhandled errors     {len(self.errors)}",
             f"orphaned             {self.orphans} (generate answer lost; never resent)",
             f"  of which the simulator created  {self.orphans_created_by_sim}"
             + (
                 f" (credits it charged for them: {self.orphan_credits_at_sim})"
                 if self.orphans_created_by_sim
                 else ""
+            ),
+            f"charge never reported {self.unreported} (every credit figure unusable"
+            + (
+                f"; the simulator charged {self.unreported_credits_at_sim})"
+                if self.unreported
+                else ")"
             ),
         ]
         for label, items in (
@@ -194,8 +235,13 @@ def sim_config(
     fault_after_accept: bool,
     seed: int,
     timeout_seconds: float,
+    hostile_rate: float = 0.0,
 ) -> SimConfig:
-    kinds = dict.fromkeys(FAULT_KINDS, 1.0)
+    """`fault_rate` of the answers are today's faults (each kind alike), `hostile_rate`
+    more are hostile ones (half absurd, a quarter dripped, a quarter huge)."""
+    classic = [k for k in FAULT_KINDS if k not in HOSTILE_KINDS]
+    kinds = dict.fromkeys(classic, fault_rate / len(classic))
+    kinds.update(absurd=hostile_rate / 2, drip=hostile_rate / 4, huge=hostile_rate / 4)
     if fault_after_accept:
         # A 429 comes from the provider's rate limiter, before any work: the client treats
         # it as a certain refusal and resends. A limiter that charged first is not modelled.
@@ -205,10 +251,11 @@ def sim_config(
         fault_kinds=kinds,
         failure_rate=0.15,
         seed=seed,
-        fault_rate=fault_rate,
+        fault_rate=min(1.0, sum(kinds.values())),
         fault_after_accept=fault_after_accept,
         slow_seconds=timeout_seconds / 4,  # slow, but within the client's read timeout
         timeout_seconds=timeout_seconds,  # longer than the client's read timeout
+        drip_seconds=timeout_seconds * 5,  # every read in time, the whole past the deadline
         fault_retry_after=30,  # clock seconds
         nanophoto_rate_limit=100,
         rate_window=3600.0,
@@ -226,6 +273,7 @@ async def _soak(
     seed: int,
     read_timeout: float,
     arrival_gap: float,
+    hostile_rate: float,
 ) -> SoakResult:
     rng = random.Random(seed)
     clock = ScaledClock(scale)
@@ -239,7 +287,10 @@ async def _soak(
         fault_after_accept=fault_after_accept,
         seed=seed,
         timeout_seconds=read_timeout * 2,
+        hostile_rate=hostile_rate,
     )
+    # A fifth of the hostile share: connections refused before anything is sent.
+    refusing = RefusingTransport(hostile_rate / 5, random.Random(f"{seed}:refused"))
     started = time.monotonic()
     with SimulatorServer(config) as sim:
         env = {
@@ -256,11 +307,13 @@ async def _soak(
         client = Client(
             {p: s.base_url for p, s in settings.providers.items()},
             {p: settings.key(p) for p in settings.providers},
+            transport=refusing,
             timeout=httpx.Timeout(connect=2.0, read=read_timeout, write=2.0, pool=5.0),
-            backoff_base=2.0,
-            sleep=clock.sleep,
+            deadline=read_timeout * 3,
         )
-        engine = Engine(settings, store, client=client, clock=clock)
+        engine = Engine(
+            settings, store, client=client, clock=clock, monotonic=clock, sleep=clock.sleep
+        )
         engine.start()
         submissions: list[asyncio.Task[Any]] = []
 
@@ -292,6 +345,7 @@ async def _soak(
     ours = store.list(limit=None)
     summary = store.credits_summary(clock())
     store.close()
+    ledger["faults"]["refused"] = refusing.refused
     return check(jobs, seconds, ours, summary, sim_tasks, ledger, errors.records)
 
 
@@ -337,6 +391,12 @@ def check(
             else:
                 result.lost.append(f"{sim_task['task_id']} ({sim_task['request']['prompt']})")
             continue
+        if mine.status is TaskStatus.COMPLETED and mine.credits_charged is None:
+            result.unreported += 1
+            provider = sim_task["provider"]
+            result.unreported_credits_at_sim[provider] = (
+                result.unreported_credits_at_sim.get(provider, 0) + sim_task["net"]
+            )
         expected = SIM_STATUS.get(sim_task["status"])
         if mine.status is not expected:
             result.state_mismatches.append(
@@ -351,7 +411,9 @@ def check(
         mine = summary["providers"].get(provider, {}).get("all", 0)
         theirs = ledger["providers"][provider]["net"]
         result.credits[provider] = (mine, theirs)
-        if mine + result.orphan_credits_at_sim.get(provider, 0) != theirs:
+        apart = result.orphan_credits_at_sim.get(provider, 0)
+        apart += result.unreported_credits_at_sim.get(provider, 0)
+        if mine + apart != theirs:
             result.credit_mismatches[provider] = (mine, theirs)
     result.over_limit = ledger["totals"]["rate_limited"]
     return result
@@ -361,6 +423,7 @@ def run_soak(
     jobs: int = 200,
     *,
     fault_rate: float = 0.2,
+    hostile_rate: float = 0.1,
     fault_after_accept: bool = False,
     scale: float = 120.0,
     seed: int = 5,
@@ -381,6 +444,7 @@ def run_soak(
                 seed=seed,
                 read_timeout=read_timeout,
                 arrival_gap=arrival_gap,
+                hostile_rate=hostile_rate,
             )
         )
 
@@ -389,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--fault-rate", type=float, default=0.2)
+    parser.add_argument(
+        "--hostile-rate", type=float, default=0.1, help="share of hostile answers on top"
+    )
     parser.add_argument("--fault-after-accept", action="store_true")
     parser.add_argument("--scale", type=float, default=120.0, help="clock seconds per second")
     parser.add_argument("--seed", type=int, default=5)
@@ -397,12 +464,14 @@ def main(argv: list[str] | None = None) -> int:
     result = run_soak(
         args.jobs,
         fault_rate=args.fault_rate,
+        hostile_rate=args.hostile_rate,
         fault_after_accept=args.fault_after_accept,
         scale=args.scale,
         seed=args.seed,
     )
     print(
-        f"soak: {args.jobs} jobs, fault rate {args.fault_rate:.0%}, "
+        f"soak: {args.jobs} jobs, fault rate {args.fault_rate:.0%} + hostile "
+        f"{args.hostile_rate:.0%}, "
         f"fault_after_accept={args.fault_after_accept}, time x{args.scale:g}"
     )
     print(result.report())

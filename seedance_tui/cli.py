@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__, providers
 from .config import ConfigError, MissingKeyError, Settings, load_settings
 from .models import JobSpec, JobValidationError, Mode, Provider, Task, TaskStatus, iso
-from .store import Filter, Store, StoreError, damaged_message, is_damage
+from .store import Filter, Store, StoreError, StoreFullError, damaged_message, is_damage
 from .text import inert, one_line, span, to_json, to_json_array
 
 if TYPE_CHECKING:
@@ -406,6 +406,14 @@ def task_detail(task: Task, events: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def print_notice(event: object) -> None:
+    """An engine listener: each notice (what a wait is for, trouble) as a line on stderr."""
+    from .engine import Notice
+
+    if isinstance(event, Notice):
+        err(f"{event.level}: {inert(event.message)}")
+
+
 def make_engine(settings: Settings, store: Store) -> Engine:
     from .engine import Engine
 
@@ -439,14 +447,28 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         raise MissingKeyError(spec.provider, adapter.env_key)
     store = open_store(settings)
     engine = make_engine(settings, store)
+    engine.subscribe(print_notice)
     try:
         if not args.json:
             err(
                 f"submitting to {spec.provider.value}: estimated {quote.credits} credits ({quote.basis})"
             )
         task = await engine.submit(spec)
+        if engine.unsaved():
+            # Accepted, but not recorded yet (a full disk): wait for space, saying so.
+            try:
+                await engine.flush_unsaved()
+            except (KeyboardInterrupt, asyncio.CancelledError):
+                for kept in engine.unsaved():
+                    err(f"not recorded: {kept.provider.value} task id {inert(kept.task_id)}")
+                raise
+            task = store.get(task.id)
         if args.wait and task.status is TaskStatus.PROCESSING:
             task = await _wait_for(engine, task, quiet=args.json)
+            waiting = engine.waiting_reason(task.id)
+            if waiting:
+                err(f"error: {task.short_id} cannot be checked: {inert(waiting)}")
+                return EXIT_FAILED
             if engine.downloads is not None:
                 await engine.downloads.wait()  # the auto-download of this render
                 task = store.get(task.id)
@@ -476,6 +498,8 @@ async def _wait_for(engine: Engine, task: Task, *, quiet: bool) -> Task:
             if event.task.status.is_terminal:
                 final["task"] = event.task
                 done.set()
+        if engine.waiting_reason(task.id):
+            done.set()  # it cannot be checked (its key was refused): nothing left to wait for
 
     engine.subscribe(listen)
     loop = asyncio.create_task(engine.run())
@@ -503,8 +527,12 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             and settings.key(task.provider)
         ):
             engine = make_engine(settings, store)
+            engine.subscribe(print_notice)
             try:
                 task = await engine.poll(task.id)
+                waiting = engine.waiting_reason(task.id)
+                if waiting:
+                    err(f"not checked: {inert(waiting)}")
             finally:
                 await engine.aclose()
         if args.json:
@@ -515,7 +543,8 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             out(task_detail(task, store.events(task.id)))
         return (
             EXIT_FAILED
-            if task.status in (TaskStatus.FAILED, TaskStatus.REJECTED, TaskStatus.ORPHANED)
+            if task.status
+            in (TaskStatus.FAILED, TaskStatus.REJECTED, TaskStatus.CANCELLED, TaskStatus.ORPHANED)
             else EXIT_OK
         )
     finally:
@@ -676,15 +705,13 @@ async def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
             )
         elif queued:
             watched.update((t.id, t) for t in queued if settings.key(t.provider))
-        missing = sorted(
-            {t.provider.value for t in watched.values() if not settings.key(t.provider)}
-        )
-        if missing:
-            err(f"no API key for {', '.join(missing)}: their tasks cannot be polled "
-                "(set the *_API_KEY variable or run `seedance-tui key set`)")  # fmt: skip
-            for task_id in [i for i, t in watched.items() if t.provider.value in missing]:
-                engine.scheduler.forget(task_id)
+        held = engine.held()
+        for reason, count in _reasons(held).items():
+            err(f"{count} task(s) cannot be checked: {inert(reason)}")
         if not engine.has_pending():
+            if held:
+                err("nothing else to do: every pending task waits for a key (see above)")
+                return EXIT_FAILED
             err("nothing pending")
             return EXIT_OK
         display = WatchDisplay(engine, watched)
@@ -695,12 +722,26 @@ async def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             display.stop()
         finished = [store.get(i) for i in watched]
-        failed = [t for t in finished if t.status is not TaskStatus.COMPLETED]
-        err(f"{len(finished) - len(failed)} completed, {len(failed)} not")
-        return EXIT_FAILED if failed else EXIT_OK
+        held = engine.held()
+        failed = [t for t in finished if t.status is not TaskStatus.COMPLETED and t.id not in held]
+        left = [t for t in finished if t.id in held]
+        err(f"{len(finished) - len(failed) - len(left)} completed, {len(failed)} not")
+        if left:
+            err(f"{len(left)} task(s) left processing that this run cannot check:")
+            for reason, count in _reasons({t.id: held[t.id] for t in left}).items():
+                err(f"  {count} × {inert(reason)}")
+        return EXIT_FAILED if failed or left else EXIT_OK
     finally:
         await engine.aclose()
         store.close()
+
+
+def _reasons(held: dict[str, str]) -> dict[str, int]:
+    """How many tasks wait for each reason."""
+    counts: dict[str, int] = {}
+    for reason in held.values():
+        counts[reason] = counts.get(reason, 0) + 1
+    return counts
 
 
 class WatchDisplay:
@@ -734,8 +775,12 @@ class WatchDisplay:
             self.tasks[event.task.id] = event.task
             if not self.tty:
                 err(f"{task_line(event.task, time.time())}")
-        elif isinstance(event, Notice) and not self.tty:
-            err(f"{event.level}: {inert(event.message)}")
+        elif isinstance(event, Notice):
+            line = f"{event.level}: {inert(event.message)}"
+            if self.live is not None:
+                self.live.console.print(line, markup=False, highlight=False)
+            else:
+                err(line)
 
     def render(self) -> Any:
         from rich.table import Table
@@ -747,13 +792,18 @@ class WatchDisplay:
         for column in ("id", "provider", "status", "elapsed", "next check", "prompt"):
             table.add_column(column)
         for task in sorted(self.tasks.values(), key=lambda t: t.created_at):
-            next_at = self.engine.scheduler.next_check(task.id)
+            next_at = self.engine.next_check(task.id)
+            waiting = self.engine.waiting_reason(task.id)
+            if waiting:
+                when = one_line(waiting, 40)
+            else:
+                when = "—" if next_at is None else f"in {max(0, next_at - now):.0f}s"
             table.add_row(
                 task.short_id,
                 task.provider.value,
                 task.status.value,
                 span(now - (task.submitted_at or task.created_at)),
-                "—" if next_at is None else f"in {max(0, next_at - now):.0f}s",
+                Text(when),
                 Text(one_line(task.prompt, 40)),
             )
         return table
@@ -1294,6 +1344,9 @@ def _main(argv: Sequence[str] | None) -> int:
     except (UsageError, MissingKeyError, ConfigError) as exc:
         err(f"error: {exc}")
         return EXIT_USAGE
+    except StoreFullError as exc:
+        err(f"error: {exc}")
+        return EXIT_FAILED
     except StoreError as exc:
         err(f"error: {exc}")
         return EXIT_USAGE

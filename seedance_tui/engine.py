@@ -1,26 +1,52 @@
-"""Submit and poll loops: ties client, store and scheduler together; emits updates.
+"""Submit and poll loops: ties the ledger, the store and the scheduler together; emits
+updates.
 
 Knows nothing about Textual. Listeners are plain callables that receive `EngineEvent`s;
 the TUI forwards them as messages, the CLI prints them.
+
+Requests go through the ledger (`ledger.py`), which claims each one's budget slot in
+the history file, sends it and records how it went. The poll loop hands each due poll
+to a task of its own, so one slow answer delays only its own task; between polls it
+sleeps until the scheduler's next moment (waiting costs no CPU).
+
+Time: the scheduler and every wait run on a monotonic clock, so a wall clock set back
+or forward changes no timer; the history's times are wall-clock times, converted at
+this boundary (and believed within bounds, see `Ledger.to_mono`).
+
+What cannot be done is said, never looped on: a task is polled only with the key it
+was submitted with (without it, it waits, and says so); a key the provider refused
+(401) stops its tasks; a full disk under the history stops what cannot be recorded
+until space returns, and an accepted task id that could not be stored is announced
+with what to do, and recorded as soon as it can be.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import providers
-from .client import Client, OutcomeUnknown, RequestRecord
+from .client import Client, OutcomeUnknown
 from .config import MissingKeyError, Settings
+from .ledger import BudgetWait, Ledger, NotSent, clock_text
 from .models import BudgetKey, JobSpec, JobValidationError, Provider, Task, TaskStatus
-from .providers import ApiError, AuthError, NotFoundError, RateLimitError
-from .scheduler import HOUR, PollTarget, Scheduler
-from .store import Store, profile_of
+from .providers import (
+    ApiError,
+    AuthError,
+    NotFoundError,
+    RateLimitError,
+    SubmitAnswer,
+    TransportError,
+)
+from .scheduler import PollTarget, Scheduler
+from .store import Store, StoreConflictError, StoreError, is_transient, profile_of
 
 if TYPE_CHECKING:
     from .library import AutoDownloader
@@ -34,7 +60,12 @@ CLAIM_RETRY = 1.0
 # How often the loop re-reads the history for work other instances added or finished.
 RESYNC_EVERY = 20.0
 NOT_FOUND_LIMIT = 3
+# A key the provider refused (401/403) is tried again after this long (the dashboard;
+# `watch` ends instead, saying why).
 AUTH_PAUSE = 300.0
+# The same trouble with polls of one key is reported at most this often.
+POLL_ERROR_EVERY = 60.0
+COALESCE_STEPS = 3  # event-loop turns a woken loop lets pass before it looks again
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,18 +76,25 @@ class TaskChanged:
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """Something the user should hear about that is not one task's change."""
+    """Something the user should hear about that is not one task's change.
+
+    `persistent`: stays on screen until dismissed (an accepted task id that is not
+    recorded yet). `topic`: what it is about (a key's host, the history's disk), so that
+    the same news of one topic is told once."""
 
     level: str  # "information" | "warning" | "error"
     message: str
+    persistent: bool = False
+    topic: str | None = None
 
 
 EngineEvent = TaskChanged | Notice
 Listener = Callable[[EngineEvent], None]
+Sleep = Callable[[float], Awaitable[None]]
 
 
 def make_scheduler(settings: Settings, clock: Callable[[], float]) -> Scheduler:
-    """The scheduler with the user's `[polling]` settings."""
+    """The scheduler with the user's `[polling]` settings, on `clock` (monotonic)."""
     knobs = dict(settings.polling)
     options: dict = {}
     if "min_interval" in knobs:
@@ -71,6 +109,15 @@ def budget_key(provider: Provider, key_fingerprint: str | None) -> BudgetKey:
     return BudgetKey(provider, key_fingerprint)
 
 
+@dataclass(slots=True)
+class _Unsaved:
+    """A write the history refused (a full disk), kept to be tried again."""
+
+    task: Task  # as it should be shown meanwhile
+    write: Callable[[], Task]
+    previous: TaskStatus
+
+
 class Engine:
     def __init__(
         self,
@@ -80,26 +127,45 @@ class Engine:
         client: Client | None = None,
         scheduler: Scheduler | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
+        """`clock` is the wall clock of the history's times; `monotonic` drives the
+        scheduler and every wait (a benchmark running both on one accelerated clock
+        passes it as both); `sleep` waits that long on `monotonic`."""
         self.settings = settings
         self.store = store
         self.clock = clock
+        self.monotonic = monotonic or time.monotonic
+        self._sleep = sleep
         self.client = client or Client(
             {p: s.base_url for p, s in settings.providers.items()},
             {p: settings.key(p) for p in settings.providers},
-            on_request=self._on_request,
         )
-        if self.client.on_request is None:
-            self.client.on_request = self._on_request
-        self.scheduler = scheduler or make_scheduler(settings, clock)
+        self.scheduler = scheduler or make_scheduler(settings, self.monotonic)
+        self.ledger = Ledger(
+            store,
+            self.scheduler,
+            self.client,
+            windows=settings.rate_windows(),
+            wall=clock,
+            mono=self.monotonic,
+            sleep=sleep,
+            notify=self._say,
+        )
         self.listeners: list[Listener] = []
         self._wake = asyncio.Event()
         self._submitting: dict[BudgetKey, int] = {}  # budget key → submissions waiting or in flight
         self._not_found: dict[str, int] = {}
-        self._send_locks: dict[BudgetKey, asyncio.Lock] = {}
-        # Ledger rows written before sending, by (provider, endpoint), oldest first.
-        self._claims: dict[tuple[Provider, str], list[tuple[int, float]]] = {}
-        self._last_resync = 0.0
+        self._polls: dict[str, asyncio.Task[None]] = {}  # polls in flight, by task
+        self._held: dict[str, str] = {}  # task → why it is not polled
+        self._refused: dict[BudgetKey, tuple[float, str]] = {}  # key → (until, why)
+        self._unsaved: dict[str, _Unsaved] = {}  # task → a write to try again
+        self._own_poll: dict[str, float] = {}  # task → last poll time this process wrote
+        self._seen_poll: dict[str, float] = {}  # task → last poll time taken into account
+        self._said: dict[str, str] = {}  # topic → the last notice of it
+        self._said_at: dict[str, float] = {}
+        self._last_resync = -math.inf
         self._started = False
         self._queue_task: asyncio.Task[None] | None = None
         self._queue_stopping = False
@@ -130,108 +196,162 @@ class Engine:
     def _changed(self, task: Task, previous: TaskStatus | None = None) -> None:
         self._emit(TaskChanged(task, previous))
 
+    def _say(
+        self,
+        topic: str,
+        level: str,
+        message: str,
+        *,
+        persistent: bool = False,
+        every: float = 0.0,
+    ) -> None:
+        """A notice, unless it repeats the last one of its topic (or, with `every`, comes
+        sooner than that after it)."""
+        now = self.monotonic()
+        if self._said.get(topic) == message:
+            return
+        if every and now - self._said_at.get(topic, -math.inf) < every:
+            return
+        self._said[topic], self._said_at[topic] = message, now
+        self._emit(Notice(level, message, persistent=persistent, topic=topic))
+
+    # -- clocks ------------------------------------------------------------------------
+
+    def eta(self, task_id: str) -> float | None:
+        """Expected finish of a task, as a wall-clock time."""
+        at = self.scheduler.eta(task_id)
+        return None if at is None or not math.isfinite(at) else self.ledger.to_wall(at)
+
+    def overdue(self, task_id: str) -> bool:
+        """Is a pending task past its likely finish (shown as "overdue", not as an ETA)?"""
+        return self.scheduler.overdue(task_id)
+
+    def next_check(self, task_id: str) -> float | None:
+        """When a task will next be checked, as a wall-clock time (None: not scheduled)."""
+        at = self.scheduler.next_check(task_id)
+        return None if at is None or not math.isfinite(at) else self.ledger.to_wall(at)
+
     # -- start-up ----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Recover from the last run: orphan dead intents, learn ETAs, track pending tasks."""
+        """Recover from the last run: end dead intents, learn ETAs, track pending tasks."""
         if self._started:
             return
         self._started = True
         now = self.clock()
-        for task in self.store.orphan_stale_intents(now):
-            self._changed(task, TaskStatus.SUBMITTING)
+        try:
+            for task in self.store.orphan_stale_intents(now):
+                self._changed(task, TaskStatus.SUBMITTING)
+        except StoreError as exc:
+            if not is_transient(exc):
+                raise
+            self.ledger.writes.failed(exc)  # the next start decides them
         for profile, seconds in self.store.generation_history():
             self.scheduler.learn(profile, seconds)
         self.resync()
 
     def resync(self) -> None:
         """Track pending tasks (also those another instance submitted); drop finished ones."""
-        now = self.clock()
-        self._last_resync = now
+        self._last_resync = self.monotonic()
         pending = {t.id: t for t in self.store.pending() if t.status is TaskStatus.PROCESSING}
         for task_id in self.scheduler.tracked():
             if task_id not in pending:
                 self.scheduler.forget(task_id)
+        for task_id in [i for i in self._held if i not in pending]:
+            del self._held[task_id]
         tracked = set(self.scheduler.tracked())
-        keys = {(t.provider, t.key_fingerprint) for t in pending.values()}
-        for provider, fingerprint in keys:
-            self._load_ledger(provider, fingerprint)
+        keys: set[BudgetKey] = set()
         for task in pending.values():
+            key = budget_key(task.provider, task.key_fingerprint)
+            _secret, reason = self._secret_for(task)
+            if reason is not None:
+                self._hold(task, reason)
+                continue
+            self._held.pop(task.id, None)
+            keys.add(key)
             if task.id not in tracked:
                 self.scheduler.track(self._target(task))
-            elif task.last_polled_at:
-                self.scheduler.note_external_poll(task.id, task.last_polled_at)
+            elif (
+                task.last_polled_at
+                and task.last_polled_at > self._seen_poll.get(task.id, -math.inf) + 0.002
+            ):
+                # Another instance polled it since: follow the schedule from that poll.
+                self._seen_poll[task.id] = task.last_polled_at
+                self.scheduler.note_external_poll(task.id, self.ledger.to_mono(task.last_polled_at))
+        for key in keys:
+            self.ledger.load(key)
 
     def _target(self, task: Task) -> PollTarget:
+        submitted = task.submitted_at or task.created_at
+        polled = task.last_polled_at
+        if polled is not None:
+            self._seen_poll[task.id] = max(self._seen_poll.get(task.id, -math.inf), polled)
         return PollTarget(
             task_id=task.id,
             budget_key=budget_key(task.provider, task.key_fingerprint),
             profile=profile_of(task.provider.value, task.params),
-            submitted_at=task.submitted_at or task.created_at,
-            last_polled_at=task.last_polled_at,
+            submitted_at=self.ledger.to_mono(submitted),
+            last_polled_at=None if polled is None else self.ledger.to_mono(polled),
         )
 
-    def _load_ledger(self, provider: Provider, fingerprint: str | None) -> None:
-        if not fingerprint:
-            return
-        now = self.clock()
-        times = self.store.request_times(provider, fingerprint, now - HOUR)
-        self.scheduler.load_ledger(budget_key(provider, fingerprint), times)
+    # -- keys ----------------------------------------------------------------------------
 
-    # -- the request ledger ------------------------------------------------------------
-
-    def _on_request(self, record: RequestRecord) -> None:
-        """Every HTTP request is written to the ledger and counted against the key's budget."""
-        fingerprint = self.settings.key_fingerprint(record.provider) or "-"
-        now = self.clock()
-        claims = self._claims.get((record.provider, record.endpoint))
-        if claims:
-            # Counted before it was sent (`_claim`); say how it went.
-            row, now = claims.pop(0)
-            self.store.finish_request(
-                row,
-                http_status=record.http_status,
-                sent=record.sent,
-                elapsed=record.elapsed,
-                error=record.error,
+    def _secret_for(self, task: Task) -> tuple[str | None, str | None]:
+        """The key a task is polled with — the one it was submitted with — or why there
+        is none (the task then waits)."""
+        provider = task.provider
+        key = budget_key(provider, task.key_fingerprint)
+        refused = self._refused.get(key)
+        if refused is not None:
+            until, why = refused
+            if self.monotonic() < until:
+                return None, why
+            del self._refused[key]
+        secret = self.settings.key(provider)
+        env_key = providers.get(provider).env_key
+        if not secret:
+            return None, (
+                f"no API key for {provider.value}: set {env_key} or run "
+                f"`seedance-tui key set {provider.value}`"
             )
-        else:
-            self.store.record_request(
-                provider=record.provider,
-                key_fingerprint=fingerprint,
-                endpoint=record.endpoint,
-                http_status=record.http_status,
-                sent=record.sent,
-                elapsed=record.elapsed,
-                error=record.error,
-                now=now,
+        if task.key_fingerprint and task.key_fingerprint != self.settings.key_fingerprint(provider):
+            return None, (
+                f"needs the key it was submitted with (key {task.key_fingerprint[:6]}…; "
+                f"the {provider.value} key in use now is another): set that key to check it"
             )
-        if record.sent:
-            self.scheduler.record_request(budget_key(record.provider, fingerprint), now)
+        return secret, None
 
-    def _claim(self, provider: Provider, endpoint: str) -> bool:
-        """Count a request in the shared ledger before sending it; False when the key's
-        hourly limit is spent, by this instance or another sharing the history file.
+    def _hold(self, task: Task, reason: str) -> None:
+        """This task cannot be polled now: say so once, keep it out of the schedule."""
+        self.scheduler.forget(task.id)
+        if self._held.get(task.id) != reason:
+            self._held[task.id] = reason
+            self._say(f"held:{reason}", "warning", f"{task.provider.value}: {reason}")
 
-        The scheduler decides from what it last read of the ledger; this check is atomic
-        in the file, so two instances never both send the last request of the hour (the
-        two-instance test saw them overrun the limit when each only recorded answers).
-        """
-        fingerprint = self.settings.key_fingerprint(provider)
-        limit = self.scheduler.budget(budget_key(provider, fingerprint)).limit
-        now = self.clock()
-        row = self.store.claim_request(
-            provider=provider,
-            key_fingerprint=fingerprint or "-",
-            endpoint=endpoint,
-            now=now,
-            limit=limit,
-        )
-        if row is None:
-            self._load_ledger(provider, fingerprint)  # learn what the others spent
-            return False
-        self._claims.setdefault((provider, endpoint), []).append((row, now))
-        return True
+    def waiting_reason(self, task_id: str) -> str | None:
+        """Why a pending task is not being checked (None: it is)."""
+        return self._held.get(task_id)
+
+    def held(self) -> dict[str, str]:
+        """Pending tasks this engine cannot check, and why."""
+        return dict(self._held)
+
+    def key_trouble(self, key: BudgetKey) -> str | None:
+        """Why this key's requests wait now, in a few words (None: they don't)."""
+        refused = self._refused.get(key)
+        if refused is not None and self.monotonic() < refused[0]:
+            return "the key was refused: " + refused[1]
+        if self.ledger.writes.troubled:
+            return "the history's disk is full: waiting for space"
+        return self.ledger.trouble(key)
+
+    def _refuse_key(self, key: BudgetKey, exc: AuthError) -> None:
+        why = f"{exc} — {exc.hint}"
+        self._refused[key] = (self.monotonic() + AUTH_PAUSE, why)
+        self._say(f"refused:{key}", "error", why)
+        for task in self.store.pending():
+            if budget_key(task.provider, task.key_fingerprint) == key and task.task_id:
+                self._hold(task, f"the provider refused its key: {why}")
 
     # -- submit ------------------------------------------------------------------------
 
@@ -241,126 +361,211 @@ class Engine:
     async def submit(self, spec: JobSpec, *, intent: Task | None = None) -> Task:
         """Validate, record the intent durably, send, record the answer durably.
 
-        Raises JobValidationError or MissingKeyError before anything is written or sent.
-        Returns the task (processing, rejected or orphaned); never raises for a refusal.
-        `intent`: a queued task already claimed as this submission's intent row.
+        Raises JobValidationError or MissingKeyError before anything is written or sent,
+        a StoreError when even the intent cannot be written (nothing is sent then).
+        Returns the task (processing, rejected, cancelled or orphaned); never raises for
+        a refusal. `intent`: a queued task already claimed as this submission's intent row.
         """
         adapter = providers.get(spec.provider)
         spec = adapter.validate(spec)
         quote = adapter.quote(spec)
-        key = self.settings.key(spec.provider)
-        if not key:
+        secret = self.settings.key(spec.provider)
+        if not secret:
             raise MissingKeyError(spec.provider, adapter.env_key)
         fingerprint = self.settings.key_fingerprint(spec.provider)
-        bkey = budget_key(spec.provider, fingerprint)
+        key = budget_key(spec.provider, fingerprint)
         task = intent or self.store.create_intent(
             spec, estimate=quote.credits, key_fingerprint=fingerprint, now=self.clock()
         )
         self._changed(task, TaskStatus.QUEUED if intent else None)
-        self._submitting[bkey] = self._submitting.get(bkey, 0) + 1
-        self.scheduler.set_waiting_submissions(bkey, self._submitting[bkey])
+        self._submitting[key] = self._submitting.get(key, 0) + 1
+        self.scheduler.set_waiting_submissions(key, self._submitting[key])
         try:
-            # One generate at a time per rate-limited key: the budget gate counts only
-            # requests already answered, so concurrent submissions would all pass it at
-            # once and overrun the limit (the fault soak's over-limit 429s).
-            async with self._send_lock(bkey):
-                answer = await self.client.generate(
-                    spec, gate=lambda: self._wait_for_budget(spec.provider, fingerprint)
-                )
+            answer = await self.ledger.generate(task, spec, key, secret)
+        except NotSent as exc:
+            return self._end_submission(
+                task,
+                TaskStatus.CANCELLED,
+                f"not sent: {exc}. Nothing was sent and nothing charged; submit it again",
+            )
         except OutcomeUnknown as exc:
-            task = self.store.record_refusal(
-                task.id,
+            return self._end_submission(
+                task,
                 TaskStatus.ORPHANED,
                 f"{exc.message}. The provider may have accepted and charged it; neither API can "
                 "list tasks, so check the provider's dashboard before re-running.",
-                self.clock(),
             )
-            self._changed(task, TaskStatus.SUBMITTING)
-            return task
         except ApiError as exc:
-            if isinstance(exc, RateLimitError):
-                self.scheduler.on_rate_limited(bkey, exc.retry_after)
+            if isinstance(exc, AuthError):
+                self._refuse_key(key, exc)
             message = str(exc) + (f" — {exc.hint}" if exc.hint else "")
-            task = self.store.record_refusal(task.id, TaskStatus.REJECTED, message, self.clock())
-            self._changed(task, TaskStatus.SUBMITTING)
-            return task
+            return self._end_submission(task, TaskStatus.REJECTED, message)
         except BaseException:
-            # Cancelled or crashed mid-send: the outcome is unknown; say so durably.
-            with contextlib.suppress(Exception):
-                task = self.store.record_refusal(
-                    task.id,
-                    TaskStatus.ORPHANED,
-                    "interrupted while submitting: the provider may have accepted it",
-                    self.clock(),
-                )
-                self._changed(task, TaskStatus.SUBMITTING)
+            self._interrupted(task)
             raise
         finally:
-            self._submitting[bkey] -= 1
-            self.scheduler.set_waiting_submissions(bkey, self._submitting[bkey])
-        task = self.store.record_submitted(task.id, answer.task_id, answer.update, self.clock())
-        self._changed(task, TaskStatus.SUBMITTING)
-        if task.status is TaskStatus.PROCESSING:
-            self.scheduler.track(self._target(task))
+            self._submitting[key] -= 1
+            self.scheduler.set_waiting_submissions(key, self._submitting[key])
+        return self._accepted(task, answer)
+
+    def _interrupted(self, task: Task) -> None:
+        """Cancelled or crashed mid-submission: the ledger knows whether it was sent."""
+        try:
+            left = self.store.generate_left(task.id)
+        except Exception:
+            left = True
+        if left:
+            status = TaskStatus.ORPHANED
+            error = "interrupted while submitting: the provider may have accepted it"
+        else:
+            status = TaskStatus.CANCELLED
+            error = "stopped before its request was sent: nothing was sent and nothing charged"
+        with contextlib.suppress(Exception):
+            ended = self.store.record_refusal(task.id, status, error, self.clock())
+            self._changed(ended, TaskStatus.SUBMITTING)
+
+    def _end_submission(self, task: Task, status: TaskStatus, error: str) -> Task:
+        now = self.clock()
+        try:
+            ended = self.store.record_refusal(task.id, status, error, now)
+        except StoreError as exc:
+            if not is_transient(exc):
+                raise
+            self.ledger.writes.failed(exc)
+            shown = dataclasses.replace(task, status=status, error=error, updated_at=now)
+            self._unsaved[task.id] = _Unsaved(
+                shown,
+                lambda: self.store.record_refusal(task.id, status, error, self.clock()),
+                TaskStatus.SUBMITTING,
+            )
+            self._changed(shown, TaskStatus.SUBMITTING)
+            return shown
+        self._changed(ended, TaskStatus.SUBMITTING)
+        return ended
+
+    def _accepted(self, task: Task, answer: SubmitAnswer) -> Task:
+        """The provider named a task id: record it, or keep it (and say so) until the
+        history can be written."""
+        try:
+            saved = self.store.record_submitted(
+                task.id, answer.task_id, answer.update, self.clock()
+            )
+        except StoreConflictError:
+            # The provider named a task id that another row already has: this job's own
+            # id is unknown. Kept in the error, never dropped.
+            other = self.store.find(answer.task_id)
+            return self._end_submission(
+                task,
+                TaskStatus.ORPHANED,
+                f"the provider answered with task id {answer.task_id}, which "
+                f"{'task ' + other.short_id if other else 'another task'} of the history "
+                "already has: this job may have been accepted and charged under an id we do "
+                "not know; check the provider's dashboard before re-running.",
+            )
+        except StoreError as exc:
+            if not is_transient(exc):
+                raise
+            self.ledger.writes.failed(exc)
+            now = self.clock()
+            shown = dataclasses.replace(
+                task, status=TaskStatus.PROCESSING, task_id=answer.task_id, submitted_at=now
+            )
+            self._unsaved[task.id] = _Unsaved(
+                shown,
+                lambda: self.store.record_submitted(task.id, answer.task_id, answer.update, now),
+                TaskStatus.SUBMITTING,
+            )
+            self._say(
+                f"unsaved:{task.id}",
+                "error",
+                f"{task.provider.value} accepted job {task.short_id} as task id "
+                f"{answer.task_id}, but the history could not record it ({exc}). Keep this "
+                "task id: until the history can be written it is the only record of the job "
+                "(it may be charged). It is recorded as soon as space is freed.",
+                persistent=True,
+            )
+            self._changed(shown, TaskStatus.SUBMITTING)
+            return shown
+        self.ledger.writes.succeeded()
+        self._after_accepted(saved)
+        return saved
+
+    def _after_accepted(self, saved: Task) -> None:
+        self._changed(saved, TaskStatus.SUBMITTING)
+        if saved.status is TaskStatus.PROCESSING:
+            self.scheduler.track(self._target(saved))
         self._wake.set()
-        return task
 
-    def _send_lock(self, bkey: BudgetKey) -> contextlib.AbstractAsyncContextManager[object]:
-        if self.scheduler.budget(bkey).limit is None:
-            return contextlib.nullcontext()
-        lock = self._send_locks.get(bkey)
-        if lock is None:
-            lock = self._send_locks[bkey] = asyncio.Lock()
-        return lock
+    def unsaved(self) -> list[Task]:
+        """Outcomes the history could not record yet (kept in memory, tried again)."""
+        return [u.task for u in self._unsaved.values()]
 
-    async def _wait_for_budget(self, provider: Provider, fingerprint: str | None) -> None:
-        """Block a submission until the key's budget (and any 429 pause) allows it."""
-        bkey = budget_key(provider, fingerprint)
-        while True:
-            self._load_ledger(provider, fingerprint)
-            delay = self.scheduler.submit_delay(bkey)
-            if delay <= 0:
-                if self._claim(provider, "generate"):
-                    return
-                delay = 1.0  # another instance took the last request of the hour
-            self._emit(Notice("warning", f"{provider.value}: waiting {delay:.0f}s for rate budget"))
-            await asyncio.sleep(min(delay, 5.0))
+    def _flush_unsaved(self) -> None:
+        """Try again to record what a full disk refused; raises StoreError if it still does."""
+        for task_id, unsaved in list(self._unsaved.items()):
+            saved = unsaved.write()
+            del self._unsaved[task_id]
+            self.ledger.writes.succeeded()
+            if saved.task_id:
+                self._say(
+                    f"unsaved:{task_id}",
+                    "information",
+                    f"recorded task id {saved.task_id} of job {saved.short_id} in the history",
+                )
+                self._after_accepted(saved)
+            else:
+                self._changed(saved, unsaved.previous)
+
+    async def flush_unsaved(self) -> None:
+        """Until every outcome kept in memory is recorded (the disk has space again)."""
+        while self._unsaved:
+            try:
+                self._flush_unsaved()
+            except StoreError as exc:
+                if not is_transient(exc):
+                    raise
+                await self._sleep(self.ledger.writes.failed(exc))
 
     # -- polling -----------------------------------------------------------------------
 
     async def poll(self, id: str) -> Task:
-        """Send one status request for a task and apply the answer."""
+        """Send one status request for a task (with its own key) and apply the answer."""
         task = self.store.get(id)
         if task.status is not TaskStatus.PROCESSING or not task.task_id:
             return task
-        bkey = budget_key(task.provider, task.key_fingerprint)
-        if not self._claim(task.provider, "status"):
-            self.scheduler.poll_skipped(id)  # the hour's budget is spent: try again later
+        key = budget_key(task.provider, task.key_fingerprint)
+        secret, reason = self._secret_for(task)
+        if secret is None:
+            assert reason is not None
+            self._hold(task, reason)
             return task
         try:
-            update = await self.client.status(task.provider, task.task_id)
-        except RateLimitError as exc:
-            self.scheduler.on_rate_limited(bkey, exc.retry_after)
-            self.scheduler.poll_skipped(id)  # the answer told nothing about the task
+            update = await self.ledger.status(task, key, secret)
+        except (BudgetWait, RateLimitError):
+            self.scheduler.poll_skipped(id)  # nothing learned; the key waits (ledger)
             return task
+        except TransportError as exc:
+            if not exc.sent:
+                self.scheduler.poll_skipped(id)  # the key backs off (ledger), not the task
+                return task
+            return self._poll_failed(task, exc)
         except AuthError as exc:
-            self.scheduler.on_rate_limited(bkey, AUTH_PAUSE)
-            self._emit(Notice("error", f"{exc} — {exc.hint}"))
-            self.scheduler.on_poll_result(id, pending=True, error=True)
+            self.scheduler.poll_skipped(id)
+            self._refuse_key(key, exc)
             return task
         except NotFoundError as exc:
             count = self._not_found[id] = self._not_found.get(id, 0) + 1
             if count < NOT_FOUND_LIMIT:
-                self.scheduler.on_poll_result(id, pending=True, error=True)
-                return task
+                return self._poll_failed(task, exc)
             return self._finish_lost(task, str(exc))
         except ApiError as exc:
-            self.store.add_event(id, "error", str(exc), self.clock())
-            self.scheduler.on_poll_result(id, pending=True, error=True)
-            return task
+            return self._poll_failed(task, exc)
         self._not_found.pop(id, None)
         previous = task.status
-        task, changed = self.store.apply_update(id, update, self.clock())
+        now = self.clock()
+        task, changed = self.store.apply_update(id, update, now)
+        self._own_poll[id] = self._seen_poll[id] = now
+        self.ledger.writes.succeeded()
         pending = task.status.is_pending
         # A finish is learned by the scheduler itself (from the server's figure if any).
         self.scheduler.on_poll_result(id, pending=pending, generation_time=update.generation_time)
@@ -372,17 +577,33 @@ class Engine:
             self._changed(task, previous if changed else task.status)
         return task
 
-    def _finish_lost(self, task: Task, reason: str) -> Task:
-        from .models import TaskUpdate
-
-        update = TaskUpdate(
-            task_id=task.task_id or "",
-            status=TaskStatus.FAILED,
-            error=f"the provider no longer knows this task ({reason})",
-            summary="not found",
+    def _poll_failed(self, task: Task, exc: ApiError) -> Task:
+        """A status request got no usable answer: the task backs off; the user hears of
+        it (once a minute per key and kind of trouble)."""
+        self.scheduler.on_poll_result(task.id, pending=True, error=True)
+        self.store.add_event(task.id, "error", str(exc), self.clock())
+        next_at = self.next_check(task.id)
+        when = f"; next check in {max(0.0, next_at - self.clock()):.0f} s" if next_at else ""
+        self._say(
+            f"poll-error:{task.provider.value}:{exc.kind}",
+            "warning",
+            f"checking {task.short_id} failed: {exc}{when}",
+            every=POLL_ERROR_EVERY,
         )
+        return task
+
+    def _finish_lost(self, task: Task, reason: str) -> Task:
+        """The provider answered "not found" to the key the task was submitted with, again
+        and again: the outcome is unknown. Never booked as failed and refunded: it may
+        have rendered and been charged."""
         self.scheduler.forget(task.id)
-        updated, _ = self.store.apply_update(task.id, update, self.clock())
+        updated = self.store.record_lost(
+            task.id,
+            f"the provider no longer knows this task, asked with the key it was submitted "
+            f"with ({reason}). It may have rendered and been charged: check the provider's "
+            "dashboard before re-running.",
+            self.clock(),
+        )
         self._changed(updated, task.status)
         return updated
 
@@ -397,66 +618,131 @@ class Engine:
         self._wake.set()
 
     def has_pending(self) -> bool:
-        """Work is left: tasks to poll, submissions in flight, or renders being saved."""
+        """Work is left that this engine can do: tasks to poll, submissions in flight,
+        outcomes to record, or renders being saved. Held tasks (no key for them) are not."""
         return (
             bool(self.scheduler.tracked())
+            or bool(self._polls)
             or any(self._submitting.values())
+            or bool(self._unsaved)
             or (self.downloads is not None and self.downloads.active)
             or self._queue_busy()
         )
 
     async def run(self, *, until_idle: bool = False, max_wait: float = RESYNC_EVERY) -> None:
-        """The poll loop. With `until_idle`, returns once no task is pending."""
+        """The poll loop. With `until_idle`, returns once nothing it can do is left."""
         self.start()
-        while True:
-            now = self.clock()
-            if now - self._last_resync >= RESYNC_EVERY:
-                self.resync()
-            self._kick_queue()
-            due = self.scheduler.due_polls()
-            if due:
-                await asyncio.gather(*(self._poll_claimed(i) for i in due))
-                continue
-            if until_idle and not self.has_pending():
-                self.resync()
-                if not self.has_pending():
-                    return
-            wakeup = self.scheduler.next_wakeup()
-            delay = max_wait if wakeup is None else min(max(wakeup - self.clock(), 0.05), max_wait)
-            self._wake.clear()
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
-            # cancellation that lands as the wait ends, and the loop would never stop.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
+        try:
+            while True:
+                self._wake.clear()
+                blocked = self.ledger.writes.blocked_for()
+                if blocked > 0:
+                    await self._nap(min(blocked, max_wait))  # a full disk: wait for space
+                    continue
+                try:
+                    if self._unsaved:
+                        self._flush_unsaved()
+                    if self.monotonic() - self._last_resync >= RESYNC_EVERY:
+                        self.resync()
+                    self._kick_queue()
+                    for task_id in self.scheduler.due_polls():
+                        self._spawn_poll(task_id)
+                    if until_idle and not self.has_pending():
+                        self.resync()
+                        if not self.has_pending():
+                            return
+                except StoreError as exc:
+                    if not is_transient(exc):
+                        raise
+                    self.ledger.writes.failed(exc)
+                    continue
+                wakeup = self.scheduler.next_wakeup()
+                now = self.monotonic()
+                delay = max_wait if wakeup is None else min(max(wakeup - now, 0.05), max_wait)
+                await self._nap(delay)
+        finally:
+            polls = list(self._polls.values())
+            for poll in polls:
+                poll.cancel()
+            await asyncio.gather(*polls, return_exceptions=True)
+            self.ledger.close()
+
+    async def _nap(self, delay: float) -> None:
+        """Sleep `delay` (on the engine's clock) or until woken, whichever comes first."""
+        if self._wake.is_set():
+            return
+        woken = asyncio.ensure_future(self._wake.wait())
+        slept = asyncio.ensure_future(self._sleep(delay))
+        try:
+            await asyncio.wait({woken, slept}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (woken, slept):
+                waiter.cancel()
+            await asyncio.gather(woken, slept, return_exceptions=True)
+        # Polls that end together (a probe's failure releases the requests waiting for
+        # it) wake the loop once, not once each: let them all land first.
+        for _ in range(COALESCE_STEPS):
+            await asyncio.sleep(0)
+
+    def _spawn_poll(self, task_id: str) -> None:
+        """Poll a due task in a task of its own: a slow answer holds only this one."""
+        if task_id in self._polls:
+            return  # still in flight (the scheduler holds it as handed out)
+        poll = asyncio.get_running_loop().create_task(self._poll_claimed(task_id))
+        self._polls[task_id] = poll
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._polls.pop(task_id, None)
+            self._wake.set()
+
+        poll.add_done_callback(done)
 
     async def _poll_claimed(self, id: str) -> None:
         """Poll a due task unless another instance is polling it or polled it a moment ago."""
-        now = self.clock()
-        if not self.store.claim_poll(id, now, MIN_POLL_SPACING):
-            task = self.store.get(id)
-            if task.status.is_terminal:
-                self.scheduler.forget(id)
-                self._changed(task)
-            else:
-                # Not before the claim can succeed: without this the loop would hand the
-                # same poll out again at once, and spin until the other poll ends.
-                last = task.last_polled_at or now
-                retry_at = max(now + CLAIM_RETRY, last + MIN_POLL_SPACING)
-                self.scheduler.poll_skipped(id, retry_at=retry_at)
-                if task.last_polled_at:
-                    self.scheduler.note_external_poll(id, task.last_polled_at)
-            return
+        claimed = False
         try:
+            now = self.clock()
+            own = self._own_poll.get(id)
+            if not self.store.claim_poll(id, now, MIN_POLL_SPACING, own=own):
+                task = self.store.get(id)
+                if task.status.is_terminal:
+                    self.scheduler.forget(id)
+                    self._changed(task)
+                    return
+                # Another instance polled it a moment ago (or is polling it): not before
+                # the spacing allows, following the schedule from that poll — and never at
+                # once, or the loop would hand the same poll out again until the other
+                # poll ends.
+                polled = task.last_polled_at or now
+                self.scheduler.poll_skipped(
+                    id,
+                    not_before=max(
+                        self.ledger.to_mono(now) + CLAIM_RETRY,
+                        self.ledger.to_mono(polled) + MIN_POLL_SPACING,
+                    ),
+                )
+                if task.last_polled_at:
+                    self._seen_poll[id] = task.last_polled_at
+                    self.scheduler.note_external_poll(id, self.ledger.to_mono(task.last_polled_at))
+                return
+            claimed = True
+            self._own_poll[id] = self._seen_poll[id] = now
             await self.poll(id)
         except Exception as exc:  # one task's trouble never stops the loop
+            if isinstance(exc, StoreError) and is_transient(exc):
+                self.ledger.writes.failed(exc)  # the loop waits for space, then polls again
+                self.scheduler.poll_skipped(id)
+                return
             log.exception("poll of %s failed", id)
             self._emit(Notice("error", f"polling {id[-8:]} failed: {type(exc).__name__}"))
             self.scheduler.on_poll_result(id, pending=True, error=True)
         finally:
             # An applied answer released the lease already; an error or a 429 did not.
-            with contextlib.suppress(Exception):
-                self.store.release_poll(id, self.clock())
+            if claimed:
+                with contextlib.suppress(Exception):
+                    now = self.clock()
+                    self.store.release_poll(id, now)
+                    self._own_poll[id] = self._seen_poll[id] = now
 
     # -- the batch queue ---------------------------------------------------------------
     #
@@ -505,18 +791,24 @@ class Engine:
                 if task is None:
                     return
                 fingerprint = self.settings.key_fingerprint(task.provider)
-                bkey = budget_key(task.provider, fingerprint)
+                key = budget_key(task.provider, fingerprint)
                 # Wait for the budget before claiming: a stop while waiting leaves it queued.
-                self._load_ledger(task.provider, fingerprint)
-                delay = self.scheduler.submit_delay(bkey)
+                self.ledger.load(key)
+                delay = max(self.scheduler.submit_delay(key), self.ledger.writes.blocked_for())
                 if delay > 0:
-                    self.scheduler.set_waiting_submissions(bkey, self._submitting.get(bkey, 0) + 1)
+                    self.scheduler.set_waiting_submissions(key, self._submitting.get(key, 0) + 1)
                     try:
-                        await asyncio.sleep(min(delay, 5.0))
+                        await self._sleep(min(delay, 5.0))
                     finally:
-                        self.scheduler.set_waiting_submissions(bkey, self._submitting.get(bkey, 0))
+                        self.scheduler.set_waiting_submissions(key, self._submitting.get(key, 0))
                     continue
-                claimed = self.store.claim_queued(task.id, self.clock())
+                try:
+                    claimed = self.store.claim_queued(task.id, self.clock())
+                except StoreError as exc:
+                    if not is_transient(exc):
+                        raise
+                    await self._sleep(self.ledger.writes.failed(exc))
+                    continue
                 if claimed is None:
                     continue  # another instance sharing the history took it
                 try:
@@ -548,6 +840,7 @@ class Engine:
             await asyncio.gather(self._queue_task, return_exceptions=True)
         if self.downloads is not None:
             await self.downloads.aclose()
+        self.ledger.close()
         await self.client.aclose()
 
 
@@ -559,4 +852,5 @@ __all__ = [
     "Notice",
     "TaskChanged",
     "budget_key",
+    "clock_text",
 ]

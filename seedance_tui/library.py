@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import logging
 import os
 import re
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from .config import Settings
 from .models import Task, TaskStatus
-from .store import Store
+from .store import Store, StoreError
 from .text import inert
 from .urls import web_link_problem
 
@@ -131,12 +132,23 @@ async def download_url(
     on_progress: Progress | None = None,
     attempts: int = DEFAULT_ATTEMPTS,
     retry_pause: float = RETRY_PAUSE,
+    record: Callable[[], None] | None = None,
 ) -> int:
-    """Download `url` to `dest` (resuming `dest.part`); returns the file's size."""
+    """Download `url` to `dest` (resuming `dest.part`); returns the file's size.
+
+    `record` is called once the part file is complete, before it is renamed into place:
+    a finished file is never at its final name unless the history knows it. If `record`
+    fails (a full disk under the history), the complete `.part` stays for the next
+    download to finish."""
     from .client import MediaError
 
     part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot create the library folder {dest.parent}: {exc.strerror}", retryable=False
+        ) from None
     last_error: Exception | None = None
     for attempt in range(1, max(1, attempts) + 1):
         try:
@@ -147,7 +159,17 @@ async def download_url(
                 raise DownloadError(str(exc), retryable=False) from None
         except DownloadError as exc:
             last_error = exc
+            if not exc.retryable:
+                raise
         else:
+            if record is not None:
+                try:
+                    record()
+                except StoreError as exc:
+                    raise DownloadError(
+                        f"the video is complete in {part}, but the history could not record "
+                        f"it ({exc}); the next download of this task finishes it"
+                    ) from None
             os.replace(part, dest)
             return size
         if attempt < attempts:
@@ -173,16 +195,30 @@ async def _fetch_once(
         mode = "r+b" if offset else "wb"
         if not part.exists():
             mode = "wb"
-        with open(part, mode) as fh:
-            fh.seek(offset)
-            fh.truncate()
-            async for chunk in stream.chunks:
-                fh.write(chunk)
-                done += len(chunk)
-                if on_progress:
-                    on_progress(done, total)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with open(part, mode) as fh:
+                fh.seek(offset)
+                fh.truncate()
+                async for chunk in stream.chunks:
+                    fh.write(chunk)
+                    done += len(chunk)
+                    if on_progress:
+                        on_progress(done, total)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                # The part file would hold the space the history needs: let it go (the
+                # link can be downloaded again while it lives).
+                part.unlink(missing_ok=True)
+                raise DownloadError(
+                    f"the disk holding {part.parent} is full; the partial download was "
+                    "removed. Free some space and download it again",
+                    retryable=False,
+                ) from None
+            raise DownloadError(f"cannot write {part}: {exc.strerror}", retryable=False) from None
+        if total is None and stream.framed:
+            total = done  # chunked: the last chunk marks the end, and it came
     if total is None:
         raise DownloadError(
             "the server did not say how large the file is, so it cannot be checked",
@@ -218,6 +254,10 @@ async def download_task(
     if existing is not None and not force:
         return existing
     dest = target_path(task, settings.library_dir())
+
+    def record() -> None:
+        store.set_local_path(task.id, str(dest), clock())
+
     owned = media is None
     if media is None:
         from .client import MediaClient
@@ -231,12 +271,13 @@ async def download_task(
             on_progress=on_progress,
             attempts=attempts,
             retry_pause=retry_pause,
+            record=record,
         )
     finally:
         if owned:
             await media.aclose()
-    store.set_local_path(task.id, str(dest), clock())
-    store.add_event(task.id, "saved", str(dest), clock())
+    with contextlib.suppress(StoreError):  # the path is recorded; the event is a nicety
+        store.add_event(task.id, "saved", str(dest), clock())
     return dest
 
 

@@ -41,7 +41,8 @@ class TaskStatus(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"  # the provider accepted it, then the render failed (refunded)
     REJECTED = "rejected"  # the provider refused the submission: nothing charged
-    ORPHANED = "orphaned"  # no task id and the outcome is unknown: may have been charged
+    CANCELLED = "cancelled"  # stopped before its request left: nothing sent, nothing charged
+    ORPHANED = "orphaned"  # sent, and no trustworthy answer: the outcome is unknown, may be charged
 
     @property
     def is_pending(self) -> bool:
@@ -150,6 +151,8 @@ class TaskUpdate:
     error: str | None = None
     generation_time: float | None = None  # seconds, as the server reports it
     summary: str = ""  # a one-line digest of the answer, for the events table
+    # Fields of the answer that were unusable (wrong type, out of range) and dropped.
+    oddities: tuple[str, ...] = ()
 
 
 class JobValidationError(ValueError):

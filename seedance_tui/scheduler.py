@@ -85,6 +85,7 @@ RATE_LIMIT_DEFAULT = 60.0  # pause after a 429 that names no Retry-After
 RECOVERY_MIN = 60.0  # after a 429's pause, requests are spaced for at least this long
 RECOVERY_SPACING = 2.0  # ...this far apart when the key has no known limit
 IN_FLIGHT_TTL = 30.0  # a poll handed out but never answered stops counting after this
+IN_FLIGHT_HOLD = 300.0  # ...and is handed out again after this (an answer comes well before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -566,6 +567,14 @@ class Scheduler:
         budget.paused_until = max(budget.paused_until, until)
         budget.spaced_until = max(budget.spaced_until, until + RECOVERY_MIN)
 
+    def hold(self, key: BudgetKey, until: float) -> None:
+        """No request with this key before `until` (clock time): the shared ledger is
+        spent until then, or the key's host cannot be reached. Unlike a 429, nothing says
+        the server counts more than the ledger, so what follows is not spaced."""
+        self._version += 1
+        budget = self._budget(key)
+        budget.paused_until = max(budget.paused_until, until)
+
     def _spacing(self, budget: _Budget) -> float:
         """Seconds between two requests of a key recovering from a 429."""
         if budget.limit is None:
@@ -804,20 +813,20 @@ class Scheduler:
             return
         self.render_times.learn(target.profile, generation_time, target.task_id)
 
-    def poll_skipped(self, task_id: str, *, retry_at: float | None = None) -> None:
+    def poll_skipped(self, task_id: str, *, not_before: float | None = None) -> None:
         """A poll handed out by `due_polls` was not sent after all (e.g. a 429 on an
-        earlier request of the same batch paused the key): the task is due again as
-        before, and nothing is held for it. With `retry_at` (the poll could not be
-        claimed: another poll of it is in flight or was just made), not before then."""
+        earlier request of the same batch paused the key, or the poll could not be
+        claimed: another poll of it is in flight or was just made): the task is due again
+        as before — or, given `not_before`, not before then — and nothing is held for it."""
         self._version += 1
         tracked = self._tasks.get(task_id)
         if tracked is None or tracked.in_flight_at is None:
             return
+        if not_before is not None:
+            tracked.not_before = max(tracked.not_before, not_before)
         tracked.in_flight_at = None
         tracked.last_e = tracked.prev_e
         tracked.prev_e = None
-        if retry_at is not None:
-            tracked.not_before = max(tracked.not_before, retry_at)
 
     def note_external_poll(self, task_id: str, at: float) -> None:
         """Another instance polled this task at `at` (and it was still pending then).
@@ -890,13 +899,16 @@ class Scheduler:
         return max(nxt, e + self.poll_interval)
 
     def _due_at(self, task_id: str, tracked: _Tracked, plan: _Plan) -> float:
+        # Handed out and not answered yet: not due again for a while (a slow answer must
+        # not draw a second poll of the same task), unless the answer never comes.
+        held = -math.inf if tracked.in_flight_at is None else tracked.in_flight_at + IN_FLIGHT_HOLD
         if tracked.forced:
-            return -math.inf
+            return held
         target = tracked.target
         est = self._estimate_of(tracked)
         pace = _DEFERRED if task_id in plan.deferred else _TIGHT if plan.tight else _EASY
         due = target.submitted_at + self._next_e(est, tracked.last_e, pace)
-        return max(due, tracked.not_before)
+        return max(due, tracked.not_before, held)
 
     def _finish_chance(self, tracked: _Tracked, now: float) -> float:
         """Chance a poll now finds the task finished, given it was pending at the last."""

@@ -19,12 +19,13 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import math
 import os
 import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,40 @@ if TYPE_CHECKING:
 
 class StoreError(Exception):
     """The history file cannot be used; the message says why and what to do."""
+
+
+class StoreWriteError(StoreError):
+    """A write to the history failed (and was rolled back). `transient`: the same write
+    may succeed later as it is (space freed, a lock released)."""
+
+    transient = False
+
+
+class StoreFullError(StoreWriteError):
+    """The disk (or the filesystem's quota) holding the history is full: nothing was
+    written. Writes succeed again once space is freed."""
+
+    transient = True
+
+
+class StoreBusyError(StoreWriteError):
+    """Another program held the history file locked for longer than the busy timeout."""
+
+    transient = True
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Is this a store error that the same write may overcome later?"""
+    return isinstance(exc, StoreWriteError) and exc.transient
+
+
+class StoreDamagedError(StoreError, sqlite3.DatabaseError):
+    """SQLite found the file damaged while writing (also a DatabaseError, as a damaged
+    page found while reading is, so that one handler reports both)."""
+
+
+class StoreConflictError(StoreWriteError, sqlite3.IntegrityError):
+    """A row breaks a constraint (e.g. a provider's task id already in the history)."""
 
 
 def is_damage(exc: sqlite3.Error) -> bool:
@@ -175,7 +210,23 @@ def m005_index_credit_totals(db: sqlite_utils.Database) -> None:
     )
 
 
+@migration
+def m006_request_task(db: sqlite_utils.Database) -> None:
+    """Which task a request was sent for: a submission interrupted before its `generate`
+    left (no such request) is `cancelled`, never `orphaned`."""
+    db.executescript(
+        "ALTER TABLE requests ADD COLUMN task TEXT;"
+        "CREATE INDEX idx_requests_task ON requests(task) WHERE task IS NOT NULL;"
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
+# A persisted 429 pause further ahead than this is not believed (a clock set back, a
+# bogus Retry-After): it is cut to this.
+MAX_KEY_PAUSE = 3600.0
+# Sane ranges of what the store records (a server's figure outside them is dropped).
+MAX_CREDITS = 1_000_000
+MAX_GENERATION_SECONDS = 86_400.0
 # A history file up to this size is checked page by page (`PRAGMA quick_check`) each time
 # it is opened: about 25 ms when the file is in the page cache, seconds when it is not
 # (the check reads every page: 14 s for 1M tasks, 750 MB, here). A larger file already in
@@ -446,16 +497,50 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction (BEGIN IMMEDIATE: a second writer waits, not fails)."""
+        """One short write transaction (BEGIN IMMEDIATE: a second writer waits, not fails).
+
+        An SQLite error comes out as a StoreError subclass (StoreFullError when the disk
+        is full), after the rollback; SQLite may have rolled back already (it does on a
+        full disk), so the rollback is only asked for while a transaction is open."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._write_error(exc) from None
         try:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
             conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise self._write_error(exc) from None
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self.conn.in_transaction:
+            with suppress(sqlite3.Error):  # SQLite may have ended it itself
+                self.conn.execute("ROLLBACK")
+
+    def _write_error(self, exc: sqlite3.Error) -> StoreError:
+        code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+        where = self.path or "the history"
+        error: StoreError
+        if code == sqlite3.SQLITE_FULL:
+            error = StoreFullError(
+                f"cannot write {where}: the disk is full. Free some space: work resumes by "
+                "itself once it can be recorded"
+            )
+        elif is_damage(exc):
+            error = StoreDamagedError(damaged_message(self.path, str(exc), untouched=False))
+        elif code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            error = StoreBusyError(f"{where} stayed locked by another program: {exc}")
+        elif isinstance(exc, sqlite3.IntegrityError):
+            error = StoreConflictError(str(exc))
+        else:
+            error = StoreWriteError(f"cannot write {where}: {exc}")
+        error.sqlite_errorcode = getattr(exc, "sqlite_errorcode", None)  # type: ignore[attr-defined]
+        return error
 
     def _migrate(self) -> None:
         conn = self.conn
@@ -538,7 +623,8 @@ class Store:
         return self.get(id)
 
     def record_refusal(self, id: str, status: TaskStatus, error: str, now: float) -> Task:
-        """The submission ended without a task id: `rejected` (refused) or `orphaned` (unknown)."""
+        """The submission ended without a task id: `rejected` (refused), `cancelled` (its
+        request never left) or `orphaned` (it left; the outcome is unknown)."""
         with self._tx() as tx:
             tx.execute(
                 "UPDATE tasks SET status=?, error=?, updated_at=?, completed_at=?, owner=NULL "
@@ -546,6 +632,20 @@ class Store:
                 (status.value, error, iso(now), iso(now), id),
             )
             self._event(tx, id, now, "status", status, error)
+        return self.get(id)
+
+    def record_lost(self, id: str, error: str, now: float) -> Task:
+        """The provider no longer knows an accepted task (asked with the key it was
+        submitted with): `orphaned`, its credits left as the server last reported them
+        (it may have rendered and been charged; no refund is booked that no server
+        reported)."""
+        with self._tx() as tx:
+            tx.execute(
+                "UPDATE tasks SET status=?, error=?, updated_at=?, completed_at=?, "
+                "poll_lease_until=NULL WHERE id=? AND status IN ('submitting', 'processing')",
+                (TaskStatus.ORPHANED.value, error, iso(now), iso(now), id),
+            )
+            self._event(tx, id, now, "status", TaskStatus.ORPHANED, error)
         return self.get(id)
 
     def apply_update(self, id: str, update: TaskUpdate, now: float) -> tuple[Task, bool]:
@@ -569,8 +669,9 @@ class Store:
             return False  # a late answer never reopens a finished task
         charged, refunded, estimated = row[1], row[2], row[3]
         status = update.status
-        if update.credits_charged:
-            charged = max(charged or 0, update.credits_charged)
+        reported = _sane_credits(update.credits_charged)
+        if reported:
+            charged = max(charged or 0, reported)
         if status is TaskStatus.FAILED:
             # Failed renders are refunded (both providers' docs). When the server only ever
             # said "0" (seedance15pro reports 0 once refunded), the charge was the estimate.
@@ -579,12 +680,14 @@ class Store:
             refunded = charged or 0
         urls = json.dumps(list(update.video_urls)) if update.video_urls else row[4]
         error = update.error if update.error else row[5]
-        generation_time = update.generation_time if update.generation_time is not None else row[6]
+        reported_time = _sane_seconds(update.generation_time)
+        generation_time = reported_time if reported_time is not None else row[6]
         completed_at = None
         if status.is_terminal:
             completed_at = iso(now)
             if generation_time is None and row[7]:
-                generation_time = round(now - (from_iso(row[7]) or now), 1)
+                # From the submission to now; a clock set back can make it negative.
+                generation_time = _sane_seconds(round(now - (from_iso(row[7]) or now), 1))
         new = (status.value, charged, refunded, urls, error, generation_time)
         old = (row[0], row[1], row[2], row[4], row[5], row[6])
         changed = new != old
@@ -603,6 +706,9 @@ class Store:
                 status,
                 update.summary,
             )
+        if update.oddities:
+            # What the server sent that could not be used, kept for the user to see.
+            self._event(tx, id, now, "oddity", None, "; ".join(update.oddities))
         return changed
 
     def _event(
@@ -625,24 +731,42 @@ class Store:
         with self._tx() as tx:
             self._event(tx, id, now, kind, status, detail)
 
-    def claim_poll(self, id: str, now: float, min_interval: float, lease: float = 120.0) -> bool:
+    def claim_poll(
+        self,
+        id: str,
+        now: float,
+        min_interval: float,
+        lease: float = 120.0,
+        slack: float = 30.0,
+        own: float | None = None,
+    ) -> bool:
         """Take a task's poll: refused while another poll of it is in flight (its lease) or
         when some instance polled it within min_interval.
 
         One statement, so two instances sharing the file never both claim the same poll.
         The lease is released with the answer (`_apply`) or by `release_poll`. The row's
         `owner` names the poller holding the lease: a lease whose poller is gone (killed
-        on this machine) ends with it, instead of delaying the task until it expires.
+        on this machine) ends with it, instead of delaying the task until it expires. A
+        poll time more than `slack` in the future, or a lease longer than `lease` from
+        now, is not believed (it was written before the clock was set back). `own`: the
+        poll time this instance wrote last; if it is still the task's, the spacing is this
+        instance's own schedule's business.
         """
         owner = this_owner()
         with self._tx() as tx:
             cursor = tx.execute(
                 "UPDATE tasks SET last_polled_at=?, poll_lease_until=?, owner=? WHERE id=? "
                 "AND status IN ('processing') "
-                "AND (last_polled_at IS NULL OR last_polled_at <= ?) "
-                "AND (poll_lease_until IS NULL OR poll_lease_until <= ?)",
-                (iso(now), iso(now + lease), owner, id, iso(now - min_interval), iso(now)),
-            )
+                "AND (last_polled_at IS NULL OR last_polled_at <= ? OR last_polled_at > ? "
+                "OR last_polled_at = ?) "
+                "AND (poll_lease_until IS NULL OR poll_lease_until <= ? "
+                "OR poll_lease_until > ?)",
+                (
+                    iso(now), iso(now + lease), owner, id, iso(now - min_interval),
+                    iso(now + slack), iso(own) if own is not None else "", iso(now),
+                    iso(now + lease + slack),
+                ),
+            )  # fmt: skip
             if cursor.rowcount == 1:
                 return True
             held = tx.execute(
@@ -668,33 +792,7 @@ class Store:
                 (iso(now), id),
             )
 
-    def record_request(
-        self,
-        *,
-        provider: Provider,
-        key_fingerprint: str,
-        endpoint: str,
-        http_status: int | None,
-        sent: bool,
-        elapsed: float,
-        error: str | None,
-        now: float,
-    ) -> None:
-        with self._tx() as tx:
-            tx.execute(
-                "INSERT INTO requests (at, provider, key_fingerprint, endpoint, http_status, sent, "
-                "elapsed_ms, error) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    iso(now),
-                    provider.value,
-                    key_fingerprint,
-                    endpoint,
-                    http_status,
-                    int(sent),
-                    int(elapsed * 1000),
-                    error,
-                ),
-            )
+    # -- the request ledger (written by `ledger.py` only) ---------------------------
 
     def claim_request(
         self,
@@ -704,34 +802,100 @@ class Store:
         endpoint: str,
         now: float,
         limit: int | None,
-    ) -> int | None:
-        """Count a request in the ledger before it is sent, unless the key's hourly limit is
-        spent (None). One transaction, so instances sharing the file never both take the
-        last request of the hour; `finish_request` then records how it went."""
+        window: float = 3600.0,
+        task: str | None = None,
+    ) -> Claim:
+        """Count a request in the ledger before it is sent, unless the key is paused by a
+        429 (persisted by any instance) or its limit over the last `window` seconds is
+        spent. One transaction, so instances sharing the file never both take the last
+        request of the window; `finish_request` then records how it went.
+
+        Times written by other instances (or before a clock change) are believed within
+        bounds: a request time in the future still counts, a pause is cut to
+        MAX_KEY_PAUSE from now."""
         with self._tx() as tx:
+            paused = tx.execute(
+                "SELECT value FROM app_state WHERE name=?",
+                (_pause_name(provider, key_fingerprint),),
+            ).fetchone()
+            until = _pause_until(paused[0] if paused else None, now)
+            if until is not None:
+                return Claim(None, retry_at=until, paused=True)
             if limit is not None:
                 used = tx.execute(
                     "SELECT count(*) FROM requests WHERE provider=? AND key_fingerprint=? "
                     "AND sent=1 AND at > ?",
-                    (provider.value, key_fingerprint, iso(now - 3600.0)),
+                    (provider.value, key_fingerprint, iso(now - window)),
                 ).fetchone()[0]
                 if used >= limit:
-                    return None
+                    # The request that frees the slot: the oldest of the last `limit`.
+                    oldest = tx.execute(
+                        "SELECT at FROM requests WHERE provider=? AND key_fingerprint=? "
+                        "AND sent=1 AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?",
+                        (provider.value, key_fingerprint, iso(now - window), limit - 1),
+                    ).fetchone()
+                    frees = (from_iso(oldest[0]) or now) + window if oldest else now + window
+                    return Claim(None, retry_at=min(max(frees, now + 1.0), now + window))
             cursor = tx.execute(
                 "INSERT INTO requests (at, provider, key_fingerprint, endpoint, http_status, sent, "
-                "elapsed_ms, error) VALUES (?,?,?,?,NULL,1,NULL,'in flight')",
-                (iso(now), provider.value, key_fingerprint, endpoint),
+                "elapsed_ms, error, task) VALUES (?,?,?,?,NULL,1,NULL,'in flight',?)",
+                (iso(now), provider.value, key_fingerprint, endpoint, task),
             )
-            return cursor.lastrowid
+            return Claim(cursor.lastrowid)
 
     def finish_request(
         self, row: int, *, http_status: int | None, sent: bool, elapsed: float, error: str | None
     ) -> None:
+        """How a claimed request went: its HTTP status, and `sent=False` when the
+        connection was never made (the server cannot have counted it)."""
         with self._tx() as tx:
             tx.execute(
                 "UPDATE requests SET http_status=?, sent=?, elapsed_ms=?, error=? WHERE id=?",
-                (http_status, int(sent), int(elapsed * 1000), error, row),
+                (http_status, int(sent), min(int(elapsed * 1000), 2**31), error, row),
             )
+
+    def request_rows(
+        self, provider: Provider, key_fingerprint: str, since: float
+    ) -> list[tuple[int, float]]:
+        """(row, time) of the requests that reached (or may have reached) the server
+        since `since`."""
+        rows = self.conn.execute(
+            "SELECT id, at FROM requests WHERE provider=? AND key_fingerprint=? AND at > ? "
+            "AND sent=1",
+            (provider.value, key_fingerprint, iso(since)),
+        ).fetchall()
+        return [(row, from_iso(at) or 0.0) for row, at in rows]
+
+    def pause_key(self, provider: Provider, key_fingerprint: str, until: float, now: float) -> None:
+        """A 429 stops every request of this key, of every instance, until `until`."""
+        until = min(until, now + MAX_KEY_PAUSE)
+        name = _pause_name(provider, key_fingerprint)
+        with self._tx() as tx:
+            current = tx.execute("SELECT value FROM app_state WHERE name=?", (name,)).fetchone()
+            known = _pause_until(current[0] if current else None, now)
+            if known is not None and known >= until:
+                return
+            tx.execute(
+                "INSERT INTO app_state (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                (name, iso(until)),
+            )
+
+    def key_pause(self, provider: Provider, key_fingerprint: str, now: float) -> float | None:
+        """Until when a 429 stops this key (None: it does not)."""
+        row = self.conn.execute(
+            "SELECT value FROM app_state WHERE name=?", (_pause_name(provider, key_fingerprint),)
+        ).fetchone()
+        return _pause_until(row[0] if row else None, now)
+
+    def generate_left(self, task: str) -> bool:
+        """May a `generate` for this task have reached the server? A request counted
+        before sending whose connection was never made did not."""
+        row = self.conn.execute(
+            "SELECT 1 FROM requests WHERE task=? AND endpoint='generate' AND sent=1 LIMIT 1",
+            (task,),
+        ).fetchone()
+        return row is not None
 
     def insert_task(self, task: Task, events: list[dict[str, Any]] | None = None) -> None:
         """Insert a whole task as it stands (demo history, imports), with its events."""
@@ -779,18 +943,40 @@ class Store:
             )
 
     def orphan_stale_intents(self, now: float, max_age: float = 900.0) -> list[Task]:
-        """Intent rows whose submitter is gone become `orphaned` (the outcome is unknown)."""
+        """Intent rows whose submitter is gone: `orphaned` when their `generate` may have
+        left (the outcome is unknown), `cancelled` when the ledger shows it never did
+        (stopped while waiting for budget, say: nothing was sent, nothing charged).
+
+        Intents older than the ledger's link between requests and tasks (migration
+        m006) cannot be told apart: they stay `orphaned`."""
         rows = self.conn.execute(
             "SELECT id, owner, created_at FROM tasks WHERE status='submitting' AND task_id IS NULL"
         ).fetchall()
-        orphaned = []
+        linked_since = self.conn.execute(
+            "SELECT applied_at FROM _migrations WHERE name='m006_request_task'"
+        ).fetchone()
+        linked_from = from_iso(linked_since[0]) if linked_since and linked_since[0] else None
+        ended = []
         for id, owner, created in rows:
-            age = now - (from_iso(created) or now)
+            created_at = from_iso(created) or now
+            age = now - created_at
             if owner == this_owner():
                 continue
             if _owner_alive(owner) and age < max_age:
                 continue
-            orphaned.append(
+            linked = linked_from is not None and created_at >= linked_from
+            if linked and not self.generate_left(id):
+                ended.append(
+                    self.record_refusal(
+                        id,
+                        TaskStatus.CANCELLED,
+                        "stopped before its request was sent (the program ended while it "
+                        "waited): nothing was sent and nothing charged; submit it again",
+                        now,
+                    )
+                )
+                continue
+            ended.append(
                 self.record_refusal(
                     id,
                     TaskStatus.ORPHANED,
@@ -800,7 +986,7 @@ class Store:
                     now,
                 )
             )
-        return orphaned
+        return ended
 
     # -- reads -------------------------------------------------------------------------
 
@@ -910,6 +1096,8 @@ class Store:
         seen: dict[tuple, int] = {}
         out: list[tuple[tuple, float]] = []
         for provider, params, seconds in rows:
+            if _sane_seconds(seconds) is None or not seconds:
+                continue  # recorded before such values were refused: it would skew ETAs
             profile = profile_of(provider, json.loads(params))
             if seen.get(profile, 0) >= limit_per_profile:
                 continue
@@ -950,9 +1138,12 @@ class Store:
             row["tasks"] += count
             if status in (TaskStatus.COMPLETED.value, TaskStatus.FAILED.value):
                 row[status] += count
+        # An orphan's estimate is at risk only while no server reported its charge (a
+        # reported charge is in the totals already).
         holds = self.conn.execute(
             "SELECT provider, status, SUM(COALESCE(credits_charged, credits_estimated, 0)), "
-            "SUM(COALESCE(credits_estimated, 0)) FROM tasks "
+            "SUM(CASE WHEN credits_charged IS NULL THEN COALESCE(credits_estimated, 0) "
+            "ELSE 0 END) FROM tasks "
             "WHERE status IN ('submitting', 'processing', 'orphaned') GROUP BY provider, status"
         ).fetchall()
         for provider, status, held, estimated in holds:
@@ -1285,6 +1476,50 @@ def _values(task: Task) -> tuple:
         iso(task.updated_at or task.created_at), task.generation_time,
         iso(task.last_polled_at), None, task.local_path,
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The ledger's answer to "may this request be sent": its row, or when to ask again."""
+
+    row: int | None  # the request's row in `requests` (None: refused, nothing written)
+    retry_at: float | None = None  # refused: when a slot frees (or the pause ends)
+    paused: bool = False  # refused by a 429's pause rather than by the window
+
+
+def _pause_name(provider: Provider, key_fingerprint: str) -> str:
+    return f"rate_pause:{provider.value}:{key_fingerprint}"
+
+
+def _pause_until(value: str | None, now: float) -> float | None:
+    """A persisted pause's end, believed up to MAX_KEY_PAUSE from now; None when over."""
+    if not value:
+        return None
+    try:
+        until = from_iso(value)
+    except ValueError:
+        return None
+    if until is None or until <= now:
+        return None
+    return min(until, now + MAX_KEY_PAUSE)
+
+
+def _sane_credits(value: Any) -> int | None:
+    """A credit count the store records: a whole number in 0..MAX_CREDITS, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value) if 0 <= value <= MAX_CREDITS else None
+
+
+def _sane_seconds(value: Any) -> float | None:
+    """A render time the store records: finite, in 0..MAX_GENERATION_SECONDS, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or not 0 <= value <= MAX_GENERATION_SECONDS:
+        return None
+    return float(value)
 
 
 def profile_of(provider: str, params: dict[str, Any]) -> tuple:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from pathlib import Path
@@ -109,9 +110,9 @@ async def test_the_intent_is_committed_before_generate_is_sent(fast, sim):
     store = Store.open(fast.db_path)
     spy = Spy(fast.db_path)
     engine = Engine(fast, store)
-    engine.client = Client(
+    engine.client = engine.ledger.client = Client(
         {p: s.base_url for p, s in fast.providers.items()},
-        {p: fast.key(p) for p in Provider}, transport=spy, on_request=engine._on_request,
+        {p: fast.key(p) for p in Provider}, transport=spy,
     )  # fmt: skip
     shown: list[tuple[str, str | None]] = []
     engine.subscribe(
@@ -182,16 +183,17 @@ async def test_a_refused_generate_is_retried_safely(fast, sim):
     async def sleep_and_heal(seconds: float) -> None:
         flips.append(seconds)
         httpx.post(sim.base_url + "/_sim/config", json={"fault_rate": 0.0})
+        await asyncio.sleep(seconds)
 
     httpx.post(
         sim.base_url + "/_sim/config", json={"fault_rate": 1.0, "fault_kinds": {"rate_limit": 1}}
     )
+    # A key with no known limit: after a 429 the next request waits the Retry-After alone
+    # (a limited key's requests are then spaced at the limit's pace: 6 s at 600/hour).
+    fast.providers[JOBS[2].provider].requests_per_hour = None
     store = Store.open(fast.db_path)
-    engine = Engine(fast, store)
-    engine.client = Client(
-        {p: s.base_url for p, s in fast.providers.items()}, {p: fast.key(p) for p in Provider},
-        on_request=engine._on_request, sleep=sleep_and_heal,
-    )  # fmt: skip
+    # The engine waits out the 429's Retry-After (the ledger's retry loop) with this sleep.
+    engine = Engine(fast, store, sleep=sleep_and_heal)
     task = await engine.submit(JOBS[2])
     await engine.aclose()
     assert task.status is TaskStatus.PROCESSING

@@ -79,11 +79,12 @@ async def _workload(
             {p: s.base_url for p, s in settings.providers.items()},
             {p: settings.key(p) for p in settings.providers},
             timeout=httpx.Timeout(2.0),
-            sleep=clock.sleep,
         )
         store = Store.open(db)
         store.claim_poll = _recording(store.claim_poll, claims)  # type: ignore[method-assign]
-        engines.append(Engine(settings, store, client=client, clock=clock))
+        engines.append(
+            Engine(settings, store, client=client, clock=clock, monotonic=clock, sleep=clock.sleep)
+        )
     loops = [asyncio.create_task(e.run(max_wait=0.03)) for e in engines]
     submissions = []
     for i in range(jobs):

@@ -1,5 +1,7 @@
 """The fault soak, short: the engine against a simulator answering ~20% of requests
-with faults (429 + Retry-After, 500, timeouts, resets, non-JSON, slow answers).
+with faults (429 + Retry-After, 500, timeouts, resets, non-JSON, slow answers) and ~10%
+more with hostile ones (absurd numbers, wrong types, escapes, bad URLs, dripped and 50 MB
+answers, refused connections).
 
 `benchmarks/soak.py` runs 200 jobs; this runs 30 in accelerated time (and 200 when
 marked `slow` tests are asked for: `pytest -m slow`). Every job ends in
@@ -27,6 +29,8 @@ def test_soak_under_faults_loses_nothing_and_charges_once(tmp_path: Path) -> Non
     result = soak.run_soak(30, fault_rate=0.2, seed=11, db=tmp_path / "history.db")
     print(result.report())
     assert sum(result.faults.values()) >= 5, "the soak must actually inject faults"
+    hostile = sum(result.faults.get(k, 0) for k in ("absurd", "drip", "huge", "refused"))
+    assert hostile >= 3, f"the soak must inject hostile answers too: {result.faults}"
     assert result.lost == []
     assert result.duplicated == []
     assert result.state_mismatches == []

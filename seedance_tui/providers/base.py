@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -236,20 +237,125 @@ def check_images(spec: JobSpec) -> tuple[str, ...]:
     return urls
 
 
+# -- answer fields ---------------------------------------------------------------------
+#
+# A server's answer is read field by field: a field of the wrong type or out of range is
+# dropped and the oddity noted (the engine records it as an event), never allowed to
+# discard the rest of the answer. Above all a task id the server named is kept: the job
+# exists, and may be charged, whatever else the answer says.
+
+MAX_CREDITS = 1_000_000  # credits of one task: more is not a price, it is an error
+MAX_GENERATION_SECONDS = 86_400.0  # one day: a longer render time is not believable
+MAX_TASK_ID = 512  # characters of a provider's task id
+
+
+def _preview(value: Any, limit: int = 40) -> str:
+    try:
+        text = json.dumps(value, allow_nan=True) if not isinstance(value, str) else repr(value)
+    except (TypeError, ValueError):
+        text = type(value).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def task_id_field(value: Any) -> str | None:
+    """The task id an answer names: a non-empty string (or a whole number, as text) of at
+    most MAX_TASK_ID characters; None when there is none that could be polled."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not value or len(value) > MAX_TASK_ID:
+        return None
+    return value
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number (or a numeric string) as a float; None for anything else."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return float(value) if abs(value) < 10**300 else math.inf
+    if isinstance(value, float):
+        return value
+    if isinstance(value, str) and 0 < len(value) <= 40:
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def credits_field(value: Any, name: str, oddities: list[str]) -> int | None:
+    """A credit count in 0..MAX_CREDITS (a whole number); else None, and the oddity noted."""
+    if value is None:
+        return None
+    number = _number(value)
+    if number is not None and math.isfinite(number) and number == int(number):
+        credits = int(number)
+        if 0 <= credits <= MAX_CREDITS:
+            return credits
+    oddities.append(f"{name}={_preview(value)} ignored (not a credit count in 0..{MAX_CREDITS})")
+    return None
+
+
+def seconds_field(value: Any, name: str, oddities: list[str]) -> float | None:
+    """A render time in 0..MAX_GENERATION_SECONDS, finite; else None, and the oddity noted."""
+    if value is None:
+        return None
+    number = _number(value)
+    if number is not None and math.isfinite(number) and 0 <= number <= MAX_GENERATION_SECONDS:
+        return float(number)
+    oddities.append(
+        f"{name}={_preview(value)} ignored (not a render time in 0..{MAX_GENERATION_SECONDS:g} s)"
+    )
+    return None
+
+
+def string_field(value: Any, name: str, oddities: list[str], limit: int = 2000) -> str | None:
+    """A field that must be a string: anything else is dropped, and the oddity noted."""
+    if value is None or isinstance(value, str):
+        return None if value is None else value[:limit]
+    oddities.append(f"{name}={_preview(value)} ignored (not a string)")
+    return None
+
+
+def url_list_field(value: Any, name: str, oddities: list[str]) -> tuple[str, ...]:
+    """A list of URL strings; other items (or a value that is not a list) are dropped."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        oddities.append(f"{name}={_preview(value)} ignored (not a list of URLs)")
+        return ()
+    urls = tuple(u for u in value if isinstance(u, str) and 0 < len(u) <= 8192)
+    if len(urls) != len(value):
+        oddities.append(f"{name}: {len(value) - len(urls)} item(s) that are not URLs ignored")
+    return urls
+
+
 def accepted(
-    update: Callable[[], TaskUpdate], task_id: str, credits: int | None, status_text: Any
+    update: Callable[[], TaskUpdate],
+    task_id: str,
+    credits: int | None,
+    status_text: Any,
+    oddities: list[str] | tuple[str, ...] = (),
 ) -> TaskUpdate:
     """A generate answer with a task id is never thrown away: the job exists (and may be
     charged) whatever else the answer says, so an unreadable rest still means
     `processing`; polling tells the rest."""
     try:
         return update()
-    except ProtocolError:
+    except ProtocolError as exc:
         return TaskUpdate(
             task_id=task_id,
             status=TaskStatus.PROCESSING,
             credits_charged=credits,
             summary=f"accepted ({text_field(status_text, 40)})",
+            oddities=(*oddities, f"the rest of the answer was unusable: {exc.message}"),
         )
 
 

@@ -31,9 +31,13 @@ from .base import (
     check_choice,
     check_images,
     check_prompt,
+    credits_field,
     error_for_status,
     load_json,
     parse_retry_after,
+    seconds_field,
+    string_field,
+    task_id_field,
     text_field,
 )
 
@@ -82,18 +86,56 @@ class GenerateRequest(BaseModel):
 
 
 class Answer(BaseModel):
-    """Any JSON object the API returns: tolerant of fields it may add."""
+    """Any JSON object the API returns: tolerant of fields it may add, and of fields of
+    the wrong type, which `_read` drops one by one (see `base.credits_field`)."""
 
     model_config = ConfigDict(extra="allow")
 
-    status: str | None = None
-    taskId: str | None = None
-    creditsUsed: int | None = None
-    videoUrl: str | None = None
-    generationTime: float | None = None
+    status: Any = None
+    taskId: Any = None
+    creditsUsed: Any = None
+    videoUrl: Any = None
+    generationTime: Any = None
     error: Any = None
-    errorCode: str | None = None
-    requiredCredits: int | None = None
+    errorCode: Any = None
+    requiredCredits: Any = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Fields:
+    """An answer's fields, each usable or None; what was dropped is in `oddities`."""
+
+    status: str | None
+    task_id: str | None
+    credits: int | None
+    video_url: str | None
+    generation_time: float | None
+    error: Any
+    error_code: str | None
+    required_credits: int | None
+    oddities: tuple[str, ...]
+
+
+def _read(answer: Answer) -> Fields:
+    odd: list[str] = []
+    status = answer.status
+    if status is not None and not isinstance(status, str):
+        odd.append(f"status={text_field(status, 40)} is not a word")
+        status = text_field(status, 40)
+    code = answer.errorCode
+    if code is not None and not isinstance(code, str):
+        code = text_field(code, 60)
+    return Fields(
+        status=status,
+        task_id=task_id_field(answer.taskId),
+        credits=credits_field(answer.creditsUsed, "creditsUsed", odd),
+        video_url=string_field(answer.videoUrl, "videoUrl", odd, limit=8192),
+        generation_time=seconds_field(answer.generationTime, "generationTime", odd),
+        error=answer.error,
+        error_code=code,
+        required_credits=credits_field(answer.requiredCredits, "requiredCredits", odd),
+        oddities=tuple(odd),
+    )
 
 
 class Nanophoto:
@@ -169,32 +211,33 @@ class Nanophoto:
         )
 
     def parse_submit(self, status: int, body: bytes, headers: dict[str, str]) -> SubmitAnswer:
-        answer = self._answer(status, body, headers)
-        if not answer.taskId:
+        fields = self._answer(status, body, headers)
+        if not fields.task_id:
             raise ProtocolError(
-                "the generate answer has no taskId", provider=NAME, http_status=status
+                "the generate answer has no usable taskId", provider=NAME, http_status=status
             )
         return SubmitAnswer(
-            answer.taskId,
+            fields.task_id,
             accepted(
-                lambda: self._update(answer, status, default=TaskStatus.PROCESSING),
-                answer.taskId,
-                answer.creditsUsed,
-                answer.status,
+                lambda: self._update(fields, status, default=TaskStatus.PROCESSING),
+                fields.task_id,
+                fields.credits,
+                fields.status,
+                fields.oddities,
             ),
         )
 
     def parse_status(self, status: int, body: bytes, headers: dict[str, str]) -> TaskUpdate:
-        answer = self._answer(status, body, headers)
-        if not answer.taskId:
+        fields = self._answer(status, body, headers)
+        if not fields.task_id:
             raise ProtocolError(
-                "the status answer has no taskId", provider=NAME, http_status=status
+                "the status answer has no usable taskId", provider=NAME, http_status=status
             )
-        return self._update(answer, status, default=None)
+        return self._update(fields, status, default=None)
 
     # -- parsing -----------------------------------------------------------------------
 
-    def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> Answer:
+    def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> Fields:
         data = load_json(NAME, status, body)
         if not isinstance(data, dict):
             raise ProtocolError(
@@ -204,23 +247,24 @@ class Nanophoto:
             )
         try:
             answer = Answer.model_validate(data)
-        except ValidationError as exc:
+        except ValidationError as exc:  # only a key that is not a string can get here
             raise ProtocolError(
                 f"unexpected answer: {_first_error(exc)}",
                 provider=NAME,
                 http_status=status,
                 retryable=status >= 500,
             ) from None
-        if status >= 400 or answer.errorCode or (answer.error and answer.status is None):
-            raise self._error(answer, status, headers)
-        return answer
+        fields = _read(answer)
+        if status >= 400 or fields.error_code or (fields.error and fields.status is None):
+            raise self._error(fields, status, headers)
+        return fields
 
-    def _error(self, answer: Answer, status: int, headers: dict[str, str]) -> ApiError:
-        code = answer.errorCode
+    def _error(self, fields: Fields, status: int, headers: dict[str, str]) -> ApiError:
+        code = fields.error_code
         cls = _ERRORS.get(code or "") or error_for_status(status if status >= 400 else 500)
-        message = text_field(answer.error) or f"HTTP {status}"
+        message = text_field(fields.error) or f"HTTP {status}"
         retry_after = parse_retry_after(headers)
-        details = {"required_credits": answer.requiredCredits} if answer.requiredCredits else {}
+        details = {"required_credits": fields.required_credits} if fields.required_credits else {}
         return cls(
             message,
             provider=NAME,
@@ -231,8 +275,8 @@ class Nanophoto:
             details=details,
         )
 
-    def _update(self, answer: Answer, status: int, default: TaskStatus | None) -> TaskUpdate:
-        raw = (answer.status or "").lower()
+    def _update(self, fields: Fields, status: int, default: TaskStatus | None) -> TaskUpdate:
+        raw = (fields.status or "").lower()
         mapping = {
             "processing": TaskStatus.PROCESSING,
             "completed": TaskStatus.COMPLETED,
@@ -241,37 +285,38 @@ class Nanophoto:
         normalised = mapping.get(raw, default)
         if normalised is None:
             raise ProtocolError(
-                f"undocumented status {text_field(answer.status, 40)!r}",
+                f"undocumented status {text_field(fields.status, 40)!r}",
                 provider=NAME,
                 http_status=status,
                 retryable=True,
             )
         urls: tuple[str, ...] = ()
         if normalised is TaskStatus.COMPLETED:
-            if not answer.videoUrl:
+            if not fields.video_url:
                 raise ProtocolError(
                     "completed without a videoUrl",
                     provider=NAME,
                     http_status=status,
                     retryable=True,
                 )
-            urls = (answer.videoUrl,)
-        error = text_field(answer.error) if normalised is TaskStatus.FAILED else None
+            urls = (fields.video_url,)
+        error = text_field(fields.error) if normalised is TaskStatus.FAILED else None
         if normalised is TaskStatus.FAILED and not error:
             error = "the render failed (the provider gave no reason)"
-        summary = f"{raw or normalised.value}"
-        if answer.creditsUsed is not None:
-            summary += f" credits={answer.creditsUsed}"
-        if answer.generationTime is not None:
-            summary += f" time={answer.generationTime:g}s"
+        summary = f"{text_field(raw, 40) or normalised.value}"
+        if fields.credits is not None:
+            summary += f" credits={fields.credits}"
+        if fields.generation_time is not None:
+            summary += f" time={fields.generation_time:g}s"
         return TaskUpdate(
-            task_id=answer.taskId or "",
+            task_id=fields.task_id or "",
             status=normalised,
-            credits_charged=answer.creditsUsed,
+            credits_charged=fields.credits,
             video_urls=urls,
             error=error,
-            generation_time=answer.generationTime,
+            generation_time=fields.generation_time,
             summary=summary,
+            oddities=fields.oddities,
         )
 
 

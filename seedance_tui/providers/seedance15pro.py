@@ -25,10 +25,13 @@ from .base import (
     check_choice,
     check_images,
     check_prompt,
+    credits_field,
     error_for_status,
     load_json,
     parse_retry_after,
+    task_id_field,
     text_field,
+    url_list_field,
 )
 
 NAME = Provider.SEEDANCE15PRO
@@ -50,23 +53,67 @@ class GenerateRequest(BaseModel):
 
 
 class TaskData(BaseModel):
+    """`data` of an answer: every field is read on its own (see `_read`), so that one of
+    the wrong type is dropped rather than the answer refused."""
+
     model_config = ConfigDict(extra="allow")
 
-    task_id: str | None = None
-    status: str | None = None
+    task_id: Any = None
+    status: Any = None
     request: Any = None
-    response: list[str] | None = None
-    consumed_credits: int | None = None
+    response: Any = None
+    consumed_credits: Any = None
     error_message: Any = None
-    created_at: str | None = None
+    created_at: Any = None
 
 
 class Envelope(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    code: int | None = None
+    code: Any = None
     message: Any = None
-    data: TaskData | None = None
+    data: Any = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Fields:
+    """`data`'s fields, each usable or None; what was dropped is in `oddities`."""
+
+    task_id: str | None
+    status: str | None
+    urls: tuple[str, ...]
+    credits: int | None
+    error: Any
+    oddities: tuple[str, ...]
+
+
+def _read(data: TaskData, odd: list[str]) -> Fields:
+    status = data.status
+    if status is not None and not isinstance(status, str):
+        odd.append(f"status={text_field(status, 40)} is not a word")
+        status = text_field(status, 40)
+    return Fields(
+        task_id=task_id_field(data.task_id),
+        status=status,
+        urls=url_list_field(data.response, "response", odd),
+        credits=credits_field(data.consumed_credits, "consumed_credits", odd),
+        error=data.error_message,
+        oddities=tuple(odd),
+    )
+
+
+def _code(value: Any, odd: list[str]) -> int | None:
+    """The envelope's `code`: a whole number (or its text), else None and noted."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit() and len(value) < 10:
+        return int(value)
+    odd.append(f"code={text_field(value, 40)} ignored (not a number)")
+    return None
 
 
 class Seedance15Pro:
@@ -128,32 +175,33 @@ class Seedance15Pro:
         return RequestSpec("GET", "/api/status", "status", params={"task_id": task_id})
 
     def parse_submit(self, status: int, body: bytes, headers: dict[str, str]) -> SubmitAnswer:
-        data = self._data(status, body, headers)
-        if not data.task_id:
+        fields = self._data(status, body, headers)
+        if not fields.task_id:
             raise ProtocolError(
-                "the generate answer has no task_id", provider=NAME, http_status=status
+                "the generate answer has no usable task_id", provider=NAME, http_status=status
             )
         return SubmitAnswer(
-            data.task_id,
+            fields.task_id,
             accepted(
-                lambda: self._update(data, status, default=TaskStatus.PROCESSING),
-                data.task_id,
-                data.consumed_credits,
-                data.status,
+                lambda: self._update(fields, status, default=TaskStatus.PROCESSING),
+                fields.task_id,
+                fields.credits,
+                fields.status,
+                fields.oddities,
             ),
         )
 
     def parse_status(self, status: int, body: bytes, headers: dict[str, str]) -> TaskUpdate:
-        data = self._data(status, body, headers)
-        if not data.task_id:
+        fields = self._data(status, body, headers)
+        if not fields.task_id:
             raise ProtocolError(
-                "the status answer has no task_id", provider=NAME, http_status=status
+                "the status answer has no usable task_id", provider=NAME, http_status=status
             )
-        return self._update(data, status, default=None)
+        return self._update(fields, status, default=None)
 
     # -- parsing -----------------------------------------------------------------------
 
-    def _data(self, status: int, body: bytes, headers: dict[str, str]) -> TaskData:
+    def _data(self, status: int, body: bytes, headers: dict[str, str]) -> Fields:
         raw = load_json(NAME, status, body) if body.strip() or status < 400 else {}
         if not isinstance(raw, dict):
             raise ProtocolError(
@@ -163,7 +211,7 @@ class Seedance15Pro:
             )
         try:
             envelope = Envelope.model_validate(raw)
-        except ValidationError as exc:
+        except ValidationError as exc:  # only a key that is not a string can get here
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err.get("loc", ()))
             raise ProtocolError(
@@ -172,7 +220,8 @@ class Seedance15Pro:
                 http_status=status,
                 retryable=status >= 500,
             ) from None
-        code = envelope.code
+        odd: list[str] = []
+        code = _code(envelope.code, odd)
         failing = status >= 400 or (code is not None and code != 200)
         if failing:
             effective = status if status >= 400 else (code if code and code >= 400 else 500)
@@ -181,17 +230,29 @@ class Seedance15Pro:
             raise cls(
                 return_message,
                 provider=NAME,
-                code=str(code) if code is not None else None,
+                code=str(code)[:20] if code is not None else None,
                 http_status=status,
                 retryable=cls in (RateLimitError, ServerError),
                 retry_after=parse_retry_after(headers),
             )
         if envelope.data is None:
             raise ProtocolError("the answer has no data", provider=NAME, http_status=status)
-        return envelope.data
+        if not isinstance(envelope.data, dict):
+            raise ProtocolError(
+                f"the answer's data is not an object ({type(envelope.data).__name__})",
+                provider=NAME,
+                http_status=status,
+            )
+        try:
+            data = TaskData.model_validate(envelope.data)
+        except ValidationError:  # a key that is not a string
+            raise ProtocolError(
+                "the answer's data is not an object", provider=NAME, http_status=status
+            ) from None
+        return _read(data, odd)
 
-    def _update(self, data: TaskData, status: int, default: TaskStatus | None) -> TaskUpdate:
-        raw = (data.status or "").upper()
+    def _update(self, fields: Fields, status: int, default: TaskStatus | None) -> TaskUpdate:
+        raw = (fields.status or "").upper()
         mapping = {
             "IN_PROGRESS": TaskStatus.PROCESSING,
             "SUCCESS": TaskStatus.COMPLETED,
@@ -200,29 +261,30 @@ class Seedance15Pro:
         normalised = mapping.get(raw, default if not raw else None)
         if normalised is None:
             raise ProtocolError(
-                f"undocumented status {text_field(data.status, 40)!r}",
+                f"undocumented status {text_field(fields.status, 40)!r}",
                 provider=NAME,
                 http_status=status,
                 retryable=True,
             )
-        urls = tuple(u for u in (data.response or ()) if isinstance(u, str))
+        urls = fields.urls
         if normalised is TaskStatus.COMPLETED and not urls:
             raise ProtocolError(
                 "SUCCESS without media URLs", provider=NAME, http_status=status, retryable=True
             )
-        error = text_field(data.error_message) if normalised is TaskStatus.FAILED else None
+        error = text_field(fields.error) if normalised is TaskStatus.FAILED else None
         if normalised is TaskStatus.FAILED and not error:
             error = "the render failed (the provider gave no reason)"
-        summary = raw or normalised.value
-        if data.consumed_credits is not None:
-            summary += f" credits={data.consumed_credits}"
+        summary = text_field(raw, 40) or normalised.value
+        if fields.credits is not None:
+            summary += f" credits={fields.credits}"
         return TaskUpdate(
-            task_id=data.task_id or "",
+            task_id=fields.task_id or "",
             status=normalised,
-            credits_charged=data.consumed_credits,
+            credits_charged=fields.credits,
             video_urls=urls,
             error=error,
             summary=summary,
+            oddities=fields.oddities,
         )
 
 

@@ -8,7 +8,13 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .faults import garbage_response, reset_json_response
+from .faults import (
+    absurd_response,
+    drip_response,
+    garbage_response,
+    huge_response,
+    reset_json_response,
+)
 from .state import SimState, key_hash
 
 # An endpoint body, called once the key is known good and the request is counted.
@@ -109,7 +115,22 @@ class ProviderApi:
         if kind == "slow":
             await self.state.sleep(cfg.slow_seconds)
             return await handler(request, digest)
+        if kind == "absurd":
+            # A real answer, task id and all (a generate's task exists): only its other
+            # fields are nonsense.
+            return absurd_response(await handler(request, digest), self.state.draw_variant())
         accept = is_generate and cfg.fault_after_accept
+        if kind == "drip":
+            answer = await handler(request, digest) if accept or not is_generate else None
+            return drip_response(
+                answer if answer is not None else self.server_error(True),
+                cfg.drip_seconds,
+                self.state.sleep,
+            )
+        if kind == "huge":
+            if accept:
+                await handler(request, digest)
+            return huge_response()
         if kind == "timeout":
             answer = await handler(request, digest) if accept else None
             await self.state.sleep(cfg.timeout_seconds)

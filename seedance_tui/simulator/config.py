@@ -16,7 +16,12 @@ FAULT_KINDS: tuple[str, ...] = (
     "garbage",  # 200 with a body that is not JSON
     "reset",  # headers with a Content-Length, part of the body, then the connection drops
     "timeout",  # answer delayed by `timeout_seconds`, so that clients time out
+    # Hostile answers (weight 0 unless asked for: see HOSTILE_KINDS):
+    "absurd",  # the real answer with absurd numbers, wrong types, escapes, a bad video URL
+    "drip",  # an answer dripped byte by byte over `drip_seconds`
+    "huge",  # an answer declaring 50 MB, streamed until the client hangs up
 )
+HOSTILE_KINDS: tuple[str, ...] = ("absurd", "drip", "huge")
 
 # Knobs that `POST /_sim/config` may change at runtime.
 RUNTIME_FIELDS: frozenset[str] = frozenset(
@@ -29,6 +34,7 @@ RUNTIME_FIELDS: frozenset[str] = frozenset(
         "slow_seconds",
         "timeout_seconds",
         "fault_retry_after",
+        "drip_seconds",
         "media_fault_rate",
         "nanophoto_rate_limit",
         "seedance_rate_limit",
@@ -39,7 +45,7 @@ RUNTIME_FIELDS: frozenset[str] = frozenset(
 
 
 def _default_fault_kinds() -> dict[str, float]:
-    return dict.fromkeys(FAULT_KINDS, 1.0)
+    return {kind: 0.0 if kind in HOSTILE_KINDS else 1.0 for kind in FAULT_KINDS}
 
 
 @dataclass
@@ -64,6 +70,8 @@ class SimConfig:
     timeout_seconds: float = 35.0
     # Retry-After (seconds) sent with an injected 429.
     fault_retry_after: int = 2
+    # How long a "drip" answer takes from its first byte to its last.
+    drip_seconds: float = 60.0
     # Share of media downloads broken midway (headers sent, half the body, connection drops).
     media_fault_rate: float = 0.0
 
@@ -101,7 +109,13 @@ class SimConfig:
             raise ValueError("fault_kinds weights must be >= 0")
         if self.fault_rate > 0 and not any(self.fault_kinds.values()):
             raise ValueError("fault_rate > 0 needs at least one fault kind with a weight > 0")
-        for name in ("slow_seconds", "timeout_seconds", "fault_retry_after", "rate_window"):
+        for name in (
+            "slow_seconds",
+            "timeout_seconds",
+            "fault_retry_after",
+            "rate_window",
+            "drip_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         for name in ("nanophoto_rate_limit", "seedance_rate_limit"):

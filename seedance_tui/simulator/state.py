@@ -189,6 +189,11 @@ class SimState:
             self.faults[kind] += 1
             return kind
 
+    def draw_variant(self) -> int:
+        """A random number choosing how a hostile answer is hostile."""
+        with self.lock:
+            return self._rng_faults.randrange(1 << 30)
+
     def draw_media_fault(self) -> bool:
         with self.lock:
             rate = self.config.media_fault_rate

@@ -33,7 +33,7 @@ from textual.worker import Worker, WorkerState
 from .. import library, providers
 from ..config import ConfigError, MissingKeyError, Settings, save_setting
 from ..models import JobSpec, JobValidationError, Provider, Task, TaskStatus
-from ..store import Filter, Store, StoreError, damaged_message, is_damage
+from ..store import Filter, Store, StoreError, damaged_message, is_damage, is_transient
 from ..text import one_line
 from .credits import CreditsPanel
 from .detail import DetailPane
@@ -71,7 +71,15 @@ STATUS_FILTERS: list[tuple[str, tuple[str, ...]]] = [
         (TaskStatus.QUEUED.value, TaskStatus.SUBMITTING.value, TaskStatus.PROCESSING.value),
     ),
     ("completed", (TaskStatus.COMPLETED.value,)),
-    ("failed", (TaskStatus.FAILED.value, TaskStatus.REJECTED.value, TaskStatus.ORPHANED.value)),
+    (
+        "failed",
+        (
+            TaskStatus.FAILED.value,
+            TaskStatus.REJECTED.value,
+            TaskStatus.CANCELLED.value,
+            TaskStatus.ORPHANED.value,
+        ),
+    ),
 ]
 PROVIDER_FILTERS: list[str | None] = [None, *(p.value for p in Provider)]
 SORTS = ["newest", "oldest", "credits"]
@@ -82,6 +90,7 @@ MAIN_SCREEN_ACTIONS = {
     "gallery",
 }  # fmt: skip
 CREDITS_REFRESH_DELAY = 0.5
+PERSISTENT_NOTICE = 86_400.0  # seconds a persistent notice stays unless dismissed
 PROGRESS_EVERY = 0.1  # seconds between two progress messages of one download
 # Set to a path, the dashboard writes its pid there once it takes keys, and removes the
 # file when it quits (README, "Working with other tools": driving it from a script).
@@ -332,16 +341,16 @@ class SeedanceApp(App[int]):
         if isinstance(event, TaskChanged):
             self.post_message(TaskUpdated(event.task, event.previous))
         else:
-            self.post_message(EngineNotice(event.level, event.message))
+            self.post_message(EngineNotice(event.level, event.message, persistent=event.persistent))
 
     def _eta(self, task_id: str) -> float | None:
         """A pending task's expected finish; infinity for one past its likely finish
         (the list and the detail pane say "overdue")."""
         if self.engine is None:
             return None
-        if self.engine.scheduler.overdue(task_id):
+        if self.engine.overdue(task_id):
             return math.inf
-        return self.engine.scheduler.eta(task_id)
+        return self.engine.eta(task_id)
 
     def _link_state(self, task: Task) -> str | None:
         return library.link_state(task, self.settings, now=self.clock())
@@ -389,7 +398,15 @@ class SeedanceApp(App[int]):
         severity = (
             message.level if message.level in ("information", "warning", "error") else "information"
         )
-        self.notify(one_line(message.text, 300), severity=severity, markup=False)  # type: ignore[arg-type]
+        # A persistent notice (an accepted task id the history could not record) stays
+        # for a day unless dismissed (a click on it).
+        timeout = PERSISTENT_NOTICE if message.persistent else None
+        self.notify(
+            one_line(message.text, 400 if message.persistent else 300),
+            severity=severity,  # type: ignore[arg-type]
+            markup=False,
+            timeout=timeout,
+        )
 
     @on(Worker.StateChanged)
     def _worker_state(self, event: Worker.StateChanged) -> None:
@@ -435,16 +452,18 @@ class SeedanceApp(App[int]):
         except StoreError:
             pane.show(None, [], now=self.clock())
             return
-        eta = next_check = None
+        eta = next_check = waiting = None
         if self.engine is not None and task.status.is_pending:
             eta = self._eta(task.id)
-            next_check = self.engine.scheduler.next_check(task.id)
+            next_check = self.engine.next_check(task.id)
+            waiting = self.engine.waiting_reason(task.id)
         pane.show(
             task,
             self.store.events(task.id),
             now=self.clock(),
             eta=eta,
             next_check=next_check,
+            waiting=waiting,
             link=self._link_state(task),
         )
         self._show_downloads()
@@ -558,12 +577,11 @@ class SeedanceApp(App[int]):
             return
         from ..engine import budget_key
 
-        budgets = {
-            p: self.engine.scheduler.budget(budget_key(p, self.settings.key_fingerprint(p)))
-            for p in Provider
-        }
+        keys = {p: budget_key(p, self.settings.key_fingerprint(p)) for p in Provider}
+        budgets = {p: self.engine.scheduler.budget(key) for p, key in keys.items()}
+        trouble = {p: self.engine.key_trouble(key) for p, key in keys.items()}
         panel = self.main.query_one(CreditsPanel)
-        panel.show_budget(budgets)
+        panel.show_budget(budgets, trouble)
         panel.show_queue(
             self.engine.queue_counts(), self.engine.queue_paused(), self._key_for("toggle_queue")
         )
@@ -948,7 +966,7 @@ class SeedanceApp(App[int]):
         if self.engine.poll_now(task.id):
             self.notify(f"Checking {task.short_id} now")
         else:
-            next_check = self.engine.scheduler.next_check(task.id)
+            next_check = self.engine.next_check(task.id)
             when = f" next check in {max(0, next_check - self.clock()):.0f}s" if next_check else ""
             self.notify(
                 f"The hourly request budget is spent;{when}", severity="warning", markup=False
@@ -974,6 +992,11 @@ class SeedanceApp(App[int]):
             self._ending_on_damage = True
             message = damaged_message(self.store.path, str(error), untouched=False)
             self.exit(return_code=2, message=Text(f"error: {message}"))
+            return
+        if is_transient(error):
+            # A full disk under the history: the action is not done, the dashboard stays
+            # (the engine waits for space and says so).
+            self.notify(one_line(str(error), 300), severity="error", markup=False, timeout=10)
             return
         super()._handle_exception(error)
 

@@ -52,13 +52,22 @@ class CreditsPanel(Vertical):
         label.append(f"credits/day, last {days} days, max {max(values)}")
         show_text(self.query_one("#credits-chart-label", Static), label)
 
-    def show_budget(self, budgets: dict[Provider, BudgetState]) -> None:
+    def show_budget(
+        self,
+        budgets: dict[Provider, BudgetState],
+        trouble: dict[Provider, str | None] | None = None,
+    ) -> None:
+        """Each key's budget; `trouble` says why a key's requests wait (a host that cannot
+        be reached, a 429's pause, a full disk), in place of its budget."""
         text = Text(no_wrap=True, overflow="ellipsis")
         for i, (provider, state) in enumerate(budgets.items()):
             if i:
                 text.append("\n")
             text.append(f"{provider.value}: ")
-            if state.paused_until is not None:
+            why = (trouble or {}).get(provider)
+            if why:
+                text.append(why, "bold red")
+            elif state.paused_until is not None:
                 text.append("paused by the server (429)", "bold red")
             elif state.limit is None:
                 text.append(f"{state.used} requests this hour, no limit known", "dim")

@@ -43,6 +43,7 @@ class DetailPane(VerticalScroll, can_focus=False):
         eta: float | None = None,
         next_check: float | None = None,
         link: str | None = None,
+        waiting: str | None = None,
     ) -> None:
         # The same task, events and timing show the same text: rendering it again would
         # repaint and lay out the screen for nothing. `now` only shows for pending work.
@@ -52,6 +53,7 @@ class DetailPane(VerticalScroll, can_focus=False):
             eta,
             next_check,
             link,
+            waiting,
             now if task and task.status.is_pending else None,
         )
         if shown == self._shown:
@@ -65,7 +67,11 @@ class DetailPane(VerticalScroll, can_focus=False):
             self.border_title = "Task"
             return
         self.border_title = f"Task {task.short_id}"
-        body.update(render_task(task, events, now=now, eta=eta, next_check=next_check, link=link))
+        body.update(
+            render_task(
+                task, events, now=now, eta=eta, next_check=next_check, link=link, waiting=waiting
+            )
+        )
 
 
 def render_task(
@@ -76,6 +82,7 @@ def render_task(
     eta: float | None = None,
     next_check: float | None = None,
     link: str | None = None,
+    waiting: str | None = None,
 ) -> Group:
     """Fields as a two-column grid (values wrap under themselves), then prompt and timeline."""
     grid = Table.grid(padding=(0, 1))
@@ -100,7 +107,11 @@ def render_task(
             timing.append(", overdue (past its likely finish)")
         elif eta is not None:
             timing.append(f", ETA {'in ' + duration(eta - now) if eta > now else 'any moment'}")
-        if next_check is not None:
+        if waiting is not None:
+            # Not checked at all (e.g. it needs the key it was submitted with): say why.
+            timing.append(", not checked: ")
+            timing.append(inert(waiting, newlines=False), "bold yellow")
+        elif next_check is not None:
             timing.append(f", next check in {duration(max(0.0, next_check - now))}")
         row("timing", timing)
     elif task.generation_time is not None:

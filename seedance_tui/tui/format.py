@@ -20,6 +20,7 @@ STATUS_GLYPHS = {
     TaskStatus.COMPLETED: "✓",
     TaskStatus.FAILED: "✗",
     TaskStatus.REJECTED: "⊘",
+    TaskStatus.CANCELLED: "–",
     TaskStatus.ORPHANED: "?",
 }
 # Rich styles per status; NO_COLOR strips the colour and the glyph still tells them apart.
@@ -30,6 +31,7 @@ STATUS_STYLES = {
     TaskStatus.COMPLETED: "green",
     TaskStatus.FAILED: "bold red",
     TaskStatus.REJECTED: "red",
+    TaskStatus.CANCELLED: "dim",
     TaskStatus.ORPHANED: "bold magenta",
 }
 # The library state of a finished render (`library.link_state`): a one-cell mark in the

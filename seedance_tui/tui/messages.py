@@ -34,10 +34,13 @@ class TaskUpdated(Message):
 
 
 class EngineNotice(Message):
-    def __init__(self, level: str, text: str) -> None:
+    """A notice of the engine; `persistent` ones stay until dismissed."""
+
+    def __init__(self, level: str, text: str, *, persistent: bool = False) -> None:
         super().__init__()
         self.level = level
         self.text = text
+        self.persistent = persistent
 
 
 class SubmitFinished(Message):
