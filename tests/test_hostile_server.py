@@ -314,6 +314,14 @@ async def test_a_generate_that_never_connects_is_cancelled_with_nothing_charged(
 # -- bad URLs and escape sequences ------------------------------------------------------
 
 
+def fast_polling(tmp_path: Path) -> None:
+    """A config that polls as fast as the hostile server answers (the docs' 1-3 minute
+    prior would make the first check wait a minute)."""
+    config = tmp_path / "home" / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[polling]\nmin_interval = 0.1\ntarget_latency = 0.3\nprior = [0.2, 0.5]\n")
+
+
 @pytest.mark.parametrize(
     "url", ["file:///etc/passwd", "javascript:alert(1)", "--help", "http://example.com/v.mp4"]
 )
@@ -329,6 +337,7 @@ def test_a_completed_task_with_a_bad_video_url_is_never_downloaded(
         "SEEDANCE_TUI_DB": str(settings.db_path),
     }.items():
         monkeypatch.setenv(name, value)
+    fast_polling(tmp_path)
     code = cli.main(["submit", "--prompt", "a lighthouse", "--wait"])
     assert code == 0
     capsys.readouterr()
@@ -353,9 +362,7 @@ def test_escape_sequences_in_server_text_reach_the_terminal_inert(
     monkeypatch.setenv("NANOPHOTO_API_KEY", NANO_KEY)
     db = str(settings.db_path)
     assert cli.main(["--db", db, "submit", "--prompt", "a lighthouse"]) == 0
-    config = tmp_path / "home" / "config" / "config.toml"
-    config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text("[polling]\nmin_interval = 0.1\ntarget_latency = 0.3\nprior = [0.2, 0.5]\n")
+    fast_polling(tmp_path)
     code = cli.main(["--db", db, "watch"])
     captured = capsys.readouterr()
     shown = captured.out + captured.err

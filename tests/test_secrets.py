@@ -35,6 +35,14 @@ min_interval = 0.1
 target_latency = 0.3
 max_interval = 1.0
 prior = [0.3, 1.5]
+
+# No hourly budgets: a 429 among the faults then costs its Retry-After, not a spell of
+# requests spaced at the limit's pace (6 s apart at seedance15pro's 600 an hour).
+[providers.nanophoto]
+requests_per_hour = 0
+
+[providers.seedance15pro]
+requests_per_hour = 0
 """
 
 
