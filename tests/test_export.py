@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import NANO_KEY
+from raw_sql import raw_sql
 
 from seedance_tui import cli
 from seedance_tui.config import fingerprint
@@ -301,7 +302,7 @@ def test_a_slow_reader_of_a_stream_holds_no_snapshot(tmp_path) -> None:
         stream = store.iter_tasks(None, page=10)
         seen = [next(stream) for _ in range(15)]  # half-way through the second page
         writer.add_event(seen[0].id, "note", "written while a reader waits", time.time())
-        busy, _, _ = writer.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        [(busy, _, _)] = raw_sql(path, "PRAGMA wal_checkpoint(TRUNCATE)")
         assert busy == 0, "the stream keeps a read snapshot open"
         assert len(seen) + sum(1 for _ in stream) == store.count()
     finally:

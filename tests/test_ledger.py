@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from conftest import NANO_KEY
 from hostile import HostileServer, Request, drip, json_answer
+from raw_sql import raw_sql
 from test_hostile_server import (
     NANO_GENERATE,
     NANO_JOB,
@@ -44,9 +45,9 @@ def processing(task_id: str):
 
 
 def request_rows(store: Store) -> list[tuple]:
-    return store.conn.execute(
-        "SELECT task, endpoint, http_status, sent, error, at FROM requests ORDER BY id"
-    ).fetchall()
+    return raw_sql(
+        store.path, "SELECT task, endpoint, http_status, sent, error, at FROM requests ORDER BY id"
+    )
 
 
 # -- item 7: cancelled, not orphaned ------------------------------------------------------
@@ -237,8 +238,12 @@ async def test_a_wall_clock_set_forward_an_hour_does_not_empty_the_budget(tmp_pa
         loop = asyncio.create_task(engine.run())
         try:
             task = await engine.submit(NANO_JOB)
-            await wait_for(lambda: server.count(NANO_STATUS) >= 2, "the polls' budget spent")
             key = budget_key(Provider.NANOPHOTO, task.key_fingerprint)
+            # The server counts a request as it arrives, the engine once its answer is in.
+            await wait_for(
+                lambda: server.count(NANO_STATUS) >= 2 and engine.scheduler.budget(key).used >= 3,
+                "the polls' budget spent and both answers recorded",
+            )
             assert engine.scheduler.budget(key).used == 3
             wall.offset = 3600.0
             engine.resync()  # re-reads the ledger, whose times now look an hour old

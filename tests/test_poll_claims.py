@@ -10,6 +10,7 @@ import sys
 import time
 
 from processes import wait_for
+from raw_sql import raw_sql
 
 from seedance_tui.engine import CLAIM_RETRY, Engine
 from seedance_tui.models import JobSpec, Provider, Task, TaskStatus
@@ -58,7 +59,7 @@ def test_a_claim_of_a_poller_on_another_machine_is_kept(tmp_path):
     task = processing_task(store)
     assert store.claim_poll(task.id, time.time(), 0.0)
     other = "not-" + socket.gethostname() + ":1"  # can't be told dead from here
-    store.db.conn.execute("UPDATE tasks SET owner=? WHERE id=?", (other, task.id))
+    raw_sql(store.path, "UPDATE tasks SET owner=? WHERE id=?", (other, task.id))
     assert not store.claim_poll(task.id, time.time(), 0.0)
     store.close()
 

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from raw_sql import raw_sql
 from textual.app import App, ComposeResult
 from textual.widgets import Input, TextArea
 from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, row_text, type_at_once, wait_until
@@ -402,7 +403,8 @@ def test_the_credits_summary_adds_up_every_task(tmp_path):
 async def test_markup_in_prompts_and_errors_is_shown_literally(seeded_settings):
     store = Store.open(seeded_settings.db_path)
     task = store.list(limit=1)[0]
-    store.db.conn.execute(
+    raw_sql(
+        store.path,
         "UPDATE tasks SET prompt=?, error=?, status='failed' WHERE id=?",
         (HOSTILE, "server said " + HOSTILE, task.id),
     )
