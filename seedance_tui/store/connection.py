@@ -20,7 +20,7 @@ from typing import Any
 
 from ..models import Task
 from .errors import translate
-from .rows import task_of
+from .rows import task_of, this_owner
 
 
 @contextmanager
@@ -55,11 +55,20 @@ class Connection:
     """One connection to a history file (or an in-memory one: `path` None). It belongs
     to the thread that opened it; `reader()` gives another thread its own."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path | None, *, owner: str | None = None
+    ) -> None:
         self.conn = conn
         self.path = path
+        self._owner = owner
         # A REPLACE that deletes a row fires its delete triggers (the prompt index's).
         conn.execute("PRAGMA recursive_triggers = ON")
+
+    @property
+    def owner(self) -> str:
+        """Who this handle writes intents and holds poll leases as ("host:pid"): this
+        process (asked each time: a forked child is another) unless opened as another."""
+        return self._owner or this_owner()
 
     def close(self) -> None:
         self.conn.close()

@@ -66,12 +66,16 @@ class StoreBackend(Protocol):
     server backend — may share one history; every guarantee below holds across them."""
 
     path: Path | None  # the history's file (None: not a file of this machine)
+    # Who this handle writes intents and holds poll leases as: "host:pid" of its process
+    # unless opened as another (an owner on this host whose pid is gone is dead).
+    owner: str
 
     def close(self) -> None: ...
 
     def reader(self) -> StoreBackend | None:
-        """Another handle on the same history, to be used by another thread (reads only);
-        None when no other handle can see this history (one in memory)."""
+        """Another handle on the same history for reads on another thread: called in the
+        thread that uses it. None when no other handle can see this history (one in
+        memory)."""
         ...
 
     # -- a task's life --------------------------------------------------------------

@@ -19,7 +19,6 @@ from .rows import (
     sane_credits,
     sane_seconds,
     task_row,
-    this_owner,
 )
 
 
@@ -64,7 +63,7 @@ class Lifecycle(Connection):
         """Record a submission before it is sent (status `submitting`), committed."""
         with self._tx() as tx:
             task = insert_new(
-                tx, spec, TaskStatus.SUBMITTING, now, estimate, key_fingerprint, this_owner()
+                tx, spec, TaskStatus.SUBMITTING, now, estimate, key_fingerprint, self.owner
             )
             add_event_row(tx, task.id, now, "intent", task.status, f"estimate={estimate}")
         return task
@@ -204,7 +203,7 @@ class Lifecycle(Connection):
         poll time this instance wrote last; if it is still the task's, the spacing is this
         instance's own schedule's business.
         """
-        owner = this_owner()
+        owner = self.owner
         with self._tx() as tx:
             cursor = tx.execute(
                 "UPDATE tasks SET last_polled_at=?, poll_lease_until=?, owner=? WHERE id=? "
@@ -263,7 +262,7 @@ class Lifecycle(Connection):
         ended = []
         for id, owner, created in rows:
             created_at = from_iso(created) or now
-            if owner == this_owner():
+            if owner == self.owner:
                 continue
             if owner_alive(owner) and now - created_at < max_age:
                 continue

@@ -8,7 +8,7 @@ from typing import Any
 from ..models import JobSpec, Task, TaskStatus, iso
 from .connection import Connection
 from .lifecycle import add_event_row, insert_new
-from .rows import SELECT_TASKS, read_task, this_owner
+from .rows import SELECT_TASKS, read_task
 
 
 class QueueState(Connection):
@@ -51,7 +51,7 @@ class QueueState(Connection):
             cursor = tx.execute(
                 "UPDATE tasks SET status='submitting', owner=?, updated_at=? "
                 "WHERE id=? AND status='queued'",
-                (this_owner(), iso(now), id),
+                (self.owner, iso(now), id),
             )
             if cursor.rowcount != 1:
                 return None

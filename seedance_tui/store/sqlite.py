@@ -29,11 +29,13 @@ class Store(Lifecycle, RequestLedger, Queries, Reports, Transfer, QueueState):
         *,
         create: bool = True,
         busy_timeout: float = BUSY_TIMEOUT,
+        owner: str | None = None,
     ) -> Store:
         """Open (and if new, create) the history file; never overwrites one we can't read.
-        None or ":memory:": a new history in memory."""
+        None or ":memory:": a new history in memory. `owner`: who this handle writes as
+        (default: this process, "host:pid")."""
         conn, file = open_history(path, create=create, busy_timeout=busy_timeout)
-        return cls(conn, file)
+        return cls(conn, file, owner=owner)
 
     @classmethod
     def open_reader(
