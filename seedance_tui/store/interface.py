@@ -84,8 +84,8 @@ class StoreBackend(Protocol):
         self, spec: JobSpec, *, estimate: int | None, key_fingerprint: str | None, now: float
     ) -> Task:
         """Record a submission before its request is sent: a new `submitting` task owned
-        by this process, with an "intent" event, durable (visible to every other handle,
-        surviving a crash) when this returns."""
+        by this handle's owner, with an "intent" event, durable (visible to every other
+        handle, surviving a crash) when this returns."""
         ...
 
     def record_submitted(
@@ -150,9 +150,10 @@ class StoreBackend(Protocol):
         ...
 
     def orphan_stale_intents(self, now: float, max_age: float = 900.0) -> list[Task]:
-        """End the intents whose submitter is gone (dead, or silent for `max_age`):
-        `cancelled` when the ledger shows their `generate` never left, else `orphaned`.
-        This process's own intents are left alone. Returns the tasks it ended."""
+        """End the intents whose submitter is gone — its process ended, or (one elsewhere,
+        which cannot be told dead) the intent is older than `max_age` —: `cancelled` when
+        the ledger shows their `generate` never left, else `orphaned`. This handle's own
+        intents are left alone. Returns the tasks it ended."""
         ...
 
     # -- the request ledger -------------------------------------------------------------
@@ -280,8 +281,9 @@ class StoreBackend(Protocol):
         ...
 
     def generation_history(self, limit_per_profile: int = 50) -> list[tuple[tuple, float]]:
-        """(profile, seconds) of the latest completed renders with a sane, non-zero
-        render time, at most `limit_per_profile` per profile, oldest first."""
+        """(profile, seconds) of the latest completed renders (of the last 2000) with a
+        sane, non-zero render time, at most `limit_per_profile` per profile, oldest
+        first."""
         ...
 
     # -- whole tasks in and out -----------------------------------------------------------
