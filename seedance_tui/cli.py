@@ -12,7 +12,6 @@ import contextlib
 import io
 import itertools
 import os
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__, providers
 from .config import ConfigError, MissingKeyError, Settings, load_settings
 from .models import JobSpec, JobValidationError, Mode, Provider, Task, TaskStatus, iso
-from .store import Filter, Store, StoreError, StoreFullError, damaged_message, is_damage
+from .store import Filter, Store, StoreError, StoreFullError
 from .text import inert, one_line, span, to_json, to_json_array
 
 if TYPE_CHECKING:
@@ -1349,14 +1348,6 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_FAILED
     except StoreError as exc:
         err(f"error: {exc}")
-        return EXIT_USAGE
-    except sqlite3.DatabaseError as exc:
-        # A large history is not checked page by page when opened: SQLite finds damage
-        # as it reads.
-        if not is_damage(exc):
-            raise
-        path = settings.db_path if settings else args.db
-        err("error: " + damaged_message(path, str(exc), untouched=False))
         return EXIT_USAGE
     except providers.ApiError as exc:
         err(f"error: {exc}" + (f" — {exc.hint}" if exc.hint else ""))

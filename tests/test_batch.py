@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from raw_sql import raw_sql
 
 from seedance_tui import cli
 from seedance_tui.batch import load_batch
@@ -221,9 +222,9 @@ async def test_batch_of_20_completes_within_the_budget_across_a_restart(
     for provider in ("nanophoto", "seedance15pro"):
         assert ledger["providers"][provider]["rate_limited"] == 0
     assert ledger["providers"]["nanophoto"]["requests"] <= limit
-    rows = store.db.conn.execute(
-        "SELECT count(*) FROM requests WHERE provider='nanophoto' AND sent=1"
-    ).fetchone()[0]
+    [(rows,)] = raw_sql(
+        store.path, "SELECT count(*) FROM requests WHERE provider='nanophoto' AND sent=1"
+    )
     assert rows == ledger["providers"]["nanophoto"]["requests"]
     store.close()
 

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from seedance_tui import cli
-from seedance_tui import store as store_module
 from seedance_tui.models import JobSpec, Provider
-from seedance_tui.store import SCHEMA_VERSION, Store, StoreError
+from seedance_tui.store import SCHEMA_VERSION, Store, StoreError, opening
 
 
 def digest(path: Path) -> str:
@@ -221,7 +220,7 @@ def test_a_large_history_is_checked_as_it_is_read(tmp_path: Path, monkeypatch, c
     SQLite reads, and the command says so (exit 2, no traceback). A large file not yet
     in WAL mode (one we never opened, a backup) is still checked whole: opening it would
     rewrite its header."""
-    monkeypatch.setattr(store_module, "FULL_CHECK_MAX_BYTES", 0)
+    monkeypatch.setattr(opening, "FULL_CHECK_MAX_BYTES", 0)
     path = tmp_path / "history.db"
     damaged_pages(path)  # left in rollback-journal mode
     before = digest(path)
@@ -248,7 +247,7 @@ async def test_the_dashboard_ends_with_a_message_on_a_damaged_page(
     from seedance_tui.config import load_settings
     from seedance_tui.tui.app import SeedanceApp
 
-    monkeypatch.setattr(store_module, "FULL_CHECK_MAX_BYTES", 0)
+    monkeypatch.setattr(opening, "FULL_CHECK_MAX_BYTES", 0)
     path = tmp_path / "history.db"
     damage_task_pages_in_wal_mode(path)
     app = SeedanceApp(load_settings(db=path, env={}), poll=False)

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import NANO_KEY, SEED_KEY
+from raw_sql import raw_sql
 
 from seedance_tui.client import Client
 from seedance_tui.config import Settings
@@ -150,9 +151,11 @@ async def test_pending_tasks_are_polled_after_a_restart(fast, sim):
 async def test_an_intent_left_by_a_dead_process_becomes_orphaned(fast, sim):
     store = Store.open(fast.db_path)
     task = store.create_intent(JOBS[0], estimate=16, key_fingerprint="x", now=1_700_000_000)
-    store.db.conn.execute("UPDATE tasks SET owner=? WHERE id=?", ("nohost-here:1", task.id))
-    store.db.conn.execute(
-        "UPDATE tasks SET owner=? WHERE id=?", (f"{os.uname().nodename}:999999", task.id)
+    raw_sql(store.path, "UPDATE tasks SET owner=? WHERE id=?", ("nohost-here:1", task.id))
+    raw_sql(
+        store.path,
+        "UPDATE tasks SET owner=? WHERE id=?",
+        (f"{os.uname().nodename}:999999", task.id),
     )
     engine = Engine(fast, store)
     engine.start()
@@ -216,9 +219,9 @@ async def test_a_rejected_submission_charges_nothing_and_says_why(fast, sim):
 
 async def test_every_request_is_in_the_ledger_without_the_key(fast, sim):
     store, tasks = await run_jobs(fast, JOBS[:3])
-    rows = store.db.conn.execute(
-        "SELECT provider, endpoint, http_status, key_fingerprint FROM requests"
-    ).fetchall()
+    rows = raw_sql(
+        store.path, "SELECT provider, endpoint, http_status, key_fingerprint FROM requests"
+    )
     assert len(rows) == sim_ledger(sim)["totals"]["requests"]
     assert {r[1] for r in rows} == {"generate", "status"}
     store.close()

@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 from conftest import NANO_KEY
+from raw_sql import raw_sql
+from store_cases import tied_tasks
 
 from seedance_tui import cli
 from seedance_tui.config import fingerprint
 from seedance_tui.demo import seed_history
 from seedance_tui.models import Provider, Task, TaskStatus
-from seedance_tui.store import Filter, Store, new_task_id
+from seedance_tui.store import Store, new_task_id
 from seedance_tui.text import to_json
 
 AWKWARD = (
@@ -241,55 +243,10 @@ def test_history_path_stats_backup(tmp_path: Path, capsys) -> None:
 
 
 def tied_history(path: Path) -> Store:
-    """Tasks in every status and both providers, many of them created at the same
-    millisecond (a keyset page must not lose or repeat rows that tie on created_at)."""
+    """A history of `tied_tasks` (see there), inserted out of their time order."""
     store = Store.open(path)
-    statuses = [TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ORPHANED,
-                TaskStatus.PROCESSING, TaskStatus.REJECTED]  # fmt: skip
-    tasks = []
-    for i in range(240):
-        created = 1_800_000_000.0 + (i // 6)  # six tasks per instant
-        tasks.append(
-            Task(
-                id=f"{int(created * 1000):012x}{i:08x}",
-                provider=list(Provider)[i % 2],
-                status=statuses[i % len(statuses)],
-                prompt=f"{'lantern' if i % 3 else 'koi'} {i}",
-                params={"mode": "text-to-video"},
-                created_at=created,
-                task_id=f"t{i}",
-            )  # fmt: skip
-        )
-    store.bulk_import(reversed(tasks))  # rowids in another order than the time sort
+    store.bulk_import(reversed(tied_tasks()))  # rowids in another order than the time sort
     return store
-
-
-@pytest.mark.parametrize("sort", ["oldest", "newest"])
-@pytest.mark.parametrize(
-    "flt",
-    [
-        Filter(),
-        Filter(status=("failed",)),
-        Filter(status=("failed", "orphaned", "completed")),
-        Filter(status=("failed", "failed")),
-        Filter(provider="seedance15pro"),
-        Filter(status=("completed", "processing"), provider="nanophoto"),
-        Filter(since=1_800_000_017.0),
-        Filter(search="lantern"),
-        Filter(search="koi", status=("completed", "failed")),
-    ],
-    ids=repr,
-)
-def test_streamed_tasks_are_the_listed_ones_in_order(tmp_path, flt, sort) -> None:
-    store = tied_history(tmp_path / "h.db")
-    try:
-        expected = [t.id for t in store.list(flt, sort=sort, limit=None)]
-        assert expected, "the filter matches nothing"
-        for page in (1, 7, 1000):
-            got = [t.id for t in store.iter_tasks(flt, sort=sort, page=page)]
-            assert got == expected, page
-    finally:
-        store.close()
 
 
 def test_a_slow_reader_of_a_stream_holds_no_snapshot(tmp_path) -> None:
@@ -301,7 +258,7 @@ def test_a_slow_reader_of_a_stream_holds_no_snapshot(tmp_path) -> None:
         stream = store.iter_tasks(None, page=10)
         seen = [next(stream) for _ in range(15)]  # half-way through the second page
         writer.add_event(seen[0].id, "note", "written while a reader waits", time.time())
-        busy, _, _ = writer.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        [(busy, _, _)] = raw_sql(path, "PRAGMA wal_checkpoint(TRUNCATE)")
         assert busy == 0, "the stream keeps a read snapshot open"
         assert len(seen) + sum(1 for _ in stream) == store.count()
     finally:

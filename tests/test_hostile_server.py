@@ -27,6 +27,7 @@ from hostile import (
     json_answer,
     refused_url,
 )
+from raw_sql import raw_sql
 
 from seedance_tui import cli
 from seedance_tui.client import Client
@@ -305,7 +306,7 @@ async def test_a_generate_that_never_connects_is_cancelled_with_nothing_charged(
         await engine.aclose()
     assert task.status is TaskStatus.CANCELLED
     assert "cannot connect" in task.error and "nothing charged" in task.error
-    rows = store.conn.execute("SELECT endpoint, sent FROM requests").fetchall()
+    rows = raw_sql(store.path, "SELECT endpoint, sent FROM requests")
     assert rows == [("generate", 0)]  # counted before sending, then recorded as not sent
     summary = store.credits_summary(time.time())["providers"]["nanophoto"]
     assert summary["at_risk_orphaned"] == 0 and summary["held_by_pending"] == 0

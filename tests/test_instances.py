@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 from conftest import NANO_KEY, SEED_KEY
+from raw_sql import raw_sql
 
 from seedance_tui.client import Client
 from seedance_tui.config import load_settings
@@ -114,9 +115,9 @@ async def _workload(
     # clock): their answers are recorded later, by however long a busy machine takes.
     polls = {task_id: sorted(times) for task_id, times in claims.items()}
     tasks = store.list(limit=None)
-    status_requests = store.db.conn.execute(
-        "SELECT count(*) FROM requests WHERE endpoint='status' AND sent=1"
-    ).fetchone()[0]
+    [(status_requests,)] = raw_sql(
+        store.path, "SELECT count(*) FROM requests WHERE endpoint='status' AND sent=1"
+    )
     for engine in engines:
         engine.store.close()
     return outcomes, tasks, polls, status_requests

@@ -11,13 +11,14 @@ import os
 from pathlib import Path
 
 import pytest
+from raw_sql import raw_sql
 from textual.app import App, ComposeResult
 from textual.widgets import Input, TextArea
 from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, row_text, type_at_once, wait_until
 
 from seedance_tui.config import Settings, load_settings
 from seedance_tui.demo import seed_history
-from seedance_tui.models import JobSpec, Provider, TaskStatus
+from seedance_tui.models import Provider, TaskStatus
 from seedance_tui.store import Store
 from seedance_tui.tui.app import SeedanceApp
 from seedance_tui.tui.credits import CreditsPanel
@@ -321,88 +322,14 @@ async def test_a_large_history_is_paged_not_loaded(tmp_path):
         assert tasks.held_rows() <= MAX_PAGES * PAGE_SIZE
 
 
-def test_a_search_pages_alike_whichever_way_the_store_walks(tmp_path):
-    """A search in a time sort either looks every match up and sorts them (few matches)
-    or walks the time index testing rows (many): both give the same rows, and the count
-    read from the prompt index alone is the count of those rows."""
-    synthetic_tasks = load_benchmark().synthetic_tasks
-    store = Store.open(tmp_path / "big.db")
-    store.bulk_import(synthetic_tasks(3_000, now=FIXED_NOW))
-    from seedance_tui.store import Filter
-
-    for words in ("lantern", "fox beach", "take 12", "nothing-matches"):
-        for extra in ({}, {"status": ("failed",)}, {"provider": "nanophoto"}):
-            search = Filter(search=words, **extra)
-            every = [t.id for t in store.list(search, limit=None)]
-            assert store.count(search) == len(every)
-            for sort in ("newest", "oldest"):
-                ordered = every if sort == "newest" else every[::-1]
-                for matches in (None, 1, 10**9):  # the hint steers which way it goes
-                    for offset in (0, 150):
-                        page = store.list(
-                            search, sort=sort, limit=100, offset=offset, matches=matches
-                        )
-                        assert [t.id for t in page] == ordered[offset : offset + 100]
-                    if len(ordered) > 2:
-                        anchor = ordered[1]
-                        after = store.list_after(search, anchor, sort=sort, matches=matches)
-                        assert [t.id for t in after] == ordered[2:102]
-    store.close()
-
-
-def test_the_credits_summary_adds_up_every_task(tmp_path):
-    """Totals from the covering index, holds by status, today and the week from the
-    per-day sums: the same as adding up the tasks one by one."""
-    import datetime as dt
-
-    store = Store.open(tmp_path / "h.db")
-    seed_history(store, FIXED_NOW, media_base="http://127.0.0.1:47615")
-    store.create_intent(JobSpec(Provider.NANOPHOTO, "being sent"), estimate=8,
-                        key_fingerprint="fp", now=FIXED_NOW - 60)  # fmt: skip
-    lost = store.create_intent(JobSpec(Provider.SEEDANCE15PRO, "lost"), estimate=65,
-                               key_fingerprint="fp", now=FIXED_NOW - 3600)  # fmt: skip
-    store.record_refusal(lost.id, TaskStatus.ORPHANED, "interrupted", FIXED_NOW - 3000)
-    summary = store.credits_summary(FIXED_NOW)
-    assert summary["providers"]["nanophoto"]["held_by_pending"] == 8
-    assert summary["providers"]["seedance15pro"]["at_risk_orphaned"] == 65
-    tasks = store.list(limit=None)
-    day = dt.datetime.fromtimestamp(FIXED_NOW, tz=dt.UTC).date()
-    for provider in Provider:
-        mine = [t for t in tasks if t.provider is provider]
-        row = summary["providers"][provider.value]
-
-        def net(t):
-            return (t.credits_charged or 0) - t.credits_refunded
-
-        def days_ago(t):
-            return (day - dt.datetime.fromtimestamp(t.created_at, tz=dt.UTC).date()).days
-
-        assert row["tasks"] == len(mine)
-        assert row["all"] == sum(net(t) for t in mine)
-        assert row["refunded"] == sum(t.credits_refunded for t in mine)
-        assert row["today"] == sum(net(t) for t in mine if days_ago(t) <= 0)
-        assert row["last_7_days"] == sum(net(t) for t in mine if days_ago(t) <= 6)
-        assert row["completed"] == sum(t.status is TaskStatus.COMPLETED for t in mine)
-        assert row["failed"] == sum(t.status is TaskStatus.FAILED for t in mine)
-        assert row["held_by_pending"] == sum(
-            t.credits_charged if t.credits_charged is not None else t.credits_estimated or 0
-            for t in mine
-            if t.status in (TaskStatus.SUBMITTING, TaskStatus.PROCESSING)
-        )
-        assert row["at_risk_orphaned"] == sum(
-            t.credits_estimated or 0 for t in mine if t.status is TaskStatus.ORPHANED
-        )
-    assert len(summary["per_day"]) == 14
-    store.close()
-
-
 # -- outside text ----------------------------------------------------------------------
 
 
 async def test_markup_in_prompts_and_errors_is_shown_literally(seeded_settings):
     store = Store.open(seeded_settings.db_path)
     task = store.list(limit=1)[0]
-    store.db.conn.execute(
+    raw_sql(
+        store.path,
         "UPDATE tasks SET prompt=?, error=?, status='failed' WHERE id=?",
         (HOSTILE, "server said " + HOSTILE, task.id),
     )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -33,7 +32,7 @@ from textual.worker import Worker, WorkerState
 from .. import library, providers
 from ..config import ConfigError, MissingKeyError, Settings, save_setting
 from ..models import JobSpec, JobValidationError, Provider, Task, TaskStatus
-from ..store import Filter, Store, StoreError, damaged_message, is_damage, is_transient
+from ..store import Filter, Store, StoreDamagedError, TaskNotFoundError, is_transient
 from ..text import one_line
 from .credits import CreditsPanel
 from .detail import DetailPane
@@ -449,7 +448,7 @@ class SeedanceApp(App[int]):
             return
         try:
             task = self.store.get(task_id)
-        except StoreError:
+        except TaskNotFoundError:
             pane.show(None, [], now=self.clock())
             return
         eta = next_check = waiting = None
@@ -988,10 +987,9 @@ class SeedanceApp(App[int]):
         traceback. Anything else is Textual's to report."""
         if self._ending_on_damage:
             return  # widgets stopped half-way by that exit (e.g. still mounting)
-        if isinstance(error, sqlite3.DatabaseError) and is_damage(error):
+        if isinstance(error, StoreDamagedError):
             self._ending_on_damage = True
-            message = damaged_message(self.store.path, str(error), untouched=False)
-            self.exit(return_code=2, message=Text(f"error: {message}"))
+            self.exit(return_code=2, message=Text(f"error: {error}"))
             return
         if is_transient(error):
             # A full disk under the history: the action is not done, the dashboard stays
