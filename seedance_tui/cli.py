@@ -22,12 +22,11 @@ from typing import TYPE_CHECKING, Any
 from . import __version__, providers
 from .config import ConfigError, MissingKeyError, Settings, load_settings
 from .models import JobSpec, JobValidationError, Mode, Provider, Task, TaskStatus, iso
+from .session import Session
 from .store import Filter, Store, StoreError, StoreFullError, damaged_message, is_damage
 from .text import inert, one_line, span, to_json, to_json_array
 
 if TYPE_CHECKING:
-    # Imported where a command sends or polls: the dashboard's first frame doesn't wait
-    # for the engine's HTTP stack.
     from .engine import Engine
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -408,16 +407,10 @@ def task_detail(task: Task, events: list[dict[str, Any]]) -> str:
 
 def print_notice(event: object) -> None:
     """An engine listener: each notice (what a wait is for, trouble) as a line on stderr."""
-    from .engine import Notice
+    from .events import Notice
 
     if isinstance(event, Notice):
         err(f"{event.level}: {inert(event.message)}")
-
-
-def make_engine(settings: Settings, store: Store) -> Engine:
-    from .engine import Engine
-
-    return Engine(settings, store)
 
 
 def _describe_outcome(task: Task) -> str:
@@ -445,10 +438,10 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     quote = adapter.quote(spec)
     if not settings.key(spec.provider):
         raise MissingKeyError(spec.provider, adapter.env_key)
-    store = open_store(settings)
-    engine = make_engine(settings, store)
-    engine.subscribe(print_notice)
-    try:
+    async with Session(settings, with_engine=True) as session:
+        engine, store = session.engine, session.store
+        assert engine is not None
+        engine.subscribe(print_notice)
         if not args.json:
             err(
                 f"submitting to {spec.provider.value}: estimated {quote.credits} credits ({quote.basis})"
@@ -469,8 +462,8 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
             if waiting:
                 err(f"error: {task.short_id} cannot be checked: {inert(waiting)}")
                 return EXIT_FAILED
-            if engine.downloads is not None:
-                await engine.downloads.wait()  # the auto-download of this render
+            if session.downloads is not None:
+                await session.downloads.wait()  # the auto-download of this render
                 task = store.get(task.id)
         if args.json:
             out(to_json(task.to_public()))
@@ -479,14 +472,11 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         return (
             EXIT_OK if task.status in (TaskStatus.PROCESSING, TaskStatus.COMPLETED) else EXIT_FAILED
         )
-    finally:
-        await engine.aclose()
-        store.close()
 
 
 async def _wait_for(engine: Engine, task: Task, *, quiet: bool) -> Task:
     """Run the poll loop until this task ends."""
-    from .engine import TaskChanged
+    from .events import TaskChanged
 
     done = asyncio.Event()
     final: dict[str, Task] = {}
@@ -516,8 +506,8 @@ async def _wait_for(engine: Engine, task: Task, *, quiet: bool) -> Task:
 
 
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    store = open_store(settings)
-    try:
+    async with Session(settings) as session:
+        store = session.store
         task = store.find(args.id)
         if task is None:
             raise UsageError(f"no task matches {args.id!r} (use an id from `seedance-tui list`)")
@@ -526,15 +516,12 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             and not args.no_refresh
             and settings.key(task.provider)
         ):
-            engine = make_engine(settings, store)
+            engine = session.start_engine()
             engine.subscribe(print_notice)
-            try:
-                task = await engine.poll(task.id)
-                waiting = engine.waiting_reason(task.id)
-                if waiting:
-                    err(f"not checked: {inert(waiting)}")
-            finally:
-                await engine.aclose()
+            task = await engine.poll(task.id)
+            waiting = engine.waiting_reason(task.id)
+            if waiting:
+                err(f"not checked: {inert(waiting)}")
         if args.json:
             public = task.to_public()
             public["events"] = [{**e, "at": iso(e["at"])} for e in store.events(task.id)]
@@ -547,8 +534,6 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             in (TaskStatus.FAILED, TaskStatus.REJECTED, TaskStatus.CANCELLED, TaskStatus.ORPHANED)
             else EXIT_OK
         )
-    finally:
-        store.close()
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -668,16 +653,18 @@ async def cmd_submit_batch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_queue(args: argparse.Namespace, settings: Settings) -> int:
+    from .batch_queue import is_paused, set_paused
+
     store = open_store(settings)
     try:
         if args.queue_command == "pause":
-            store.set_state("queue_paused", "1")
+            set_paused(store, True)
             err("queue paused: no queued job is sent until `seedance-tui queue resume`")
         elif args.queue_command == "resume":
-            store.set_state("queue_paused", "0")
+            set_paused(store, False)
             err("queue resumed: a running dashboard or `watch` sends the jobs")
         counts = store.count_queued()
-        paused = store.get_state("queue_paused") == "1"
+        paused = is_paused(store)
         if args.queue_command == "status":
             if getattr(args, "json", False):
                 out(to_json({"paused": paused, "queued": counts, "total": sum(counts.values())}))
@@ -693,13 +680,13 @@ def cmd_queue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
-    store = open_store(settings)
-    engine = make_engine(settings, store)
-    try:
+    async with Session(settings, with_engine=True) as session:
+        engine, store, queue = session.engine, session.store, session.queue
+        assert engine is not None and queue is not None
         engine.start()
         watched = {t.id: t for t in store.pending()}
         queued = store.list(Filter(status=(TaskStatus.QUEUED.value,)), limit=None)
-        if queued and engine.queue_paused():
+        if queued and queue.paused():
             err(
                 f"{len(queued)} queued job(s) wait: the queue is paused (`seedance-tui queue resume`)"
             )
@@ -731,9 +718,6 @@ async def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
             for reason, count in _reasons({t.id: held[t.id] for t in left}).items():
                 err(f"  {count} × {inert(reason)}")
         return EXIT_FAILED if failed or left else EXIT_OK
-    finally:
-        await engine.aclose()
-        store.close()
 
 
 def _reasons(held: dict[str, str]) -> dict[str, int]:
@@ -769,7 +753,7 @@ class WatchDisplay:
             self.live.stop()
 
     def on_event(self, event: object) -> None:
-        from .engine import Notice, TaskChanged
+        from .events import Notice, TaskChanged
 
         if isinstance(event, TaskChanged):
             self.tasks[event.task.id] = event.task

@@ -43,3 +43,10 @@ def test_the_engine_loads_no_textual():
 def test_the_cli_loads_neither_textual_nor_the_http_stack_to_parse_its_arguments():
     loaded = loaded_after("import seedance_tui.cli")
     assert not loaded & {*FACES, "httpx", "av", "PIL"}, sorted(loaded & {*FACES, "httpx"})
+
+
+def test_the_session_and_events_load_neither_textual_nor_the_http_stack():
+    """The composition root builds the engine on demand: importing it (and the events
+    every face shares) costs no HTTP stack, so a history-only command stays light."""
+    loaded = loaded_after("import seedance_tui.session, seedance_tui.events")
+    assert not loaded & {*FACES, "httpx", "httpcore"}, sorted(loaded & {*FACES, "httpx"})

@@ -239,10 +239,11 @@ async def test_a_wall_clock_set_forward_an_hour_does_not_empty_the_budget(tmp_pa
             task = await engine.submit(NANO_JOB)
             await wait_for(lambda: server.count(NANO_STATUS) >= 2, "the polls' budget spent")
             key = budget_key(Provider.NANOPHOTO, task.key_fingerprint)
-            assert engine.scheduler.budget(key).used == 3
+            assert engine.budget(Provider.NANOPHOTO).key == key
+            assert engine.budget(Provider.NANOPHOTO).state.used == 3
             wall.offset = 3600.0
             engine.resync()  # re-reads the ledger, whose times now look an hour old
-            assert engine.scheduler.budget(key).used == 3
+            assert engine.budget(Provider.NANOPHOTO).state.used == 3
             next_at = engine.next_check(task.id)
             assert next_at is not None and next_at - wall() > 3000
         finally:
