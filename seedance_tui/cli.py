@@ -1068,7 +1068,8 @@ def cmd_key(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from .config import config_path, save_setting
+    from .config import save_setting
+    from .paths import config_path
 
     if args.config_command == "path":
         out(str(config_path()))
@@ -1103,7 +1104,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def effective_config(settings: Settings) -> dict[str, Any]:
     """The settings in force, in the config file's shape, plus where each key comes from."""
-    from .config import default_library_dir
+    from .paths import default_library_dir
 
     return {
         "db": str(settings.db_path),
@@ -1175,8 +1176,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from .config import data_dir
     from .exporting import backup_history, history_stats
+    from .paths import backups_dir
 
     if args.history_command == "path":
         out(str(settings.db_path))
@@ -1203,7 +1204,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
             dest = Path(args.dest).expanduser()
         else:
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            dest = data_dir() / "backups" / f"history-{stamp}.db"
+            dest = backups_dir() / f"history-{stamp}.db"
         try:
             path = backup_history(store, dest)
         except FileExistsError as exc:

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import providers
-from .config import Settings, demo_db_path, fingerprint, load_settings
+from .config import Settings, load_settings
+from .keys import fingerprint
 from .models import JobSpec, Mode, Provider, Task, TaskStatus
+from .paths import demo_db_path
 from .simulator import SimConfig, SimulatorServer
 from .store import Store, new_task_id
 

@@ -16,8 +16,8 @@ import pytest
 from conftest import NANO_KEY
 
 from seedance_tui import cli
-from seedance_tui.config import fingerprint
 from seedance_tui.demo import seed_history
+from seedance_tui.keys import fingerprint
 from seedance_tui.models import Provider, Task, TaskStatus
 from seedance_tui.store import Filter, Store, new_task_id
 from seedance_tui.text import to_json

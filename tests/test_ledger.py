@@ -33,8 +33,8 @@ from test_hostile_server import (
     wait_for,
 )
 
-from seedance_tui.config import fingerprint
 from seedance_tui.engine import Engine, budget_key
+from seedance_tui.keys import fingerprint
 from seedance_tui.models import Provider, TaskStatus, from_iso, iso
 from seedance_tui.store import Store
 
