@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, providers
 from .config import ConfigError, MissingKeyError, Settings, load_settings
-from .models import JobSpec, JobValidationError, Mode, Provider, Task, TaskStatus, iso
+from .models import JobSpec, JobValidationError, Provider, Task, TaskStatus, iso
 from .session import Session
 from .store import Filter, Store, StoreError, StoreFullError, damaged_message, is_damage
 from .text import inert, one_line, span, to_json, to_json_array
@@ -333,33 +333,24 @@ def _read_stdin() -> str:
         ) from None
 
 
-def _given(flag: str | None, default: Any) -> Any:
-    """A flag given (even empty, so that validation reports it) wins over a default."""
-    return default if flag is None else flag
-
-
 def spec_from_args(args: argparse.Namespace, settings: Settings | None = None) -> JobSpec:
-    """The job the flags describe; fields not given come from the config's per-provider
-    `[providers.NAME.defaults]`, then from the provider's own defaults (in `validate`)."""
+    """The job the flags describe (`jobs.build_spec`: what is not given comes from the
+    config's `[providers.NAME.defaults]`, then the provider's own defaults)."""
+    from .jobs import JobFields, build_spec
+
     prompt = _read_stdin() if args.prompt == "-" else args.prompt
-    mode = args.mode or ("image" if args.image else "text")
-    provider = Provider(
-        args.provider or (settings.default_provider if settings else Provider.NANOPHOTO)
-    )
-    defaults = settings.providers[provider].defaults if settings else {}
-    audio = args.audio if args.audio is not None else defaults.get("audio", False)
-    fixed = args.fixed_lens if args.fixed_lens is not None else defaults.get("fixed_lens")
-    return JobSpec(
-        provider=provider,
+    fields = JobFields(
         prompt=prompt,
-        mode=Mode.IMAGE_TO_VIDEO if mode == "image" else Mode.TEXT_TO_VIDEO,
-        image_urls=tuple(args.image),
-        aspect_ratio=_given(args.aspect, defaults.get("aspect_ratio")),
-        resolution=_given(args.resolution, defaults.get("resolution")),
-        duration=_given(args.duration, defaults.get("duration")),
-        audio=bool(audio),
-        fixed_lens=True if fixed else None,
+        provider=args.provider,
+        images=tuple(args.image),
+        mode=args.mode,
+        aspect=args.aspect,
+        resolution=args.resolution,
+        duration=args.duration,
+        audio=args.audio,
+        fixed_lens=args.fixed_lens,
     )
+    return build_spec(fields, settings)
 
 
 def task_line(task: Task, now: float) -> str:
@@ -432,12 +423,11 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         return await cmd_submit_batch(args, settings)
     if args.prompt is None:
         raise UsageError("submit needs --prompt (or --batch FILE)")
-    spec = spec_from_args(args, settings)
-    adapter = providers.get(spec.provider)
-    spec = adapter.validate(spec)  # raises JobValidationError before anything is written
-    quote = adapter.quote(spec)
-    if not settings.key(spec.provider):
-        raise MissingKeyError(spec.provider, adapter.env_key)
+    from .jobs import prepare
+
+    job = prepare(spec_from_args(args, settings))  # JobValidationError: nothing written
+    spec, quote = job.spec, job.quote
+    settings.require_key(spec.provider)
     async with Session(settings, with_engine=True) as session:
         engine, store = session.engine, session.store
         assert engine is not None
@@ -446,7 +436,7 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
             err(
                 f"submitting to {spec.provider.value}: estimated {quote.credits} credits ({quote.basis})"
             )
-        task = await engine.submit(spec)
+        task = await engine.submit(job)
         if engine.unsaved():
             # Accepted, but not recorded yet (a full disk): wait for space, saying so.
             try:

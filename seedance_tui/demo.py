@@ -119,9 +119,8 @@ def seed_history(
     for index, created in enumerate(times):
         provider = Provider.NANOPHOTO if rng.random() < 0.6 else Provider.SEEDANCE15PRO
         spec = _random_spec(rng, provider, index)
-        adapter = providers.get(provider)
-        spec = adapter.validate(spec)
-        estimate = adapter.quote(spec).credits
+        job = providers.get(provider).prepare(spec)
+        spec, estimate = job.spec, job.quote.credits
         roll = rng.random()
         status = (
             TaskStatus.FAILED if roll < 0.12

@@ -43,7 +43,7 @@ from .client import Client, OutcomeUnknown
 from .config import MissingKeyError, Settings
 from .events import EngineEvent, Listener, Notice, TaskChanged
 from .ledger import BudgetWait, Ledger, NotSent, clock_text
-from .models import BudgetKey, JobSpec, Provider, Task, TaskStatus
+from .models import BudgetKey, JobSpec, PreparedJob, Provider, Task, TaskStatus
 from .providers import (
     ApiError,
     AuthError,
@@ -373,30 +373,29 @@ class Engine:
 
     # -- submit ------------------------------------------------------------------------
 
-    async def submit(self, spec: JobSpec, *, intent: Task | None = None) -> Task:
-        """Validate, record the intent durably, send, record the answer durably.
+    async def submit(self, job: PreparedJob | JobSpec, *, intent: Task | None = None) -> Task:
+        """Record the intent durably, send, record the answer durably.
 
-        Raises JobValidationError or MissingKeyError before anything is written or sent,
-        a StoreError when even the intent cannot be written (nothing is sent then).
+        `job`: prepared once by `jobs.prepare` (a plain spec is prepared here). Raises
+        JobValidationError or MissingKeyError before anything is written or sent, a
+        StoreError when even the intent cannot be written (nothing is sent then).
         Returns the task (processing, rejected, cancelled or orphaned); never raises for
         a refusal. `intent`: a queued task already claimed as this submission's intent row.
         """
-        adapter = providers.get(spec.provider)
-        spec = adapter.validate(spec)
-        quote = adapter.quote(spec)
-        secret = self.settings.key(spec.provider)
-        if not secret:
-            raise MissingKeyError(spec.provider, adapter.env_key)
+        if not isinstance(job, PreparedJob):
+            job = providers.get(job.provider).prepare(job)
+        spec = job.spec
+        secret = self.settings.require_key(spec.provider)
         fingerprint = self.settings.key_fingerprint(spec.provider)
         key = budget_key(spec.provider, fingerprint)
         task = intent or self.store.create_intent(
-            spec, estimate=quote.credits, key_fingerprint=fingerprint, now=self.clock()
+            spec, estimate=job.quote.credits, key_fingerprint=fingerprint, now=self.clock()
         )
         self._changed(task, TaskStatus.QUEUED if intent else None)
         self._submitting[key] = self._submitting.get(key, 0) + 1
         self.scheduler.set_waiting_submissions(key, self._submitting[key])
         try:
-            answer = await self.ledger.generate(task, spec, key, secret)
+            answer = await self.ledger.generate(task, job, key, secret)
         except NotSent as exc:
             return self._end_submission(
                 task,
