@@ -9,7 +9,7 @@ Each row is one job in the `submit` command's field names:
   aspect, resolution, duration, audio, fixed_lens   as the flags of `submit`
 
 Fields a row leaves out come from the config's `[providers.NAME.defaults]`, then the
-provider's defaults. Every row is validated before anything is queued; a bad row is
+provider's defaults (`jobs.build_spec`, as for `submit` and the form). Every row is validated before anything is queued; a bad row is
 reported with its line number. Queued jobs are tasks with status `queued`: the engine
 (`watch`, the dashboard, or `submit --batch` itself) sends them within the rate budget.
 """
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import providers
 from .config import Settings
-from .models import JobSpec, JobValidationError, Mode, Provider, Task
+from .jobs import JobFields, build_spec, prepare, provider_of
+from .models import JobSpec, JobValidationError, PreparedJob, Task
 from .store import Store
 
 FIELDS = {
@@ -38,8 +38,15 @@ FALSE = {"0", "false", "no", "n", "off", ""}
 @dataclass(frozen=True, slots=True)
 class BatchJob:
     line: int
-    spec: JobSpec
-    credits: int
+    job: PreparedJob  # checked and priced once
+
+    @property
+    def spec(self) -> JobSpec:
+        return self.job.spec
+
+    @property
+    def credits(self) -> int:
+        return self.job.quote.credits
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +96,14 @@ def _text(value: Any) -> str | None:
     return text if text != "" else None
 
 
-def spec_from_row(row: dict[str, Any], settings: Settings) -> JobSpec:
-    """A row's job, with the config's defaults; raises JobValidationError."""
+def fields_of_row(row: dict[str, Any]) -> JobFields:
+    """A row's job as given (blank cells are not given); raises JobValidationError."""
     unknown = sorted(k for k in row if k not in FIELDS and k is not None)
     if unknown:
         raise JobValidationError(unknown[0], "unknown field")
-    name = _text(row.get("provider")) or settings.default_provider.value
-    try:
-        provider = Provider(name)
-    except ValueError:
-        raise JobValidationError(
-            "provider", f"{name!r} is not nanophoto or seedance15pro"
-        ) from None
+    provider = _text(row.get("provider"))
+    if provider is not None:
+        provider_of(provider, None)  # an unknown provider is the row's first problem
     prompt = row.get("prompt")
     if not isinstance(prompt, str):
         raise JobValidationError("prompt", "required")
@@ -109,30 +112,30 @@ def spec_from_row(row: dict[str, Any], settings: Settings) -> JobSpec:
         images = images.split()
     if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
         raise JobValidationError("image", "a URL or a list of URLs")
-    mode = _text(row.get("mode")) or ("image" if images else "text")
-    if mode not in ("text", "image", "text-to-video", "image-to-video"):
-        raise JobValidationError("mode", "text or image")
-    defaults = settings.providers[provider].defaults
-    audio = _flag(row.get("audio", row.get("sound")), "audio")
-    fixed = _flag(row.get("fixed_lens"), "fixed_lens")
 
-    def pick(*names: str, default_name: str) -> str | None:
-        for n in names:
-            if n in row and _text(row[n]) is not None:
-                return _text(row[n])
-        return defaults.get(default_name)
+    def given(*names: str) -> str | None:
+        for name in names:
+            if name in row and _text(row[name]) is not None:
+                return _text(row[name])
+        return None
 
-    return JobSpec(
-        provider=provider,
+    return JobFields(
         prompt=prompt,
-        mode=Mode.IMAGE_TO_VIDEO if mode.startswith("image") else Mode.TEXT_TO_VIDEO,
-        image_urls=tuple(images),
-        aspect_ratio=pick("aspect", "aspect_ratio", default_name="aspect_ratio"),
-        resolution=pick("resolution", default_name="resolution"),
-        duration=pick("duration", default_name="duration"),
-        audio=bool(defaults.get("audio", False) if audio is None else audio),
-        fixed_lens=True if (defaults.get("fixed_lens") if fixed is None else fixed) else None,
+        provider=provider,
+        images=tuple(images),
+        mode=given("mode"),
+        aspect=given("aspect", "aspect_ratio"),
+        resolution=given("resolution"),
+        duration=given("duration"),
+        audio=_flag(row.get("audio", row.get("sound")), "audio"),
+        fixed_lens=_flag(row.get("fixed_lens"), "fixed_lens"),
     )
+
+
+def spec_from_row(row: dict[str, Any], settings: Settings) -> JobSpec:
+    """A row's job, with the config's defaults (`jobs.build_spec`); raises
+    JobValidationError."""
+    return build_spec(fields_of_row(row), settings)
 
 
 def read_rows(path: Path) -> list[tuple[int, Any]]:
@@ -200,10 +203,7 @@ def load_batch(path: Path, settings: Settings) -> Batch:
             problems.append(BatchProblem(line, "expected an object of job fields"))
             continue
         try:
-            spec = spec_from_row(row, settings)
-            adapter = providers.get(spec.provider)
-            spec = adapter.validate(spec)
-            jobs.append(BatchJob(line, spec, adapter.quote(spec).credits))
+            jobs.append(BatchJob(line, prepare(spec_from_row(row, settings))))
         except JobValidationError as exc:
             problems.append(BatchProblem(line, f"{exc.field}: {exc.message}"))
     if not jobs and not problems:

@@ -20,13 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__, providers
 from .config import ConfigError, MissingKeyError, Settings, load_settings
-from .models import JobSpec, JobValidationError, Mode, Provider, Task, TaskStatus, iso
+from .models import JobSpec, JobValidationError, Provider, Task, TaskStatus, iso
+from .session import Session
 from .store import Filter, Store, StoreError, StoreFullError
 from .text import inert, one_line, span, to_json, to_json_array
 
 if TYPE_CHECKING:
-    # Imported where a command sends or polls: the dashboard's first frame doesn't wait
-    # for the engine's HTTP stack.
     from .engine import Engine
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -333,33 +332,24 @@ def _read_stdin() -> str:
         ) from None
 
 
-def _given(flag: str | None, default: Any) -> Any:
-    """A flag given (even empty, so that validation reports it) wins over a default."""
-    return default if flag is None else flag
-
-
 def spec_from_args(args: argparse.Namespace, settings: Settings | None = None) -> JobSpec:
-    """The job the flags describe; fields not given come from the config's per-provider
-    `[providers.NAME.defaults]`, then from the provider's own defaults (in `validate`)."""
+    """The job the flags describe (`jobs.build_spec`: what is not given comes from the
+    config's `[providers.NAME.defaults]`, then the provider's own defaults)."""
+    from .jobs import JobFields, build_spec
+
     prompt = _read_stdin() if args.prompt == "-" else args.prompt
-    mode = args.mode or ("image" if args.image else "text")
-    provider = Provider(
-        args.provider or (settings.default_provider if settings else Provider.NANOPHOTO)
-    )
-    defaults = settings.providers[provider].defaults if settings else {}
-    audio = args.audio if args.audio is not None else defaults.get("audio", False)
-    fixed = args.fixed_lens if args.fixed_lens is not None else defaults.get("fixed_lens")
-    return JobSpec(
-        provider=provider,
+    fields = JobFields(
         prompt=prompt,
-        mode=Mode.IMAGE_TO_VIDEO if mode == "image" else Mode.TEXT_TO_VIDEO,
-        image_urls=tuple(args.image),
-        aspect_ratio=_given(args.aspect, defaults.get("aspect_ratio")),
-        resolution=_given(args.resolution, defaults.get("resolution")),
-        duration=_given(args.duration, defaults.get("duration")),
-        audio=bool(audio),
-        fixed_lens=True if fixed else None,
+        provider=args.provider,
+        images=tuple(args.image),
+        mode=args.mode,
+        aspect=args.aspect,
+        resolution=args.resolution,
+        duration=args.duration,
+        audio=args.audio,
+        fixed_lens=args.fixed_lens,
     )
+    return build_spec(fields, settings)
 
 
 def task_line(task: Task, now: float) -> str:
@@ -407,16 +397,10 @@ def task_detail(task: Task, events: list[dict[str, Any]]) -> str:
 
 def print_notice(event: object) -> None:
     """An engine listener: each notice (what a wait is for, trouble) as a line on stderr."""
-    from .engine import Notice
+    from .events import Notice
 
     if isinstance(event, Notice):
         err(f"{event.level}: {inert(event.message)}")
-
-
-def make_engine(settings: Settings, store: Store) -> Engine:
-    from .engine import Engine
-
-    return Engine(settings, store)
 
 
 def _describe_outcome(task: Task) -> str:
@@ -438,21 +422,20 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         return await cmd_submit_batch(args, settings)
     if args.prompt is None:
         raise UsageError("submit needs --prompt (or --batch FILE)")
-    spec = spec_from_args(args, settings)
-    adapter = providers.get(spec.provider)
-    spec = adapter.validate(spec)  # raises JobValidationError before anything is written
-    quote = adapter.quote(spec)
-    if not settings.key(spec.provider):
-        raise MissingKeyError(spec.provider, adapter.env_key)
-    store = open_store(settings)
-    engine = make_engine(settings, store)
-    engine.subscribe(print_notice)
-    try:
+    from .jobs import prepare
+
+    job = prepare(spec_from_args(args, settings))  # JobValidationError: nothing written
+    spec, quote = job.spec, job.quote
+    settings.require_key(spec.provider)
+    async with Session(settings, with_engine=True) as session:
+        engine, store = session.engine, session.store
+        assert engine is not None
+        engine.subscribe(print_notice)
         if not args.json:
             err(
                 f"submitting to {spec.provider.value}: estimated {quote.credits} credits ({quote.basis})"
             )
-        task = await engine.submit(spec)
+        task = await engine.submit(job)
         if engine.unsaved():
             # Accepted, but not recorded yet (a full disk): wait for space, saying so.
             try:
@@ -468,8 +451,8 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
             if waiting:
                 err(f"error: {task.short_id} cannot be checked: {inert(waiting)}")
                 return EXIT_FAILED
-            if engine.downloads is not None:
-                await engine.downloads.wait()  # the auto-download of this render
+            if session.downloads is not None:
+                await session.downloads.wait()  # the auto-download of this render
                 task = store.get(task.id)
         if args.json:
             out(to_json(task.to_public()))
@@ -478,14 +461,11 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         return (
             EXIT_OK if task.status in (TaskStatus.PROCESSING, TaskStatus.COMPLETED) else EXIT_FAILED
         )
-    finally:
-        await engine.aclose()
-        store.close()
 
 
 async def _wait_for(engine: Engine, task: Task, *, quiet: bool) -> Task:
     """Run the poll loop until this task ends."""
-    from .engine import TaskChanged
+    from .events import TaskChanged
 
     done = asyncio.Event()
     final: dict[str, Task] = {}
@@ -515,8 +495,8 @@ async def _wait_for(engine: Engine, task: Task, *, quiet: bool) -> Task:
 
 
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    store = open_store(settings)
-    try:
+    async with Session(settings) as session:
+        store = session.store
         task = store.find(args.id)
         if task is None:
             raise UsageError(f"no task matches {args.id!r} (use an id from `seedance-tui list`)")
@@ -525,15 +505,12 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             and not args.no_refresh
             and settings.key(task.provider)
         ):
-            engine = make_engine(settings, store)
+            engine = session.start_engine()
             engine.subscribe(print_notice)
-            try:
-                task = await engine.poll(task.id)
-                waiting = engine.waiting_reason(task.id)
-                if waiting:
-                    err(f"not checked: {inert(waiting)}")
-            finally:
-                await engine.aclose()
+            task = await engine.poll(task.id)
+            waiting = engine.waiting_reason(task.id)
+            if waiting:
+                err(f"not checked: {inert(waiting)}")
         if args.json:
             public = task.to_public()
             public["events"] = [{**e, "at": iso(e["at"])} for e in store.events(task.id)]
@@ -546,8 +523,6 @@ async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             in (TaskStatus.FAILED, TaskStatus.REJECTED, TaskStatus.CANCELLED, TaskStatus.ORPHANED)
             else EXIT_OK
         )
-    finally:
-        store.close()
 
 
 def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
@@ -667,16 +642,18 @@ async def cmd_submit_batch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_queue(args: argparse.Namespace, settings: Settings) -> int:
+    from .batch_queue import is_paused, set_paused
+
     store = open_store(settings)
     try:
         if args.queue_command == "pause":
-            store.set_state("queue_paused", "1")
+            set_paused(store, True)
             err("queue paused: no queued job is sent until `seedance-tui queue resume`")
         elif args.queue_command == "resume":
-            store.set_state("queue_paused", "0")
+            set_paused(store, False)
             err("queue resumed: a running dashboard or `watch` sends the jobs")
         counts = store.count_queued()
-        paused = store.get_state("queue_paused") == "1"
+        paused = is_paused(store)
         if args.queue_command == "status":
             if getattr(args, "json", False):
                 out(to_json({"paused": paused, "queued": counts, "total": sum(counts.values())}))
@@ -692,13 +669,13 @@ def cmd_queue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
-    store = open_store(settings)
-    engine = make_engine(settings, store)
-    try:
+    async with Session(settings, with_engine=True) as session:
+        engine, store, queue = session.engine, session.store, session.queue
+        assert engine is not None and queue is not None
         engine.start()
         watched = {t.id: t for t in store.pending()}
         queued = store.list(Filter(status=(TaskStatus.QUEUED.value,)), limit=None)
-        if queued and engine.queue_paused():
+        if queued and queue.paused():
             err(
                 f"{len(queued)} queued job(s) wait: the queue is paused (`seedance-tui queue resume`)"
             )
@@ -730,9 +707,6 @@ async def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
             for reason, count in _reasons({t.id: held[t.id] for t in left}).items():
                 err(f"  {count} × {inert(reason)}")
         return EXIT_FAILED if failed or left else EXIT_OK
-    finally:
-        await engine.aclose()
-        store.close()
 
 
 def _reasons(held: dict[str, str]) -> dict[str, int]:
@@ -768,7 +742,7 @@ class WatchDisplay:
             self.live.stop()
 
     def on_event(self, event: object) -> None:
-        from .engine import Notice, TaskChanged
+        from .events import Notice, TaskChanged
 
         if isinstance(event, TaskChanged):
             self.tasks[event.task.id] = event.task
@@ -1083,7 +1057,8 @@ def cmd_key(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    from .config import config_path, save_setting
+    from .config import save_setting
+    from .paths import config_path
 
     if args.config_command == "path":
         out(str(config_path()))
@@ -1118,7 +1093,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def effective_config(settings: Settings) -> dict[str, Any]:
     """The settings in force, in the config file's shape, plus where each key comes from."""
-    from .config import default_library_dir
+    from .paths import default_library_dir
 
     return {
         "db": str(settings.db_path),
@@ -1190,8 +1165,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from .config import data_dir
     from .exporting import backup_history, history_stats
+    from .paths import backups_dir
 
     if args.history_command == "path":
         out(str(settings.db_path))
@@ -1218,7 +1193,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
             dest = Path(args.dest).expanduser()
         else:
             stamp = time.strftime("%Y%m%d-%H%M%S")
-            dest = data_dir() / "backups" / f"history-{stamp}.db"
+            dest = backups_dir() / f"history-{stamp}.db"
         try:
             path = backup_history(store, dest)
         except FileExistsError as exc:

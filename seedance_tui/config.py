@@ -1,137 +1,33 @@
-"""Settings (config file + env), paths (platformdirs), and API key lookup.
+"""Settings: the config file and the environment, checked, as one `Settings` object.
 
-One module knows paths and settings. `SEEDANCE_TUI_HOME` redirects all state (config,
-history, library) into one folder, which keeps tests and demos apart from a user's files.
+Where the files are is `paths.py`'s business, how a key is found `keys.py`'s (a
+provider's key is looked up when first asked for, so a command that never sends pays
+nothing for the keyring). The config file is TOML at `paths.config_path()`; `SCHEMA`
+below says every name it may hold — an unknown name is refused, so a typo is reported
+rather than ignored — and `save_setting` changes one value in place (tomlkit: the user's
+comments and layout survive). The file never holds keys.
 
-Key lookup order, first found wins:
-  1. an explicit key (a CLI flag),
-  2. the environment (`NANOPHOTO_API_KEY`, `SEEDANCE15PRO_API_KEY`),
-  3. the OS keyring (service "seedance-tui", user = provider), when a usable backend
-     exists and `SEEDANCE_TUI_KEYRING` is not 0 (see `keys.py`),
-  4. the keys file `keys.json` (0600; refused when others can read it) in the config dir.
-
-The config file is TOML at `config_path()`; `ConfigFile` below is its schema (unknown
-names are refused, so a typo is reported rather than ignored). `save_setting` changes
-one value of it (the TUI remembers the theme that way); `keymap()` returns the user's
-key bindings. The file never holds keys.
+The schema is checked by hand rather than by pydantic: the checks are a page, and
+building pydantic models costs a headless command more CPU than everything else it
+does (`benchmarks/startup.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import math
 import os
-import stat
-import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-
+from .errors import ConfigError, MissingKeyError
+from .keys import KeyLookup, Secret, fingerprint
 from .models import Provider
+from .paths import config_path, default_db_path, default_library_dir, demo_library_dir
 from .providers import ADAPTERS
 
-APP = "seedance-tui"
 IMAGE_MODES = ("auto", "kitty", "sixel", "halfblocks")
-
-
-class ConfigError(Exception):
-    """Settings that cannot be used as they are; the message says how to fix them."""
-
-
-class MissingKeyError(Exception):
-    """No API key for a provider that a job needs."""
-
-    def __init__(self, provider: Provider, env_key: str) -> None:
-        super().__init__(
-            f"no API key for {provider.value}: set {env_key} or run "
-            f"`seedance-tui key set {provider.value}`"
-        )
-        self.provider = provider
-
-
-# -- paths -----------------------------------------------------------------------------
-
-
-def home() -> Path | None:
-    value = os.environ.get("SEEDANCE_TUI_HOME")
-    return Path(value).expanduser() if value else None
-
-
-def config_dir() -> Path:
-    root = home()
-    return root / "config" if root else Path(platformdirs.user_config_dir(APP))
-
-
-def data_dir() -> Path:
-    root = home()
-    return root / "data" if root else Path(platformdirs.user_data_dir(APP))
-
-
-def config_path() -> Path:
-    return config_dir() / "config.toml"
-
-
-def keys_path() -> Path:
-    return config_dir() / "keys.json"
-
-
-def default_library_dir() -> Path:
-    return data_dir() / "library"
-
-
-def default_db_path() -> Path:
-    return data_dir() / "history.db"
-
-
-def demo_db_path() -> Path:
-    return data_dir() / "demo.db"
-
-
-# -- keys ------------------------------------------------------------------------------
-
-
-def fingerprint(provider: Provider | str, key: str) -> str:
-    """A stable, non-reversible label for a key: what the request ledger stores."""
-    digest = hashlib.sha256(f"seedance-tui:{Provider(provider).value}:{key}".encode()).hexdigest()
-    return digest[:12]
-
-
-def check_private(path: Path) -> None:
-    """Refuse a secrets file others can read."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise ConfigError(
-            f"{path} holds API keys and is readable by others (mode {mode:o}); "
-            f"fix it with: chmod 600 {path}"
-        )
-
-
-def read_keys_file(path: Path | None = None) -> dict[str, str]:
-    path = path or keys_path()
-    if not path.exists():
-        return {}
-    check_private(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc.__class__.__name__}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} should hold a JSON object of provider → key")
-    return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
-
-
-def write_keys_file(keys: dict[str, str], path: Path | None = None) -> Path:
-    """Write the keys file, created 0600 before any secret is in it."""
-    path = path or keys_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(keys, fh, indent=2)
-    return path
 
 
 # -- settings --------------------------------------------------------------------------
@@ -139,9 +35,8 @@ def write_keys_file(keys: dict[str, str], path: Path | None = None) -> Path:
 
 @dataclass
 class ProviderSettings:
+    provider: Provider
     base_url: str
-    key: SecretStr | None = None
-    key_source: str | None = None  # "flag", "env", "keyring", "file" — never the key itself
     requests_per_hour: int | None = None
     # The span (seconds) over which `requests_per_hour` is counted: a sliding window, an
     # hour unless a provider's limiter is known to count over a shorter one.
@@ -150,6 +45,25 @@ class ProviderSettings:
     defaults: dict[str, Any] = field(default_factory=dict)
     # A finished render's link is taken as likely expired this long after completion.
     link_ttl_hours: float = 24.0
+    lookup: KeyLookup = field(default_factory=KeyLookup, repr=False)
+    _found: tuple[Secret | None, str | None] | None = field(default=None, repr=False)
+
+    def _find(self) -> tuple[Secret | None, str | None]:
+        if self._found is None:
+            value, source = self.lookup.find(self.provider)
+            self._found = (Secret(value) if value else None, source)
+        return self._found
+
+    @property
+    def key(self) -> Secret | None:
+        """The API key, looked up once, when first asked for (ConfigError: a keys file
+        others can read)."""
+        return self._find()[0]
+
+    @property
+    def key_source(self) -> str | None:
+        """Where the key was found: "flag", "env", "keyring", "file" — never the key."""
+        return self._find()[1]
 
 
 @dataclass
@@ -159,9 +73,8 @@ class Settings:
     bell: bool = False
     demo: bool = False
     # Scheduler knobs from the `[polling]` table: min_interval, target_latency,
-    # max_interval (seconds) and prior = [low, high] (render seconds before any history).
+    # max_interval (seconds) and prior = (low, high) (render seconds before any history).
     polling: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
     library: Path | None = None  # the download folder as configured (None: the default)
     auto_download: bool = True  # save each render as soon as it completes
     theme: str | None = None  # a Textual theme name (None: Textual's default)
@@ -173,12 +86,19 @@ class Settings:
     def library_dir(self) -> Path:
         """Where downloads go; the demo keeps its own folder apart from the user's."""
         if self.demo:
-            return data_dir() / "demo-library"
+            return demo_library_dir()
         return self.library or default_library_dir()
 
     def key(self, provider: Provider) -> str | None:
         secret = self.providers[provider].key
         return secret.get_secret_value() if secret else None
+
+    def require_key(self, provider: Provider) -> str:
+        """The provider's key, or MissingKeyError saying how to set one."""
+        key = self.key(provider)
+        if not key:
+            raise MissingKeyError(provider, ADAPTERS[provider].env_key)
+        return key
 
     def key_fingerprint(self, provider: Provider) -> str | None:
         key = self.key(provider)
@@ -192,88 +112,38 @@ class Settings:
         return {p.value: s.rate_window for p, s in self.providers.items()}
 
 
-def read_config_file(path: Path | None = None) -> dict[str, Any]:
-    path = path or config_path()
-    if not path.exists():
-        return {}
-    try:
-        return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
-
-
-POLLING_KEYS = {"min_interval": float, "target_latency": float, "max_interval": float}
-
-
-def _polling(table: Any) -> dict[str, Any]:
-    if not isinstance(table, dict):
-        raise ConfigError("[polling] in the config file should be a table")
-    out: dict[str, Any] = {}
-    for name, value in table.items():
-        if name in POLLING_KEYS:
-            if not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"polling.{name} should be a positive number of seconds")
-            out[name] = float(value)
-        elif name == "prior":
-            if (not isinstance(value, list) or len(value) != 2
-                    or not all(isinstance(v, int | float) and v > 0 for v in value)
-                    or value[0] > value[1]):  # fmt: skip
-                raise ConfigError("polling.prior should be [low, high] seconds, low ≤ high")
-            out[name] = (float(value[0]), float(value[1]))
-        else:
-            raise ConfigError(f"unknown setting polling.{name}")
-    return out
-
-
 def load_settings(
     *,
     db: str | os.PathLike[str] | None = None,
-    keys: dict[Provider, str] | None = None,
-    env: dict[str, str] | None = None,
+    keys: Mapping[Provider, str] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Settings:
     """Settings from, in order of precedence: arguments, environment, config file.
 
     Environment: `SEEDANCE_TUI_DB` (history file), `SEEDANCE_TUI_LIBRARY` (download
     folder), `SEEDANCE_TUI_AUTO_DOWNLOAD` (0/1), `SEEDANCE_TUI_IMAGES` (how frames are
-    drawn), the providers' key and base URL variables.
+    drawn), the providers' key and base URL variables. `keys`: keys given as flags.
     """
     env = dict(os.environ if env is None else env)
-    raw = read_config_file()
-    file = parse_config(raw)
-    stored_keys: dict[str, str] | None = None
+    file = parse_config(read_config_file())
+    lookup = KeyLookup(keys, env)
     providers: dict[Provider, ProviderSettings] = {}
     for provider, adapter in ADAPTERS.items():
         section = file.providers.get(provider) or ProviderConfig()
         base_url = env.get(adapter.env_base_url) or section.base_url or adapter.default_base_url
-        key, source = None, None
-        if keys and keys.get(provider):
-            key, source = keys[provider], "flag"
-        elif env.get(adapter.env_key):
-            key, source = env[adapter.env_key], "env"
-        else:
-            from .keys import keyring_get
-
-            key = keyring_get(provider, env)
-            if key:
-                source = "keyring"
-            else:
-                if stored_keys is None:
-                    stored_keys = read_keys_file()
-                if stored_keys.get(provider.value):
-                    key, source = stored_keys[provider.value], "file"
         limit = (
             section.requests_per_hour
             if section.requests_per_hour is not None
             else adapter.requests_per_hour
         )
         providers[provider] = ProviderSettings(
+            provider=provider,
             base_url=base_url.rstrip("/"),
-            key=SecretStr(key) if key else None,
-            key_source=source,
             requests_per_hour=int(limit) if limit else None,
-            defaults=section.defaults.spec_fields(),
+            defaults=dict(section.defaults),
             link_ttl_hours=section.link_ttl_hours,
             rate_window=section.rate_window,
+            lookup=lookup,
         )
     db_path = db or env.get("SEEDANCE_TUI_DB") or file.db
     library = env.get("SEEDANCE_TUI_LIBRARY") or file.library
@@ -285,8 +155,7 @@ def load_settings(
         db_path=Path(db_path).expanduser() if db_path else default_db_path(),
         providers=providers,
         bell=file.bell,
-        polling=_polling(raw.get("polling", {})),
-        extra=raw,
+        polling=dict(file.polling),
         library=Path(library).expanduser() if library else None,
         auto_download=file.auto_download if auto is None else _env_flag(auto),
         theme=file.theme,
@@ -300,45 +169,40 @@ def _env_flag(value: str) -> bool:
     return value.strip().lower() not in ("0", "false", "no", "off", "")
 
 
-# -- the config file's schema ----------------------------------------------------------
+# -- the config file -------------------------------------------------------------------
 
 
-class JobDefaults(BaseModel):
-    """`[providers.NAME.defaults]`: what `submit`, batches and the TUI form start from."""
+def read_config_file(path: Path | None = None) -> dict[str, Any]:
+    path = path or config_path()
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    import tomllib
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    aspect_ratio: str | None = Field(default=None, alias="aspect")
-    resolution: str | None = None
-    duration: str | None = None
-    audio: bool | None = None
-    fixed_lens: bool | None = None
-
-    @field_validator("duration", mode="before")
-    @classmethod
-    def _duration_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-    def spec_fields(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump().items() if v is not None}
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
 
 
-class ProviderConfig(BaseModel):
-    """`[providers.NAME]`."""
-
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True)
+class ProviderConfig:
+    """`[providers.NAME]`; `defaults` in JobSpec names (aspect_ratio, resolution,
+    duration, audio, fixed_lens)."""
 
     base_url: str | None = None
-    requests_per_hour: int | None = Field(default=None, ge=0)  # 0: no limit
-    rate_window: float = Field(default=3600.0, gt=0)  # seconds the limit counts over
-    link_ttl_hours: float = Field(default=24.0, gt=0)
-    defaults: JobDefaults = Field(default_factory=JobDefaults)
+    requests_per_hour: int | None = None  # 0: no limit
+    rate_window: float = 3600.0  # seconds the limit counts over
+    link_ttl_hours: float = 24.0
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
-class ConfigFile(BaseModel):
-    """The whole config file. Every name is optional."""
-
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True)
+class ConfigFile:
+    """The whole config file, checked. Every name is optional."""
 
     db: str | None = None
     library: str | None = None
@@ -346,39 +210,230 @@ class ConfigFile(BaseModel):
     bell: bool = False
     theme: str | None = None
     provider: Provider = Provider.NANOPHOTO
-    images: Literal["auto", "kitty", "sixel", "halfblocks"] = "auto"
-    keymap: dict[str, str] = Field(default_factory=dict)
-    polling: dict[str, Any] = Field(default_factory=dict)
-    providers: dict[Provider, ProviderConfig] = Field(default_factory=dict)
+    images: str = "auto"
+    keymap: Mapping[str, str] = field(default_factory=dict)
+    polling: Mapping[str, Any] = field(default_factory=dict)
+    providers: Mapping[Provider, ProviderConfig] = field(default_factory=dict)
 
 
-def parse_config(raw: dict[str, Any], path: Path | None = None) -> ConfigFile:
-    """Validate the config file's content; a ConfigError names every bad setting."""
-    try:
-        return ConfigFile.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            name = ".".join(str(part) for part in error["loc"])
-            if error["type"] == "extra_forbidden":
-                hint = (
-                    " (keys belong in the keyring or keys file: `seedance-tui key set`)"
-                    if "key" in name.rsplit(".", 1)[-1] and "keymap" not in name
-                    else ""
-                )
-                problems.append(f"unknown setting {name}{hint}")
+class _Bad(Exception):
+    """One bad value: `name` and what is wrong with it."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+
+
+class _Unknown(_Bad):
+    """A name the schema does not have."""
+
+    def __init__(self, name: str) -> None:
+        Exception.__init__(self, _unknown(name))
+
+
+Check = Callable[[str, Any], Any]  # (dotted name, value) -> the value to use, or _Bad
+
+_TRUE = {"1", "on", "t", "true", "y", "yes"}
+_FALSE = {"0", "off", "f", "false", "n", "no"}
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise _Bad(name, "should be text (in quotes)")
+    return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    """true/false; also the words and 0/1 a hand-written value may use."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise _Bad(name, "should be true or false")
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool):
+        raise _Bad(name, "should be a number")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise _Bad(name, "should be a number") from None
+    else:
+        raise _Bad(name, "should be a number")
+    if not math.isfinite(number):
+        raise _Bad(name, "should be a finite number")
+    return number
+
+
+def _positive(name: str, value: Any) -> float:
+    number = _number(name, value)
+    if number <= 0:
+        raise _Bad(name, "should be greater than 0")
+    return number
+
+
+def _count(name: str, value: Any) -> int:
+    number = _number(name, value)
+    if number != int(number):
+        raise _Bad(name, "should be a whole number")
+    if number < 0:
+        raise _Bad(name, "should be 0 or more")
+    return int(number)
+
+
+def _duration(name: str, value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _text(name, value)
+
+
+def _one_of(*allowed: str) -> Check:
+    def check(name: str, value: Any) -> str:
+        if not isinstance(value, str) or value not in allowed:
+            raise _Bad(name, f"should be one of {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+def _provider(name: str, value: Any) -> Provider:
+    return Provider(_one_of(*(p.value for p in Provider))(name, value))
+
+
+def _text_table(name: str, value: Any) -> dict[str, str]:
+    table = _table(name, value)
+    return {key: _text(f"{name}.{key}", item) for key, item in table.items()}
+
+
+def _polling(name: str, value: Any) -> dict[str, Any]:
+    table = _table(name, value)
+    out: dict[str, Any] = {}
+    for key, item in table.items():
+        where = f"{name}.{key}"
+        if key in ("min_interval", "target_latency", "max_interval"):
+            try:
+                out[key] = _positive(where, item)
+            except _Bad:
+                raise _Bad(where, "should be a positive number of seconds") from None
+        elif key == "prior":
+            if (
+                not isinstance(item, list)
+                or len(item) != 2
+                or not all(
+                    isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in item
+                )  # fmt: skip
+                or item[0] > item[1]
+            ):
+                raise _Bad(where, "should be [low, high] seconds, low ≤ high")
+            out[key] = (float(item[0]), float(item[1]))
+        else:
+            raise _Unknown(where)
+    return out
+
+
+def _table(name: str, value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Bad(name, "should be a table")
+    return value
+
+
+DEFAULTS_SCHEMA: dict[str, tuple[str, Check]] = {  # name in the file → (JobSpec name, check)
+    "aspect": ("aspect_ratio", _text),
+    "aspect_ratio": ("aspect_ratio", _text),
+    "resolution": ("resolution", _text),
+    "duration": ("duration", _duration),
+    "audio": ("audio", _flag),
+    "fixed_lens": ("fixed_lens", _flag),
+}
+PROVIDER_SCHEMA: dict[str, Check] = {
+    "base_url": _text,
+    "requests_per_hour": _count,
+    "rate_window": _positive,
+    "link_ttl_hours": _positive,
+}
+SCHEMA: dict[str, Check] = {
+    "db": _text,
+    "library": _text,
+    "auto_download": _flag,
+    "bell": _flag,
+    "theme": _text,
+    "provider": _provider,
+    "images": _one_of(*IMAGE_MODES),
+    "keymap": _text_table,
+    "polling": _polling,
+}
+
+
+def _unknown(name: str) -> str:
+    last = name.rsplit(".", 1)[-1]
+    hint = (
+        " (keys belong in the keyring or keys file: `seedance-tui key set`)"
+        if "key" in last and "keymap" not in name
+        else ""
+    )
+    return f"unknown setting {name}{hint}"
+
+
+def _provider_config(name: str, value: Any, problems: list[str]) -> ProviderConfig:
+    table = _table(name, value)
+    fields: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
+    for key, item in table.items():
+        where = f"{name}.{key}"
+        try:
+            if key == "defaults":
+                for field_name, field_value in _table(where, item).items():
+                    spec_name, check = DEFAULTS_SCHEMA.get(field_name, (None, None))
+                    if check is None or spec_name is None:
+                        problems.append(_unknown(f"{where}.{field_name}"))
+                        continue
+                    defaults[spec_name] = check(f"{where}.{field_name}", field_value)
+            elif key in PROVIDER_SCHEMA:
+                fields[key] = PROVIDER_SCHEMA[key](where, item)
             else:
-                problems.append(f"{name}: {error['msg']}")
-        raise ConfigError(
-            f"{path or config_path()} has bad settings: " + "; ".join(problems)
-        ) from None
+                problems.append(_unknown(where))
+        except _Bad as bad:
+            problems.append(str(bad))
+    return ProviderConfig(**fields, defaults=defaults)
+
+
+def parse_config(raw: Mapping[str, Any], path: Path | None = None) -> ConfigFile:
+    """Check the config file's content; a ConfigError names every bad setting."""
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        try:
+            if name == "providers":
+                sections: dict[Provider, ProviderConfig] = {}
+                for provider_name, section in _table(name, value).items():
+                    where = f"providers.{provider_name}"
+                    if provider_name not in {p.value for p in Provider}:
+                        names = ", ".join(p.value for p in Provider)
+                        problems.append(f"unknown setting {where} (providers: {names})")
+                        continue
+                    sections[Provider(provider_name)] = _provider_config(where, section, problems)
+                values["providers"] = sections
+            elif name in SCHEMA:
+                values[name] = SCHEMA[name](name, value)
+            else:
+                problems.append(_unknown(name))
+        except _Bad as bad:
+            problems.append(str(bad))
+    if problems:
+        raise ConfigError(f"{path or config_path()} has bad settings: " + "; ".join(problems))
+    return ConfigFile(**values)
 
 
 def save_setting(name: str, value: Any, path: Path | None = None) -> Path:
     """Set one setting (dotted name, e.g. "theme" or "keymap.submit") in the config file.
 
     The file is edited as a TOML document (tomlkit), so the user's comments, order and
-    layout survive; it is validated before it is written and replaced atomically.
+    layout survive; it is checked before it is written and replaced atomically.
     `value=None` removes the setting.
     """
     import tomlkit
@@ -402,9 +457,7 @@ def save_setting(name: str, value: Any, path: Path | None = None) -> Path:
         node.pop(parts[-1], None)
     else:
         node[parts[-1]] = value
-    raw = document.unwrap()
-    parse_config(raw, path)
-    _polling(raw.get("polling", {}))
+    parse_config(document.unwrap(), path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(tomlkit.dumps(document))
@@ -415,3 +468,19 @@ def save_setting(name: str, value: Any, path: Path | None = None) -> Path:
 def keymap(path: Path | None = None) -> dict[str, str]:
     """The user's key bindings from `[keymap]`: action name → key (or comma-separated keys)."""
     return dict(parse_config(read_config_file(path), path).keymap)
+
+
+__all__ = [
+    "IMAGE_MODES",
+    "ConfigError",
+    "ConfigFile",
+    "MissingKeyError",
+    "ProviderConfig",
+    "ProviderSettings",
+    "Settings",
+    "keymap",
+    "load_settings",
+    "parse_config",
+    "read_config_file",
+    "save_setting",
+]

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import providers
-from .config import Settings, demo_db_path, fingerprint, load_settings
+from .config import Settings, load_settings
+from .keys import fingerprint
 from .models import JobSpec, Mode, Provider, Task, TaskStatus
+from .paths import demo_db_path
 from .simulator import SimConfig, SimulatorServer
 from .store import Store, new_task_id
 
@@ -117,9 +119,8 @@ def seed_history(
     for index, created in enumerate(times):
         provider = Provider.NANOPHOTO if rng.random() < 0.6 else Provider.SEEDANCE15PRO
         spec = _random_spec(rng, provider, index)
-        adapter = providers.get(provider)
-        spec = adapter.validate(spec)
-        estimate = adapter.quote(spec).credits
+        job = providers.get(provider).prepare(spec)
+        spec, estimate = job.spec, job.quote.credits
         roll = rng.random()
         status = (
             TaskStatus.FAILED if roll < 0.12

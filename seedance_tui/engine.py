@@ -1,8 +1,14 @@
 """Submit and poll loops: ties the ledger, the store and the scheduler together; emits
 updates.
 
-Knows nothing about Textual. Listeners are plain callables that receive `EngineEvent`s;
-the TUI forwards them as messages, the CLI prints them.
+Knows nothing about Textual. Listeners are plain callables that receive the events of
+`events.py`; the TUI forwards them as messages, the CLI prints them. What the faces show
+of the scheduler (a task's next check, its expected finish, each key's budget) they ask
+the engine for, in wall-clock times.
+
+The engine is built by `session.py` (the composition root), which also attaches the
+work that runs beside the loops — the auto-downloader, the batch queue — as `Background`
+workers: the loop kicks each at every turn and `run(until_idle=True)` waits for them.
 
 Requests go through the ledger (`ledger.py`), which claims each one's budget slot in
 the history file, sends it and records how it went. The poll loop hands each due poll
@@ -28,15 +34,16 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from . import providers
 from .client import Client, OutcomeUnknown
 from .config import MissingKeyError, Settings
+from .events import EngineEvent, Listener, Notice, TaskChanged
 from .ledger import BudgetWait, Ledger, NotSent, clock_text
-from .models import BudgetKey, JobSpec, JobValidationError, Provider, Task, TaskStatus
+from .models import BudgetKey, JobSpec, PreparedJob, Provider, Task, TaskStatus
 from .providers import (
     ApiError,
     AuthError,
@@ -45,11 +52,8 @@ from .providers import (
     SubmitAnswer,
     TransportError,
 )
-from .scheduler import PollTarget, Scheduler
+from .scheduler import BudgetState, PollTarget, Scheduler
 from .store import Store, StoreConflictError, StoreError, is_transient, profile_of
-
-if TYPE_CHECKING:
-    from .library import AutoDownloader
 
 log = logging.getLogger(__name__)
 
@@ -68,29 +72,29 @@ POLL_ERROR_EVERY = 60.0
 COALESCE_STEPS = 3  # event-loop turns a woken loop lets pass before it looks again
 
 
-@dataclass(frozen=True, slots=True)
-class TaskChanged:
-    task: Task
-    previous: TaskStatus | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """Something the user should hear about that is not one task's change.
-
-    `persistent`: stays on screen until dismissed (an accepted task id that is not
-    recorded yet). `topic`: what it is about (a key's host, the history's disk), so that
-    the same news of one topic is told once."""
-
-    level: str  # "information" | "warning" | "error"
-    message: str
-    persistent: bool = False
-    topic: str | None = None
-
-
-EngineEvent = TaskChanged | Notice
-Listener = Callable[[EngineEvent], None]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class Background(Protocol):
+    """Work attached to the engine that runs beside its loops (the auto-downloader, the
+    batch queue): kicked at every turn of the poll loop, and waited for by
+    `run(until_idle=True)` while busy."""
+
+    def kick(self) -> None:
+        """Start what is due (on the engine's event loop); return at once."""
+
+    def busy(self) -> bool:
+        """Work is in progress or due that the loop should stay for."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyBudget:
+    """A provider's key in use, as the credits panel shows it: its rate budget (times in
+    wall-clock seconds) and, when its requests wait, why in a few words."""
+
+    key: BudgetKey
+    state: BudgetState
+    trouble: str | None
 
 
 def make_scheduler(settings: Settings, clock: Callable[[], float]) -> Scheduler:
@@ -167,20 +171,16 @@ class Engine:
         self._said_at: dict[str, float] = {}
         self._last_resync = -math.inf
         self._started = False
-        self._queue_task: asyncio.Task[None] | None = None
-        self._queue_stopping = False
-        # Saves each render that completes into the library (the `auto_download` setting).
-        self.downloads: AutoDownloader | None = None
-        if settings.auto_download:
-            from .library import AutoDownloader
-
-            self.downloads = AutoDownloader(self)
-            self.subscribe(self.downloads.on_event)
+        self._background: list[Background] = []
 
     # -- events ------------------------------------------------------------------------
 
     def subscribe(self, listener: Listener) -> None:
         self.listeners.append(listener)
+
+    def attach(self, worker: Background) -> None:
+        """Run `worker` beside the loops (see `Background`); the session attaches them."""
+        self._background.append(worker)
 
     def _emit(self, event: EngineEvent) -> None:
         for listener in list(self.listeners):
@@ -190,7 +190,7 @@ class Engine:
                 log.exception("listener failed")
 
     def emit(self, event: EngineEvent) -> None:
-        """Tell every listener (also used by the library and the batch queue)."""
+        """Tell every listener (the auto-downloader and the batch queue are given this)."""
         self._emit(event)
 
     def _changed(self, task: Task, previous: TaskStatus | None = None) -> None:
@@ -217,10 +217,13 @@ class Engine:
 
     # -- clocks ------------------------------------------------------------------------
 
+    def _wall(self, at: float | None) -> float | None:
+        """A scheduler's (monotonic) moment as a wall-clock time; None stays None."""
+        return None if at is None or not math.isfinite(at) else self.ledger.to_wall(at)
+
     def eta(self, task_id: str) -> float | None:
         """Expected finish of a task, as a wall-clock time."""
-        at = self.scheduler.eta(task_id)
-        return None if at is None or not math.isfinite(at) else self.ledger.to_wall(at)
+        return self._wall(self.scheduler.eta(task_id))
 
     def overdue(self, task_id: str) -> bool:
         """Is a pending task past its likely finish (shown as "overdue", not as an ETA)?"""
@@ -228,8 +231,23 @@ class Engine:
 
     def next_check(self, task_id: str) -> float | None:
         """When a task will next be checked, as a wall-clock time (None: not scheduled)."""
-        at = self.scheduler.next_check(task_id)
-        return None if at is None or not math.isfinite(at) else self.ledger.to_wall(at)
+        return self._wall(self.scheduler.next_check(task_id))
+
+    def budget(self, provider: Provider) -> KeyBudget:
+        """The rate budget of the provider's key in use now, and why it waits if it does."""
+        key = budget_key(provider, self.settings.key_fingerprint(provider))
+        state = self.scheduler.budget(key)
+        state = dataclasses.replace(
+            state,
+            paused_until=self._wall(state.paused_until),
+            resets_at=self._wall(state.resets_at),
+            spaced_until=self._wall(state.spaced_until),
+        )
+        return KeyBudget(key, state, self.key_trouble(key))
+
+    def budgets(self) -> dict[Provider, KeyBudget]:
+        """Every provider's `budget`, in the providers' order."""
+        return {provider: self.budget(provider) for provider in Provider}
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -355,33 +373,29 @@ class Engine:
 
     # -- submit ------------------------------------------------------------------------
 
-    def validate(self, spec: JobSpec) -> JobSpec:
-        return providers.get(spec.provider).validate(spec)
+    async def submit(self, job: PreparedJob | JobSpec, *, intent: Task | None = None) -> Task:
+        """Record the intent durably, send, record the answer durably.
 
-    async def submit(self, spec: JobSpec, *, intent: Task | None = None) -> Task:
-        """Validate, record the intent durably, send, record the answer durably.
-
-        Raises JobValidationError or MissingKeyError before anything is written or sent,
-        a StoreError when even the intent cannot be written (nothing is sent then).
+        `job`: prepared once by `jobs.prepare` (a plain spec is prepared here). Raises
+        JobValidationError or MissingKeyError before anything is written or sent, a
+        StoreError when even the intent cannot be written (nothing is sent then).
         Returns the task (processing, rejected, cancelled or orphaned); never raises for
         a refusal. `intent`: a queued task already claimed as this submission's intent row.
         """
-        adapter = providers.get(spec.provider)
-        spec = adapter.validate(spec)
-        quote = adapter.quote(spec)
-        secret = self.settings.key(spec.provider)
-        if not secret:
-            raise MissingKeyError(spec.provider, adapter.env_key)
+        if not isinstance(job, PreparedJob):
+            job = providers.get(job.provider).prepare(job)
+        spec = job.spec
+        secret = self.settings.require_key(spec.provider)
         fingerprint = self.settings.key_fingerprint(spec.provider)
         key = budget_key(spec.provider, fingerprint)
         task = intent or self.store.create_intent(
-            spec, estimate=quote.credits, key_fingerprint=fingerprint, now=self.clock()
+            spec, estimate=job.quote.credits, key_fingerprint=fingerprint, now=self.clock()
         )
         self._changed(task, TaskStatus.QUEUED if intent else None)
         self._submitting[key] = self._submitting.get(key, 0) + 1
         self.scheduler.set_waiting_submissions(key, self._submitting[key])
         try:
-            answer = await self.ledger.generate(task, spec, key, secret)
+            answer = await self.ledger.generate(task, job, key, secret)
         except NotSent as exc:
             return self._end_submission(
                 task,
@@ -625,8 +639,7 @@ class Engine:
             or bool(self._polls)
             or any(self._submitting.values())
             or bool(self._unsaved)
-            or (self.downloads is not None and self.downloads.active)
-            or self._queue_busy()
+            or any(worker.busy() for worker in self._background)
         )
 
     async def run(self, *, until_idle: bool = False, max_wait: float = RESYNC_EVERY) -> None:
@@ -644,7 +657,8 @@ class Engine:
                         self._flush_unsaved()
                     if self.monotonic() - self._last_resync >= RESYNC_EVERY:
                         self.resync()
-                    self._kick_queue()
+                    for worker in self._background:
+                        worker.kick()
                     for task_id in self.scheduler.due_polls():
                         self._spawn_poll(task_id)
                     if until_idle and not self.has_pending():
@@ -744,110 +758,43 @@ class Engine:
                     self.store.release_poll(id, now)
                     self._own_poll[id] = self._seen_poll[id] = now
 
-    # -- the batch queue ---------------------------------------------------------------
-    #
-    # Queued tasks (status `queued`, see `batch.py`) are submitted one at a time, oldest
-    # first, each only once the key's rate budget allows it. The queue lives in the
-    # history, so it survives a restart; its pause flag is persisted there too.
+    # -- for the batch queue -----------------------------------------------------------
 
-    def queue_paused(self) -> bool:
-        return self.store.get_state("queue_paused") == "1"
+    def submit_delay(self, key: BudgetKey) -> float:
+        """Seconds before a submission with this key may be sent (its rate budget, a full
+        disk under the history); 0: now."""
+        self.ledger.load(key)
+        return max(self.scheduler.submit_delay(key), self.ledger.writes.blocked_for())
 
-    def pause_queue(self) -> None:
-        """Stop submitting queued jobs (a submission in flight finishes); persisted."""
-        self.store.set_state("queue_paused", "1")
-        self._emit(Notice("information", "queue paused"))
-
-    def resume_queue(self) -> None:
-        self.store.set_state("queue_paused", "0")
-        self._emit(Notice("information", "queue resumed"))
-        self._wake.set()
-
-    def queue_counts(self) -> dict[str, int]:
-        """Queued jobs per provider."""
-        return self.store.count_queued()
-
-    def _keyed_providers(self) -> list[str]:
-        return [p.value for p in self.settings.providers if self.settings.key(p)]
-
-    def _queue_busy(self) -> bool:
-        if self._queue_task is not None and not self._queue_task.done():
-            return True
-        if self._queue_stopping or self.queue_paused():
-            return False
-        return self.store.next_queued(self._keyed_providers()) is not None
-
-    def _kick_queue(self) -> None:
-        """Start the queue's submitter when there is queued work it may send."""
-        if self._queue_task is not None and not self._queue_task.done():
-            return
-        if self._queue_busy():
-            self._queue_task = asyncio.get_running_loop().create_task(self._drain_queue())
-
-    async def _drain_queue(self) -> None:
+    @contextlib.contextmanager
+    def submission_waiting(self, key: BudgetKey) -> Iterator[None]:
+        """A submission waits for this key's budget meanwhile: the scheduler keeps a slot
+        of the hour for it."""
+        self.scheduler.set_waiting_submissions(key, self._submitting.get(key, 0) + 1)
         try:
-            while not self._queue_stopping and not self.queue_paused():
-                task = self.store.next_queued(self._keyed_providers())
-                if task is None:
-                    return
-                fingerprint = self.settings.key_fingerprint(task.provider)
-                key = budget_key(task.provider, fingerprint)
-                # Wait for the budget before claiming: a stop while waiting leaves it queued.
-                self.ledger.load(key)
-                delay = max(self.scheduler.submit_delay(key), self.ledger.writes.blocked_for())
-                if delay > 0:
-                    self.scheduler.set_waiting_submissions(key, self._submitting.get(key, 0) + 1)
-                    try:
-                        await self._sleep(min(delay, 5.0))
-                    finally:
-                        self.scheduler.set_waiting_submissions(key, self._submitting.get(key, 0))
-                    continue
-                try:
-                    claimed = self.store.claim_queued(task.id, self.clock())
-                except StoreError as exc:
-                    if not is_transient(exc):
-                        raise
-                    await self._sleep(self.ledger.writes.failed(exc))
-                    continue
-                if claimed is None:
-                    continue  # another instance sharing the history took it
-                try:
-                    await self.submit(claimed.spec, intent=claimed)
-                except JobValidationError as exc:
-                    refused = self.store.record_refusal(
-                        claimed.id, TaskStatus.REJECTED, f"{exc.field}: {exc.message}", self.clock()
-                    )
-                    self._changed(refused, TaskStatus.SUBMITTING)
-                await asyncio.sleep(0)  # let a stop or pause requested meanwhile take effect
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the queue's trouble never stops the poll loop
-            log.exception("queue submitter failed")
-            self._emit(Notice("error", f"the queue stopped: {type(exc).__name__}"))
+            yield
         finally:
-            self._wake.set()
+            self.scheduler.set_waiting_submissions(key, self._submitting.get(key, 0))
 
-    async def stop_queue(self) -> None:
-        """Submit no further queued job; wait for the one being sent (quit gracefully)."""
-        self._queue_stopping = True
-        if self._queue_task is not None:
-            await asyncio.gather(self._queue_task, return_exceptions=True)
+    def write_failed(self, exc: StoreError) -> float:
+        """A transient write error (a full disk): say so; seconds to wait before retrying."""
+        return self.ledger.writes.failed(exc)
+
+    async def sleep(self, delay: float) -> None:
+        """Wait `delay` seconds on the engine's clock."""
+        await self._sleep(delay)
 
     async def aclose(self) -> None:
-        self._queue_stopping = True
-        if self._queue_task is not None and not self._queue_task.done():
-            self._queue_task.cancel()
-            await asyncio.gather(self._queue_task, return_exceptions=True)
-        if self.downloads is not None:
-            await self.downloads.aclose()
+        """Close the ledger and the client (the session stops the attached workers first)."""
         self.ledger.close()
         await self.client.aclose()
 
 
 __all__ = [
+    "Background",
     "Engine",
     "EngineEvent",
-    "JobValidationError",
+    "KeyBudget",
     "MissingKeyError",
     "Notice",
     "TaskChanged",

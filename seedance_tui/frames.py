@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import library
+from . import library, paths
 from .models import Task, TaskStatus
 from .text import span
 
@@ -63,7 +63,7 @@ class NoVideo(FrameError):
 
 
 def frames_dir(settings: Settings) -> Path:
-    return settings.library_dir() / "frames"
+    return paths.frames_dir(settings.library_dir())
 
 
 def poster_path(settings: Settings, task_id: str) -> Path:

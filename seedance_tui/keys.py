@@ -1,41 +1,115 @@
-"""Where API keys are stored: the OS keyring when one is usable, else a 0600 file.
+"""API keys: the one lookup order, and where keys are stored.
 
-Lookup order (first found wins), as `config.load_settings` applies it:
+Lookup order (first found wins), `KeyLookup.find`:
 
-  1. a key given on the command line (a flag),
+  1. a key given on the command line (`--key PROVIDER=KEY`),
   2. the environment (`NANOPHOTO_API_KEY`, `SEEDANCE15PRO_API_KEY`),
-  3. the OS keyring (service "seedance-tui", user = the provider's name),
-  4. `keys.json` (mode 0600) in the config dir.
+  3. the OS keyring (service "seedance-tui", user = the provider's name), when a usable
+     backend exists and `SEEDANCE_TUI_KEYRING` is not 0,
+  4. `keys.json` (mode 0600; refused when others can read it) in the config dir.
 
-`SEEDANCE_TUI_KEYRING=0` turns the keyring off (step 3 is skipped and `key set` writes
-the file). Nothing here ever prints, logs or returns a key to a caller that shows it.
+`key set` stores a key in the keyring when one is usable, else in the file (created 0600
+before the secret is written). Nothing here ever prints, logs or returns a key to a caller
+that shows it; `Secret` keeps one out of reprs and tracebacks. The keyring package is
+imported only when a lookup reaches step 3.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .config import (
-    APP,
-    ConfigError,
-    keys_path,
-    read_keys_file,
-    write_keys_file,
-)
+from .errors import ConfigError
 from .models import Provider
+from .paths import APP, keys_path
 from .providers import ADAPTERS
 
 SERVICE = APP
+SOURCES = ("flag", "env", "keyring", "file")  # the lookup order
 
 
-def keyring_enabled(env: dict[str, str] | None = None) -> bool:
+class Secret:
+    """An API key in memory: its repr and str never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def fingerprint(provider: Provider | str, key: str) -> str:
+    """A stable, non-reversible label for a key: what the request ledger stores."""
+    digest = hashlib.sha256(f"seedance-tui:{Provider(provider).value}:{key}".encode()).hexdigest()
+    return digest[:12]
+
+
+# -- the keys file ---------------------------------------------------------------------
+
+
+def check_private(path: Path) -> None:
+    """Refuse a secrets file others can read."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigError(
+            f"{path} holds API keys and is readable by others (mode {mode:o}); "
+            f"fix it with: chmod 600 {path}"
+        )
+
+
+def read_keys_file(path: Path | None = None) -> dict[str, str]:
+    path = path or keys_path()
+    if not path.exists():
+        return {}
+    check_private(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc.__class__.__name__}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} should hold a JSON object of provider → key")
+    return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+
+
+def write_keys_file(keys: dict[str, str], path: Path | None = None) -> Path:
+    """Write the keys file, created 0600 before any secret is in it."""
+    path = path or keys_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(keys, fh, indent=2)
+    return path
+
+
+# -- the OS keyring --------------------------------------------------------------------
+
+
+def keyring_enabled(env: Mapping[str, str] | None = None) -> bool:
     env = os.environ if env is None else env
     return env.get("SEEDANCE_TUI_KEYRING", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
-def keyring_backend(env: dict[str, str] | None = None) -> Any | None:
+def keyring_backend(env: Mapping[str, str] | None = None) -> Any | None:
     """The keyring backend when a usable one exists (not the fail or null backend)."""
     if not keyring_enabled(env):
         return None
@@ -67,7 +141,7 @@ def keyring_name(backend: Any) -> str:
     return f"{type(backend).__module__}.{type(backend).__name__}"
 
 
-def keyring_get(provider: Provider, env: dict[str, str] | None = None) -> str | None:
+def keyring_get(provider: Provider, env: Mapping[str, str] | None = None) -> str | None:
     backend = keyring_backend(env)
     if backend is None:
         return None
@@ -76,6 +150,49 @@ def keyring_get(provider: Provider, env: dict[str, str] | None = None) -> str | 
     except Exception:
         return None  # a locked or broken keyring is treated as holding nothing
     return value or None
+
+
+# -- the lookup ------------------------------------------------------------------------
+
+
+class KeyLookup:
+    """The lookup order over one set of flags and one environment (see the module's
+    docstring). The keys file is read once, when a lookup first reaches it."""
+
+    def __init__(
+        self,
+        flags: Mapping[Provider, str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.flags = dict(flags or {})
+        self.env = dict(os.environ if env is None else env)
+        self._file: dict[str, str] | None = None
+
+    def _stored(self) -> dict[str, str]:
+        if self._file is None:
+            self._file = read_keys_file()
+        return self._file
+
+    def _value(self, provider: Provider, source: str) -> str | None:
+        if source == "flag":
+            return self.flags.get(provider) or None
+        if source == "env":
+            return self.env.get(ADAPTERS[provider].env_key) or None
+        if source == "keyring":
+            return keyring_get(provider, self.env)
+        return self._stored().get(provider.value) or None
+
+    def find(self, provider: Provider) -> tuple[str | None, str | None]:
+        """(key, where it was found: "flag", "env", "keyring" or "file"), or (None, None)."""
+        for source in SOURCES:
+            value = self._value(provider, source)
+            if value:
+                return value, source
+        return None, None
+
+    def sources(self, provider: Provider) -> tuple[str, ...]:
+        """Every place that holds a key for `provider`, in lookup order."""
+        return tuple(s for s in SOURCES if self._value(provider, s))
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,26 +212,20 @@ class KeyStatus:
         }
 
 
-def key_status(env: dict[str, str] | None = None) -> list[KeyStatus]:
+def key_status(env: Mapping[str, str] | None = None) -> list[KeyStatus]:
     """Which providers have a key and where it comes from (never the key itself)."""
-    env = dict(os.environ if env is None else env)
-    stored = read_keys_file()
+    lookup = KeyLookup(env=env)
     out = []
     for provider, adapter in ADAPTERS.items():
-        sources = []
-        if env.get(adapter.env_key):
-            sources.append("env")
-        if keyring_get(provider, env):
-            sources.append("keyring")
-        if stored.get(provider.value):
-            sources.append("file")
-        out.append(
-            KeyStatus(provider, sources[0] if sources else None, tuple(sources), adapter.env_key)
-        )
+        sources = lookup.sources(provider)
+        out.append(KeyStatus(provider, sources[0] if sources else None, sources, adapter.env_key))
     return out
 
 
-def store_key(provider: Provider, key: str, *, env: dict[str, str] | None = None) -> str:
+# -- storing ---------------------------------------------------------------------------
+
+
+def store_key(provider: Provider, key: str, *, env: Mapping[str, str] | None = None) -> str:
     """Store a key; returns where it went ("keyring" or the file's path)."""
     key = key.strip()
     if not key:
@@ -140,7 +251,7 @@ def store_key(provider: Provider, key: str, *, env: dict[str, str] | None = None
     return str(write_keys_file(stored))
 
 
-def delete_key(provider: Provider, *, env: dict[str, str] | None = None) -> list[str]:
+def delete_key(provider: Provider, *, env: Mapping[str, str] | None = None) -> list[str]:
     """Remove a stored key from the keyring and the file; returns where it was removed from."""
     removed = []
     backend = keyring_backend(env)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from .client import Client, Exchange, OutcomeUnknown
-from .models import BudgetKey, JobSpec, Task
+from .models import BudgetKey, PreparedJob, Task
 from .providers import ApiError, RateLimitError, SubmitAnswer, TransportError
 from .scheduler import RATE_LIMIT_DEFAULT, Scheduler
 from .store import Store, StoreError, StoreFullError, is_transient
@@ -412,7 +412,7 @@ class Ledger:
         )
 
     async def generate(
-        self, task: Task, spec: JobSpec, key: BudgetKey, secret: str
+        self, task: Task, job: PreparedJob, key: BudgetKey, secret: str
     ) -> SubmitAnswer:
         """Send a submission, again only while it certainly did not reach the server.
 
@@ -424,7 +424,7 @@ class Ledger:
             row = await self._wait_for_slot(key, task.id)
             try:
                 return await self._send(
-                    key, row, lambda note: self.client.generate(spec, key=secret, note=note)
+                    key, row, lambda note: self.client.generate(job, key=secret, note=note)
                 )
             except (TransportError, RateLimitError) as exc:
                 # Certainly not created: the client turns a transport error after sending

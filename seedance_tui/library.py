@@ -12,7 +12,8 @@ name is valid on every filesystem and sorts by date.
 
 For the TUI: `download_task(..., on_progress=cb)` with `cb(done_bytes, total_bytes)`;
 `link_state(task, settings, now)` → "saved" | "missing" | "expired" | "remote" | None;
-`AutoDownloader` saves each completed render when `settings.auto_download` is on.
+`AutoDownloader` saves each completed render when `settings.auto_download` is on (the
+session builds it beside the engine).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Settings
+from .events import DownloadProgress, Emit, EngineEvent, Notice, TaskChanged
 from .models import Task, TaskStatus
 from .store import Store, StoreError
 from .text import inert
@@ -40,7 +42,6 @@ if TYPE_CHECKING:
     # The HTTP stack is imported where a download starts: the dashboard only needs the
     # library's file and link helpers before its first frame.
     from .client import MediaClient
-    from .engine import Engine, EngineEvent
 
 log = logging.getLogger(__name__)
 
@@ -294,25 +295,49 @@ def downloadable(store: Store, *, limit: int | None = None) -> list[Task]:
 
 
 class AutoDownloader:
-    """Saves each render as it completes (an engine listener; on when `auto_download`)."""
+    """Saves each render as it completes (on when `auto_download`).
 
-    def __init__(self, engine: Engine, *, attempts: int = DEFAULT_ATTEMPTS) -> None:
-        from .client import MediaClient
+    An engine listener (`on_event`) and a `Background` worker of the engine (`busy`,
+    `kick`): the session builds it with the engine's `emit` and `wake`, so it tells the
+    engine's listeners what it saved (`TaskChanged`, `Notice`) and how far it got
+    (`DownloadProgress`), and wakes the loop when a download ends."""
 
-        self.engine = engine
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        emit: Emit,
+        wake: Callable[[], None],
+        media: MediaClient | None = None,
+        clock: Callable[[], float] = time.time,
+        attempts: int = DEFAULT_ATTEMPTS,
+    ) -> None:
+        if media is None:
+            from .client import MediaClient
+
+            media = MediaClient()
+        self.store = store
+        self.settings = settings
+        self.emit = emit
+        self.wake = wake
+        self.media = media
+        self.clock = clock
         self.attempts = attempts
-        self.media = MediaClient()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.progress: dict[str, tuple[int, int | None]] = {}  # task id → (done, total)
-        self.listeners: list[Callable[[str, int, int | None], None]] = []
 
     @property
     def active(self) -> bool:
         return bool(self._tasks)
 
-    def on_event(self, event: EngineEvent) -> None:
-        from .engine import TaskChanged
+    def busy(self) -> bool:
+        return self.active
 
+    def kick(self) -> None:
+        """Nothing to start on a turn of the loop: downloads start from `on_event`."""
+
+    def on_event(self, event: EngineEvent) -> None:
         if not isinstance(event, TaskChanged):
             return
         task = event.task
@@ -336,35 +361,30 @@ class AutoDownloader:
 
     def _progress(self, id: str, done: int, total: int | None) -> None:
         self.progress[id] = (done, total)
-        for listener in list(self.listeners):
-            with contextlib.suppress(Exception):
-                listener(id, done, total)
+        self.emit(DownloadProgress(id, done, total))
 
     async def _run(self, task: Task) -> None:
-        from .engine import Notice, TaskChanged
-
-        engine = self.engine
         try:
             path = await download_task(
                 task,
-                engine.store,
-                engine.settings,
+                self.store,
+                self.settings,
                 media=self.media,
                 on_progress=lambda d, t: self._progress(task.id, d, t),
                 attempts=self.attempts,
-                clock=engine.clock,
+                clock=self.clock,
             )
-            engine.emit(TaskChanged(engine.store.get(task.id), TaskStatus.COMPLETED))
-            engine.emit(Notice("information", f"saved {task.short_id} to {path}"))
+            self.emit(TaskChanged(self.store.get(task.id), TaskStatus.COMPLETED))
+            self.emit(Notice("information", f"saved {task.short_id} to {path}"))
         except DownloadError as exc:
-            engine.emit(Notice("warning", f"could not save {task.short_id}: {exc}"))
+            self.emit(Notice("warning", f"could not save {task.short_id}: {exc}"))
         except Exception as exc:  # never let a download crash the engine
             log.exception("auto-download of %s failed", task.id)
-            engine.emit(Notice("error", f"saving {task.short_id} failed: {type(exc).__name__}"))
+            self.emit(Notice("error", f"saving {task.short_id} failed: {type(exc).__name__}"))
         finally:
             self._tasks.pop(task.id, None)
             self.progress.pop(task.id, None)
-            engine.wake()
+            self.wake()
 
     async def wait(self) -> None:
         """Until every download started so far has ended."""

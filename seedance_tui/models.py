@@ -141,6 +141,19 @@ class CreditQuote:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedJob:
+    """A job checked and priced once, by its provider's adapter (`prepare`): the spec is
+    the validated one (defaults filled in, aliases resolved), the one recorded and sent."""
+
+    spec: JobSpec
+    quote: CreditQuote
+
+    @property
+    def provider(self) -> Provider:
+        return self.spec.provider
+
+
+@dataclass(frozen=True, slots=True)
 class TaskUpdate:
     """A provider's answer about one task, normalised."""
 

@@ -14,8 +14,9 @@ from raw_sql import raw_sql
 from seedance_tui import cli
 from seedance_tui.batch import load_batch
 from seedance_tui.config import Settings
-from seedance_tui.engine import Engine, TaskChanged
+from seedance_tui.events import TaskChanged
 from seedance_tui.models import Provider, TaskStatus
+from seedance_tui.session import Session
 from seedance_tui.store import Filter, Store
 
 FAST_POLLING = {
@@ -139,17 +140,13 @@ def test_queue_pause_resume_is_persisted(fast, sim, tmp_path, capsys) -> None:
     assert status == {"paused": True, "queued": {"nanophoto": 1, "seedance15pro": 1}, "total": 2}
 
     async def paused_engine_sends_nothing() -> None:
-        store = Store.open(fast.db_path)
-        engine = Engine(fast, store)
-        try:
-            assert engine.queue_paused()
+        async with Session(fast, with_engine=True) as session:
+            engine, store, queue = session.engine, session.store, session.queue
+            assert queue.paused()
             await asyncio.wait_for(engine.run(until_idle=True), 5)
             assert len(tasks_of(store, TaskStatus.QUEUED)) == 2
-            engine.resume_queue()
+            queue.resume()
             assert store.get_state("queue_paused") == "0"
-        finally:
-            await engine.aclose()
-            store.close()
 
     asyncio.run(paused_engine_sends_nothing())
     assert sim_json(sim, "/_sim/tasks") in ([], {"tasks": []})
@@ -171,7 +168,8 @@ async def test_batch_of_20_completes_within_the_budget_across_a_restart(
     # First run: stop after 8 jobs were sent, as quitting the dashboard does.
     store = Store.open(fast.db_path)
     assert len(tasks_of(store, TaskStatus.QUEUED)) == 20
-    engine = Engine(fast, store)
+    session = Session(fast, store=store)
+    engine = session.start_engine()
     sent = asyncio.Event()
     count = 0
 
@@ -185,11 +183,10 @@ async def test_batch_of_20_completes_within_the_budget_across_a_restart(
     engine.subscribe(on_event)
     loop = asyncio.create_task(engine.run())
     await asyncio.wait_for(sent.wait(), 20)
-    await engine.stop_queue()
+    await session.stop_sending()
     loop.cancel()
     await asyncio.gather(loop, return_exceptions=True)
-    await engine.aclose()
-    store.close()
+    await session.aclose()
 
     store = Store.open(fast.db_path)
     left = len(tasks_of(store, TaskStatus.QUEUED))
@@ -199,11 +196,8 @@ async def test_batch_of_20_completes_within_the_budget_across_a_restart(
 
     # After the restart: a new engine on the same history finishes the queue.
     store = Store.open(fast.db_path)
-    engine = Engine(fast, store)
-    try:
-        await asyncio.wait_for(engine.run(until_idle=True), 45)
-    finally:
-        await engine.aclose()
+    async with Session(fast, store=Store.open(fast.db_path), with_engine=True) as session:
+        await asyncio.wait_for(session.engine.run(until_idle=True), 45)
     tasks = store.list(None, limit=None)
     assert len(tasks) == 20
     assert {t.status for t in tasks} == {TaskStatus.COMPLETED}

@@ -14,7 +14,7 @@ from conftest import NANO_KEY, SEED_KEY
 from processes import wait_for
 
 from seedance_tui import cli
-from seedance_tui.config import config_path
+from seedance_tui.paths import config_path
 from seedance_tui.simulator import SimConfig
 
 FAST = """

@@ -9,14 +9,9 @@ import pytest
 from conftest import NANO_KEY
 
 from seedance_tui import cli
-from seedance_tui.config import (
-    ConfigError,
-    config_path,
-    keymap,
-    load_settings,
-    save_setting,
-)
+from seedance_tui.config import ConfigError, keymap, load_settings, save_setting
 from seedance_tui.models import Provider
+from seedance_tui.paths import config_path
 
 SAMPLE = """
 library = "~/Videos/seedance"

@@ -18,8 +18,8 @@ from raw_sql import raw_sql
 from store_cases import tied_tasks
 
 from seedance_tui import cli
-from seedance_tui.config import fingerprint
 from seedance_tui.demo import seed_history
+from seedance_tui.keys import fingerprint
 from seedance_tui.models import Provider, Task, TaskStatus
 from seedance_tui.store import Store, new_task_id
 from seedance_tui.text import to_json

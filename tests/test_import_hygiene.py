@@ -43,3 +43,77 @@ def test_the_engine_loads_no_textual():
 def test_the_cli_loads_neither_textual_nor_the_http_stack_to_parse_its_arguments():
     loaded = loaded_after("import seedance_tui.cli")
     assert not loaded & {*FACES, "httpx", "av", "PIL"}, sorted(loaded & {*FACES, "httpx"})
+
+
+def test_the_session_and_events_load_neither_textual_nor_the_http_stack():
+    """The composition root builds the engine on demand: importing it (and the events
+    every face shares) costs no HTTP stack, so a history-only command stays light."""
+    loaded = loaded_after("import seedance_tui.session, seedance_tui.events")
+    assert not loaded & {*FACES, "httpx", "httpcore"}, sorted(loaded & {*FACES, "httpx"})
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components of `graph` (module → modules it imports),
+    iteratively (no recursion limit), each sorted; only those of more than one module."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def test_strongly_connected_finds_a_circle_and_only_circles():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set(), "f": {"f"}}
+    assert strongly_connected(graph) == [["a", "b", "c"]]
+
+
+def test_no_import_circle_in_the_package():
+    """No two modules of seedance_tui import each other, directly or through others,
+    counting imports inside functions (grimp reads every import statement). Imports
+    under `if TYPE_CHECKING:` are left out: they never run."""
+    import grimp
+
+    built = grimp.build_graph("seedance_tui", exclude_type_checking_imports=True, cache_dir=None)
+    graph = {
+        module: {m for m in built.find_modules_directly_imported_by(module) if m in built.modules}
+        for module in built.modules
+    }
+    circles = strongly_connected(graph)
+    assert not circles, "import circles: " + "; ".join(" ↔ ".join(c) for c in circles)

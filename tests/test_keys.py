@@ -13,9 +13,10 @@ from conftest import NANO_KEY, SEED_KEY
 from keyring.backend import KeyringBackend
 
 from seedance_tui import cli
-from seedance_tui.config import ConfigError, keys_path, load_settings
+from seedance_tui.config import ConfigError, load_settings
 from seedance_tui.keys import keyring_backend, store_key
 from seedance_tui.models import Provider
+from seedance_tui.paths import keys_path
 
 
 class MemoryKeyring(KeyringBackend):
@@ -98,7 +99,7 @@ def test_set_with_keyring_uses_it_and_list_shows_sources_only(
 
 
 def test_lookup_order_flag_env_keyring_file(memory_keyring) -> None:
-    from seedance_tui.config import write_keys_file
+    from seedance_tui.keys import write_keys_file
 
     write_keys_file({"nanophoto": "from-file"})
     env = {"NANOPHOTO_API_KEY": "from-env"}
@@ -117,7 +118,7 @@ def test_lookup_order_flag_env_keyring_file(memory_keyring) -> None:
 
 
 def test_delete_removes_from_everywhere(memory_keyring, capsys, monkeypatch) -> None:
-    from seedance_tui.config import write_keys_file
+    from seedance_tui.keys import write_keys_file
 
     write_keys_file({"nanophoto": "old"})
     store_key(Provider.NANOPHOTO, NANO_KEY)  # into the keyring; the stale file copy is dropped
@@ -155,7 +156,7 @@ def test_hidden_prompt_is_used_on_a_terminal(no_keyring, capsys, monkeypatch) ->
 
 
 def test_readable_keys_file_is_refused(no_keyring, capsys) -> None:
-    from seedance_tui.config import write_keys_file
+    from seedance_tui.keys import write_keys_file
 
     path = write_keys_file({"nanophoto": NANO_KEY})
     os.chmod(path, 0o644)

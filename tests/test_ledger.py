@@ -34,8 +34,8 @@ from test_hostile_server import (
     wait_for,
 )
 
-from seedance_tui.config import fingerprint
 from seedance_tui.engine import Engine, budget_key
+from seedance_tui.keys import fingerprint
 from seedance_tui.models import Provider, TaskStatus, from_iso, iso
 from seedance_tui.store import Store
 
@@ -241,13 +241,15 @@ async def test_a_wall_clock_set_forward_an_hour_does_not_empty_the_budget(tmp_pa
             key = budget_key(Provider.NANOPHOTO, task.key_fingerprint)
             # The server counts a request as it arrives, the engine once its answer is in.
             await wait_for(
-                lambda: server.count(NANO_STATUS) >= 2 and engine.scheduler.budget(key).used >= 3,
+                lambda: server.count(NANO_STATUS) >= 2
+                and engine.budget(Provider.NANOPHOTO).state.used >= 3,
                 "the polls' budget spent and both answers recorded",
             )
-            assert engine.scheduler.budget(key).used == 3
+            assert engine.budget(Provider.NANOPHOTO).key == key
+            assert engine.budget(Provider.NANOPHOTO).state.used == 3
             wall.offset = 3600.0
             engine.resync()  # re-reads the ledger, whose times now look an hour old
-            assert engine.scheduler.budget(key).used == 3
+            assert engine.budget(Provider.NANOPHOTO).state.used == 3
             next_at = engine.next_check(task.id)
             assert next_at is not None and next_at - wall() > 3000
         finally:

@@ -12,7 +12,7 @@ from conftest import NANO_KEY, SEED_KEY
 from seedance_tui import cli
 from seedance_tui.client import MediaClient
 from seedance_tui.config import Settings
-from seedance_tui.engine import Engine, Notice, TaskChanged
+from seedance_tui.events import DownloadProgress, Notice, TaskChanged
 from seedance_tui.library import (
     DownloadError,
     download_task,
@@ -23,6 +23,7 @@ from seedance_tui.library import (
     slugify,
 )
 from seedance_tui.models import Provider, Task, TaskStatus
+from seedance_tui.session import Session
 from seedance_tui.simulator.media import media_bytes
 from seedance_tui.store import Store, new_task_id
 
@@ -304,14 +305,15 @@ async def test_auto_download_saves_a_completed_render(sim, settings, store) -> N
     settings.auto_download = True
     task = completed_task(f"{sim.base_url}/media/task_auto1.mp4")
     store.insert_task(task)
-    engine = Engine(settings, store)
+    session = Session(settings, store=store)
+    engine = session.start_engine()
     events: list[object] = []
     engine.subscribe(events.append)
     try:
-        assert engine.downloads is not None
+        assert session.downloads is not None
         engine.emit(TaskChanged(task, TaskStatus.PROCESSING))
         assert engine.has_pending()
-        await engine.downloads.wait()
+        await session.downloads.wait()
         saved = store.get(task.id)
         assert saved.local_path and Path(saved.local_path).read_bytes() == media_bytes("task_auto1")
         assert any(isinstance(e, Notice) and "saved" in e.message for e in events)
@@ -320,15 +322,21 @@ async def test_auto_download_saves_a_completed_render(sim, settings, store) -> N
         other = completed_task(f"{sim.base_url}/media/task_auto2.mp4")
         store.insert_task(other)
         engine.emit(TaskChanged(other, None))
-        assert not engine.downloads.active
+        assert not session.downloads.active
+        # Its progress reached the engine's listeners, up to the whole file.
+        progress = [e for e in events if isinstance(e, DownloadProgress)]
+        assert progress and {e.task_id for e in progress} == {task.id}
+        assert progress[-1].done == progress[-1].total == len(media_bytes("task_auto1"))
     finally:
-        await engine.aclose()
+        await session.aclose()
 
 
 async def test_auto_download_off(settings, store) -> None:
     settings.auto_download = False
-    engine = Engine(settings, store)
+    session = Session(settings, store=store)
+    engine = session.start_engine()
     try:
-        assert engine.downloads is None
+        assert session.downloads is None
+        assert not engine.has_pending()
     finally:
-        await engine.aclose()
+        await session.aclose()

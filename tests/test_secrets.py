@@ -18,13 +18,9 @@ from conftest import NANO_KEY, SEED_KEY
 
 from seedance_tui import cli
 from seedance_tui.client import InsecureTransportError, check_transport_security
-from seedance_tui.config import (
-    ConfigError,
-    config_path,
-    load_settings,
-    read_keys_file,
-    write_keys_file,
-)
+from seedance_tui.config import ConfigError, load_settings
+from seedance_tui.keys import read_keys_file, write_keys_file
+from seedance_tui.paths import config_path
 from seedance_tui.simulator import SimConfig
 
 REPO = Path(__file__).resolve().parent.parent
@@ -188,7 +184,7 @@ def test_a_keys_file_readable_by_others_is_refused_with_the_fix(tmp_path, capsys
     message = str(excinfo.value)
     assert f"chmod 600 {path}" in message and NANO_KEY not in message
     # Through the CLI, with the file where settings look for it and no key in the env.
-    from seedance_tui.config import keys_path
+    from seedance_tui.paths import keys_path
 
     keys_path().parent.mkdir(parents=True, exist_ok=True)
     keys_path().write_text(json.dumps({"nanophoto": NANO_KEY}))

@@ -16,10 +16,12 @@ from textual.widgets import Input, ProgressBar, Static
 from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, footer_keys, row_text, wait_until
 
 from seedance_tui import library
+from seedance_tui.batch_queue import BatchQueue
 from seedance_tui.config import load_settings, read_config_file, save_setting
 from seedance_tui.demo import seed_history
 from seedance_tui.engine import Engine
 from seedance_tui.models import JobSpec, Provider, Task, TaskStatus
+from seedance_tui.session import Session
 from seedance_tui.simulator.media import media_bytes
 from seedance_tui.store import Store, new_task_id
 from seedance_tui.tui.app import SeedanceApp
@@ -259,20 +261,20 @@ def _completed():
 # -- the batch queue -------------------------------------------------------------------
 
 
-class WatchedEngine(Engine):
+class WatchedQueue(BatchQueue):
     """Counts the poll loop's looks at the queue and the queue submitter's ends: the
     states a paused queue is checked in (nothing left the queue although it was looked at)."""
 
     looks = 0
     drains_ended = 0
 
-    def _kick_queue(self) -> None:
+    def kick(self) -> None:
         self.looks += 1
-        super()._kick_queue()
+        super().kick()
 
-    async def _drain_queue(self) -> None:
+    async def _drain(self) -> None:
         try:
-            await super()._drain_queue()
+            await super()._drain()
         finally:
             self.drains_ended += 1
 
@@ -288,37 +290,44 @@ async def test_the_queue_key_pauses_and_resumes_the_batch(live_settings, sim):
     store.set_state("queue_paused", "1")
     store.close()
     store = Store.open(live_settings.db_path)
-    engine = WatchedEngine(live_settings, store)
-    app = SeedanceApp(live_settings, store=store, engine=engine)
+    watched: list[WatchedQueue] = []
+
+    def make_queue(engine: Engine) -> WatchedQueue:
+        watched.append(WatchedQueue(engine))
+        return watched[-1]
+
+    session = Session(live_settings, store=store, make_queue=make_queue)
+    app = SeedanceApp(live_settings, session=session)
 
     async def loop_looks_again() -> None:
         """Wake the poll loop and wait until it has looked at the queue twice more."""
-        looks = engine.looks
-        engine.wake()
-        await wait_until(pilot, lambda: engine.looks >= looks + 1, "the loop looked at the queue")
-        engine.wake()
-        await wait_until(pilot, lambda: engine.looks >= looks + 2, "the loop looked again")
+        looks = queue.looks
+        app.engine.wake()
+        await wait_until(pilot, lambda: queue.looks >= looks + 1, "the loop looked at the queue")
+        app.engine.wake()
+        await wait_until(pilot, lambda: queue.looks >= looks + 2, "the loop looked again")
 
     async with app.run_test(size=(120, 40)) as pilot:
         panel = app.query_one(CreditsPanel)
         queue_text = lambda: str(panel.query_one("#credits-queue", Static).content)  # noqa: E731
         await wait_until(pilot, lambda: "4 queued" in queue_text())
         assert "paused" in queue_text() and "(b: resume)" in queue_text()
+        queue = watched[0]
         tasks = app.query_one(TaskList)
         assert "◌ queued" in row_text(tasks, 0)
         await loop_looks_again()
         assert app.store.count_queued() == {"nanophoto": 4}  # paused: nothing left
-        assert engine.drains_ended == 0  # nor was a submitter started
+        assert queue.drains_ended == 0  # nor was a submitter started
         await pilot.press("b")
-        assert not app.engine.queue_paused()
+        assert not app.session.queue.paused()
         await wait_until(pilot, lambda: sum(app.store.count_queued().values()) < 4)
         await pilot.press("b")
-        assert app.engine.queue_paused()
+        assert app.session.queue.paused()
         # The submitter finishes the job it is sending and stops at the pause.
-        await wait_until(pilot, lambda: engine.drains_ended == 1, "the queue submitter stopped")
+        await wait_until(pilot, lambda: queue.drains_ended == 1, "the queue submitter stopped")
         left = sum(app.store.count_queued().values())
         await loop_looks_again()
-        assert engine.drains_ended == 1  # no submitter started again
+        assert queue.drains_ended == 1  # no submitter started again
         assert sum(app.store.count_queued().values()) == left  # no new job leaves the queue
         assert "paused" in queue_text()
         await pilot.press("b")

@@ -64,7 +64,7 @@ async def test_a_job_typed_at_once_goes_into_the_prompt_and_nowhere_else(
         assert not isinstance(app.screen, ConfirmSubmit)
         assert opened == [] and app.downloads == {}
         assert app.store.get(selected.id).local_path is None
-        assert not app.engine.queue_paused()
+        assert not app.session.queue.paused()
         assert not any("Re-run" in n for n in notices(app))
 
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..models import JobSpec, Provider, TaskUpdate
+from ..models import JobSpec, PreparedJob, Provider, TaskUpdate
 from ..providers import (
     ApiError,
     ProtocolError,
@@ -126,9 +126,6 @@ class Client:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def has_key(self, provider: Provider) -> bool:
-        return bool(self._keys.get(provider))
-
     def host(self, provider: Provider) -> str:
         """Where this provider's requests go (host:port), for messages."""
         return urlsplit(self.base_urls.get(provider, "")).netloc or "the provider"
@@ -136,25 +133,31 @@ class Client:
     # -- the provider calls ------------------------------------------------------------
 
     async def generate(
-        self, spec: JobSpec, *, key: str | None = None, note: Exchange | None = None
+        self,
+        job: PreparedJob | JobSpec,
+        *,
+        key: str | None = None,
+        note: Exchange | None = None,
     ) -> SubmitAnswer:
-        """Send one `generate`. See the module's docstring for what each failure means."""
-        adapter = get(spec.provider)
-        request = adapter.submit_request(spec)
+        """Send one `generate` of a prepared job (a plain spec is prepared first). See the
+        module's docstring for what each failure means."""
+        provider = job.provider
+        adapter = get(provider)
+        request = adapter.submit_request(job)
         try:
-            status, body, headers = await self._send(spec.provider, request, key, note)
+            status, body, headers = await self._send(provider, request, key, note)
             return adapter.parse_submit(status, body, headers)
         except TransportError as exc:
             if exc.sent:
                 raise OutcomeUnknown(
                     f"the job was sent but no answer came back ({exc.message})",
-                    provider=spec.provider,
+                    provider=provider,
                 ) from exc
             raise
         except ProtocolError as exc:
             raise OutcomeUnknown(
                 f"the job was sent but the answer was unreadable ({exc.message})",
-                provider=spec.provider,
+                provider=provider,
                 http_status=exc.http_status,
             ) from exc
         except ServerError as exc:
@@ -165,7 +168,7 @@ class Client:
             # backoff" is left to the user, who sees the orphan and its reason.
             raise OutcomeUnknown(
                 f"the job was sent and the server answered with an error ({exc})",
-                provider=spec.provider,
+                provider=provider,
                 http_status=exc.http_status,
             ) from exc
 

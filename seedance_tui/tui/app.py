@@ -31,7 +31,10 @@ from textual.worker import Worker, WorkerState
 
 from .. import library, providers
 from ..config import ConfigError, MissingKeyError, Settings, save_setting
+from ..events import DownloadProgress as EngineDownloadProgress
+from ..events import EngineEvent, Notice, TaskChanged
 from ..models import JobSpec, JobValidationError, Provider, Task, TaskStatus
+from ..session import Session
 from ..store import Filter, Store, StoreDamagedError, TaskNotFoundError, is_transient
 from ..text import one_line
 from .credits import CreditsPanel
@@ -61,7 +64,7 @@ from .typeahead import KeyOrder, KeyRoundTrip, is_typed
 from .unchanged import OneLineLabel, show_text
 
 if TYPE_CHECKING:
-    from ..engine import Engine, EngineEvent
+    from ..engine import Engine
 
 STATUS_FILTERS: list[tuple[str, tuple[str, ...]]] = [
     ("all", ()),
@@ -110,15 +113,18 @@ class SeedanceApp(App[int]):
         poll: bool = True,
         store: Store | None = None,
         engine: Engine | None = None,
+        session: Session | None = None,
     ) -> None:
         """`clock` drives ages, spinners and the engine; `poll=False` leaves the engine's
-        loop stopped (snapshots, benchmarks)."""
+        loop stopped (snapshots, benchmarks). `session` (else one made of `store` and
+        `engine`, each built when not given) owns the history and the engine."""
         super().__init__()
         self.settings = settings
         self.clock = clock
         self.poll = poll
-        self.store = store or Store.open(settings.db_path)
-        self.engine = engine
+        self.session = session or Session(settings, store=store, engine=engine, clock=clock)
+        self.store = self.session.store
+        self.engine: Engine | None = None
         self.status_filter = 0
         self.provider_filter = 0
         self.sort_index = 0
@@ -306,16 +312,11 @@ class SeedanceApp(App[int]):
 
     def _start_engine(self) -> None:
         """Once: right after the first frame, or at the first submission if sooner."""
-        from ..engine import Engine
-
         if self._engine_started:
             return
         self._engine_started = True
-        if self.engine is None:
-            self.engine = Engine(self.settings, self.store, clock=self.clock)
+        self.engine = self.session.start_engine()
         self.engine.subscribe(self._on_engine_event)
-        if self.engine.downloads is not None:
-            self.engine.downloads.listeners.append(self._auto_download_progress)
         if self.poll:
             self.run_worker(self.engine.run(), name="engine", group="engine", exit_on_error=False)
         self._show_budget()
@@ -335,12 +336,12 @@ class SeedanceApp(App[int]):
 
     def _on_engine_event(self, event: EngineEvent) -> None:
         """Called by the engine on this loop, synchronously: post, don't touch widgets."""
-        from ..engine import TaskChanged
-
         if isinstance(event, TaskChanged):
             self.post_message(TaskUpdated(event.task, event.previous))
-        else:
+        elif isinstance(event, Notice):
             self.post_message(EngineNotice(event.level, event.message, persistent=event.persistent))
+        elif isinstance(event, EngineDownloadProgress):
+            self._post_progress(event.task_id, event.done, event.total, auto=True)
 
     def _eta(self, task_id: str) -> float | None:
         """A pending task's expected finish; infinity for one past its likely finish
@@ -574,16 +575,14 @@ class SeedanceApp(App[int]):
             return
         if self.engine is None:
             return
-        from ..engine import budget_key
-
-        keys = {p: budget_key(p, self.settings.key_fingerprint(p)) for p in Provider}
-        budgets = {p: self.engine.scheduler.budget(key) for p, key in keys.items()}
-        trouble = {p: self.engine.key_trouble(key) for p, key in keys.items()}
+        budgets = self.engine.budgets()
         panel = self.main.query_one(CreditsPanel)
-        panel.show_budget(budgets, trouble)
-        panel.show_queue(
-            self.engine.queue_counts(), self.engine.queue_paused(), self._key_for("toggle_queue")
+        panel.show_budget(
+            {p: b.state for p, b in budgets.items()}, {p: b.trouble for p, b in budgets.items()}
         )
+        queue = self.session.queue
+        if queue is not None:
+            panel.show_queue(queue.counts(), queue.paused(), self._key_for("toggle_queue"))
 
     def _key_for(self, action: str) -> str:
         """How the footer writes the (possibly rebound) key of an app action."""
@@ -853,10 +852,6 @@ class SeedanceApp(App[int]):
         else:
             self.post_message(DownloadFinished(task.id, str(path)))
 
-    def _auto_download_progress(self, task_id: str, done: int, total: int | None) -> None:
-        """The engine's auto-download listener (on this loop): post, don't touch widgets."""
-        self._post_progress(task_id, done, total, auto=True)
-
     def _post_progress(self, task_id: str, done: int, total: int | None, *, auto: bool) -> None:
         """At most one message per PROGRESS_EVERY seconds per download, and the last one."""
         now = time.monotonic()
@@ -915,7 +910,8 @@ class SeedanceApp(App[int]):
 
     def _prune_auto_downloads(self) -> None:
         """Auto-downloads that ended (saved or given up) leave the strip."""
-        running = self.engine.downloads.progress if self.engine and self.engine.downloads else {}
+        downloads = self.session.downloads
+        running = downloads.progress if downloads is not None else {}
         for task_id, (_, _, auto) in list(self.downloads.items()):
             if auto and task_id not in running:
                 self._download_ended(task_id)
@@ -940,13 +936,13 @@ class SeedanceApp(App[int]):
     # -- the batch queue ---------------------------------------------------------------
 
     def action_toggle_queue(self) -> None:
-        if self.engine is None:
+        queue = self.session.queue
+        if queue is None:
             return
-        if self.engine.queue_paused():
-            self.engine.resume_queue()
-            self.engine.wake()
+        if queue.paused():
+            queue.resume()
         else:
-            self.engine.pause_queue()
+            queue.pause()
         self._show_budget()
 
     def action_rerun(self) -> None:
@@ -1001,7 +997,5 @@ class SeedanceApp(App[int]):
     async def on_unmount(self) -> None:
         await self.frame_source.aclose()
         self._withdraw_ready_file()
-        if self.engine is not None:
-            await self.engine.stop_queue()  # a queued job being sent finishes, no new one
-            await self.engine.aclose()
-        self.store.close()
+        await self.session.stop_sending()  # a queued job being sent finishes, no new one
+        await self.session.aclose()
