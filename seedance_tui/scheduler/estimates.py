@@ -21,7 +21,6 @@ PRIOR_WEIGHT = 5.0  # the prior counts as this many observations...
 PRIOR_FADE = 20  # ...fading linearly to nothing once a profile has this many
 ANCHOR_TOLERANCE = 6.0  # see `RenderTimes._build`
 PRIOR_POINTS = 20  # the prior is a uniform distribution, drawn as this many points
-LOW_Q, HIGH_Q = 0.05, 0.95  # the "likely window" of a render: between these quantiles
 _P_MAX = 1.0 - 1e-12  # quantiles above this are this one's (the tail never ends)
 FIRST_POLL_IMPUTE = 0.25  # see `RenderTimes.learn_between_checks`
 SPEED_RANGE = 10.0  # a profile runs at most this many times faster or slower than the prior
@@ -40,10 +39,9 @@ class RenderEstimate:
 
     points: tuple[float, ...]  # sorted
     positions: tuple[float, ...]  # cumulative probability at each point (midpoint rule)
-    samples: int  # real observations behind it (0: the prior alone)
     # The likely range of a render: see `RenderTimes._build`.
-    earliest: float = 0.0
-    latest: float = 0.0
+    earliest: float
+    latest: float
 
     def quantile(self, p: float) -> float:
         xs, cs = self.points, self.positions
@@ -64,24 +62,9 @@ class RenderEstimate:
         i = bisect.bisect_left(xs, x)
         return _lerp(x, xs[i - 1], xs[i], cs[i - 1], cs[i])
 
-    def survival(self, x: float) -> float:
-        """1 - cdf(x), without the rounding of 1 - cdf far in the tail."""
-        xs, cs = self.points, self.positions
-        if x >= xs[-1]:
-            return (1.0 - cs[-1]) * math.exp(-(x - xs[-1]) / self._tail())
-        return 1.0 - self.cdf(x)
-
-    @property
-    def low(self) -> float:
-        return self.quantile(LOW_Q)
-
     @property
     def median(self) -> float:
         return self.quantile(0.5)
-
-    @property
-    def high(self) -> float:
-        return self.quantile(HIGH_Q)
 
     def _tail(self) -> float:
         return max(10.0, (self.points[-1] - self.points[0]) / 4.0)
@@ -91,7 +74,6 @@ class RenderEstimate:
         return RenderEstimate(
             tuple(x * factor for x in self.points),
             self.positions,
-            self.samples,
             self.earliest * factor,
             self.latest * factor,
         )
@@ -109,6 +91,10 @@ class RenderEstimate:
             return survived + self._tail() * math.log(2.0)
         f = self.cdf(survived)
         return max(survived, self.quantile(f + (1.0 - f) / 2.0))
+
+
+def _provider_of(profile: tuple) -> object:
+    return profile[0] if profile else None
 
 
 def _lerp(x: float, x0: float, x1: float, y0: float, y1: float) -> float:
@@ -276,8 +262,8 @@ class RenderTimes:
     def _invalidate(self, profile: tuple) -> None:
         # The provider-wide speed feeds the prior of every profile of that provider.
         self.version += 1
-        provider = profile[0] if profile else None
-        for key in [k for k in self._cache if (k[0] if k else None) == provider]:
+        provider = _provider_of(profile)
+        for key in [k for k in self._cache if _provider_of(k) == provider]:
             del self._cache[key]
 
     def _build(self, profile: tuple, *, guesses: bool = True) -> RenderEstimate:
@@ -314,9 +300,7 @@ class RenderTimes:
                 earliest = min(values) - spacing
             if not hi - slack <= max(values) <= hi:
                 latest = max(values) + spacing
-        return RenderEstimate(
-            tuple(points), tuple(positions), len(values), max(0.0, earliest), latest
-        )
+        return RenderEstimate(tuple(points), tuple(positions), max(0.0, earliest), latest)
 
     def _speed(self, profile: tuple, values: list[float], lo: float, hi: float) -> float:
         """How much faster or slower than the prior this profile runs (1.0: as the docs).
@@ -342,10 +326,10 @@ class RenderTimes:
         Lets a profile never seen borrow from its siblings: if every 720p job took twice
         the prior, a first 1080p job probably will too.
         """
-        provider = profile[0] if profile else None
+        provider = _provider_of(profile)
         ratios = []
         for other, samples in self._samples.items():
-            if other == profile or (other[0] if other else None) != provider:
+            if other == profile or _provider_of(other) != provider:
                 continue
             lo, hi = prior_range(other)
             ratios.extend(v / ((lo + hi) / 2.0) for v, _tid, _censored in samples)

@@ -186,7 +186,7 @@ class Scheduler:
         existing = self._tasks.get(target.task_id)
         if existing is not None:
             existing.target = target
-            existing.last_e = _max_opt(existing.last_e, last_e)
+            existing.seen_pending(last_e)
             return
         # One task at a time probes a belief its first checks keep contradicting.
         scale = self.render_times.probe(target.profile) if last_e is None else 1.0
@@ -198,7 +198,7 @@ class Scheduler:
         self._tasks[target.task_id] = Tracked(target, last_e, scale=scale)
         budget = self._budget(target.budget_key)
         if target.submitted_at > self.clock() - HOUR:
-            budget.recent_jobs.append((target.submitted_at, tuple(target.profile)))
+            budget.recent_jobs.append((target.submitted_at, profile))
 
     def forget(self, task_id: str) -> None:
         self._version += 1
@@ -240,7 +240,7 @@ class Scheduler:
                     scale=tracked.scale,
                 )
             tracked.prev_e = None
-            tracked.last_e = _max_opt(tracked.last_e, now - target.submitted_at)
+            tracked.seen_pending(now - target.submitted_at)
             return
         if generation_time is None:
             self.render_times.learn_between_checks(
@@ -257,8 +257,7 @@ class Scheduler:
     def _back_off(self, tracked: Tracked, now: float) -> None:
         # The failed poll told us nothing: the schedule resumes from the previous one,
         # and this task waits an exponentially growing, jittered time.
-        tracked.last_e = tracked.prev_e
-        tracked.prev_e = None
+        tracked.take_back()
         tracked.failures += 1
         cadence = self.cadence
         backoff = min(cadence.max_interval, cadence.poll_interval * 2 ** min(tracked.failures, 10))
@@ -276,8 +275,7 @@ class Scheduler:
         if not_before is not None:
             tracked.not_before = max(tracked.not_before, not_before)
         tracked.in_flight_at = None
-        tracked.last_e = tracked.prev_e
-        tracked.prev_e = None
+        tracked.take_back()
 
     def note_external_poll(self, task_id: str, at: float) -> None:
         """Another instance polled this task at `at` (and it was still pending then).
@@ -288,8 +286,7 @@ class Scheduler:
         tracked = self._tasks.get(task_id)
         if tracked is None:
             return
-        e = at - tracked.target.submitted_at
-        tracked.last_e = _max_opt(tracked.last_e, e)
+        tracked.seen_pending(at - tracked.target.submitted_at)
 
     def poll_now(self, task_id: str) -> bool:
         """The user asked to check this task now: True if the budget allows it.
@@ -362,16 +359,10 @@ class Scheduler:
             # Polls handed out count as in flight, so each one lowers what is free.
             if budget.free(now, keep, self._handed_out(key)) < 1:
                 continue
-            self._hand_out(tracked, now)
+            self._version += 1
+            tracked.hand_out(now)
             due.append(task_id)
         return due
-
-    def _hand_out(self, tracked: Tracked, now: float) -> None:
-        self._version += 1
-        tracked.prev_e = tracked.last_e
-        tracked.last_e = now - tracked.target.submitted_at
-        tracked.forced = False
-        tracked.in_flight_at = now
 
     def next_check(self, task_id: str) -> float | None:
         """When this task will next be checked, as far as can be told now (None: not
@@ -424,11 +415,3 @@ class Scheduler:
                     times.append(now + delay)
         finite = [t for t in times if math.isfinite(t)]
         return min(finite) if finite else None
-
-
-def _max_opt(a: float | None, b: float | None) -> float | None:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return max(a, b)

@@ -81,6 +81,9 @@ class Plan:
     deferred: frozenset[str]
 
 
+EASY_PLAN = Plan(False, frozenset())
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What `Pacer._simulate` expects of a plan."""
@@ -114,6 +117,14 @@ class Pacer:
         due = target.submitted_at + self.cadence.next_e(est, tracked.last_e, pace)
         return max(due, tracked.not_before, held)
 
+    def _next_due(self, tracked: Tracked, est: RenderEstimate, pace: int, now: float) -> float:
+        """When this task's next poll would go at this pace, were the budget no object
+        (no earlier than `now`; a poll in flight not held back)."""
+        if tracked.forced:
+            return now
+        due = tracked.target.submitted_at + self.cadence.next_e(est, tracked.last_e, pace)
+        return max(due, tracked.not_before, now)
+
     def finish_chance(self, tracked: Tracked, now: float) -> float:
         """Chance a poll now finds the task finished, given it was pending at the last."""
         est = self.estimate_of(tracked)
@@ -138,7 +149,7 @@ class Pacer:
         would make every task late.
         """
         if budget.limit is None or not tasks:
-            return Plan(False, frozenset())
+            return EASY_PLAN
         budget.trim(now)
         # Every request made now counts against the budget for a whole window: spend
         # beyond the tight pace only while the window's count stays well under the
@@ -147,7 +158,7 @@ class Pacer:
         # jobs arriving as fast as over the last hour (each polled at the easy pace).
         span = budget.span
         old = budget.counted(handed_out, now)
-        rate = self._forecast(budget, now, 1.0, EASY)
+        rate = self._arrival_rate(budget, now)
         polls = sorted(p for _i, tr in tasks for p in self._poll_times(tr, now, now + span, EASY))
         peak, spent, i = 0.0, 0.0, 0
         for step in range(LOAD_STEPS + 1):
@@ -157,10 +168,9 @@ class Pacer:
                 i += 1
             remaining_old = len(old) - expired(old, at, span)
             peak = max(peak, remaining_old + spent + rate * (at - now))
-        tight = peak > EASY_SHARE * (budget.limit - budget.reserved(now))
-        if not tight:
-            return Plan(False, frozenset())  # deferred tasks are back on time
         keep = budget.reserved(now)
+        if not peak > EASY_SHARE * (budget.limit - keep):
+            return EASY_PLAN  # deferred tasks are back on time
         baseline = self._simulate(budget, tasks, now, keep, frozenset(), handed_out)
         if baseline.delayed <= 1e-9:
             return Plan(True, frozenset())
@@ -223,15 +233,9 @@ class Pacer:
         for order, (task_id, tracked) in enumerate(tasks):
             est = self.estimate_of(tracked)
             pace = DEFERRED if task_id in deferred else TIGHT
-            last = tracked.last_e or 0.0
-            alive = max(1e-9, 1.0 - est.cdf(last))
-            info[task_id] = (tracked, est, alive, pace)
-            if tracked.forced:
-                due = now
-            else:
-                due = tracked.target.submitted_at + cadence.next_e(est, tracked.last_e, pace)
-                due = max(due, tracked.not_before, now)
-            heapq.heappush(heap, (due, order, task_id, last))
+            info[task_id] = (tracked, est, _alive(est, tracked), pace)
+            due = self._next_due(tracked, est, pace, now)
+            heapq.heappush(heap, (due, order, task_id, tracked.last_e or 0.0))
         late = delayed = 0.0
         clock = now
         while heap:
@@ -268,21 +272,23 @@ class Pacer:
             heapq.heappush(heap, (nxt, order, task_id, e))
         return Outcome(late, delayed)
 
-    def _forecast(self, budget: KeyBudget, now: float, horizon: float, pace: int) -> float:
-        """Requests that jobs submitted over the horizon will likely need.
+    def _arrival_rate(self, budget: KeyBudget, now: float) -> float:
+        """Requests per second that jobs submitted from now on will likely need.
 
         Assumes the coming minutes look like the last hour: as many submissions per
-        hour, each followed by as many polls as its profile needs on average.
+        hour, each followed by as many polls as its profile needs on average at the
+        easy pace.
         """
         while budget.recent_jobs and budget.recent_jobs[0][0] + HOUR <= now:
             budget.recent_jobs.popleft()
-        share = horizon / HOUR
-        return share * sum(1.0 + self._lifetime_polls(p, pace) for _, p in budget.recent_jobs)
+        needed = sum(1.0 + self._lifetime_polls(p) for _, p in budget.recent_jobs)
+        return (1.0 / HOUR) * needed
 
-    def _lifetime_polls(self, profile: tuple, pace: int) -> float:
-        """Expected polls of a task of this profile from submission to seen finished."""
+    def _lifetime_polls(self, profile: tuple) -> float:
+        """Expected polls of a task of this profile from submission to seen finished,
+        at the easy pace."""
         est = self.render_times.estimate(profile)
-        cached = self._lifetime_cache.get((profile, pace))
+        cached = self._lifetime_cache.get(profile)
         if cached is not None and cached[0] is est:
             return cached[1]
         total, e = 0.0, None
@@ -291,13 +297,9 @@ class Pacer:
             if alive < 1e-3:
                 break
             total += alive
-            e = self.cadence.next_e(est, e, pace)
-        self._lifetime_cache[(profile, pace)] = (est, total)
+            e = self.cadence.next_e(est, e, EASY)
+        self._lifetime_cache[profile] = (est, total)
         return total
-
-    def _expected_polls(self, tracked: Tracked, now: float, end: float, pace: int) -> float:
-        """Expected polls of this task before `end` at this pace."""
-        return _weight(self._poll_times(tracked, now, end, pace))
 
     def _poll_times(
         self, tracked: Tracked, now: float, end: float, pace: int
@@ -305,14 +307,9 @@ class Pacer:
         """This task's polls before `end` at this pace: (time, chance it is sent)."""
         target = tracked.target
         est = self.estimate_of(tracked)
-        alive = max(1e-9, 1.0 - est.cdf(tracked.last_e or 0.0))
+        alive = _alive(est, tracked)
         e = tracked.last_e
-        if tracked.forced:
-            at = now
-        else:
-            at = max(
-                now, tracked.not_before, target.submitted_at + self.cadence.next_e(est, e, pace)
-            )
+        at = self._next_due(tracked, est, pace, now)
         out: list[tuple[float, float]] = []
         for _ in range(64):
             if at > end:
@@ -324,6 +321,6 @@ class Pacer:
         return out
 
 
-def _weight(polls: list[tuple[float, float]]) -> float:
-    """Expected number of these polls (each weighted by the chance it is sent)."""
-    return sum(w for _t, w in polls)
+def _alive(est: RenderEstimate, tracked: Tracked) -> float:
+    """Chance the task was still running at its latest poll (never quite 0)."""
+    return max(1e-9, 1.0 - est.cdf(tracked.last_e or 0.0))

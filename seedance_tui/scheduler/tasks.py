@@ -36,3 +36,21 @@ class Tracked:
     # Its profile's renders taken as this much faster than believed: a probe of a
     # belief that first checks keep finding finished (see `RenderTimes.probe`).
     scale: float = 1.0
+
+    def hand_out(self, now: float) -> None:
+        """A poll of it goes now: the schedule continues from this poll."""
+        self.prev_e = self.last_e
+        self.last_e = now - self.target.submitted_at
+        self.forced = False
+        self.in_flight_at = now
+
+    def seen_pending(self, e: float | None) -> None:
+        """A poll `e` seconds after submission (None: none) found it pending: the
+        schedule continues from the latest poll known."""
+        if e is not None and (self.last_e is None or e > self.last_e):
+            self.last_e = e
+
+    def take_back(self) -> None:
+        """The poll handed out told nothing: the schedule resumes from the one before."""
+        self.last_e = self.prev_e
+        self.prev_e = None
