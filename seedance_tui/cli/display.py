@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..events import Notice, TaskChanged
 from ..models import Task, TaskStatus, iso
 from ..text import inert, one_line, span
 from .common import err
@@ -67,6 +66,8 @@ def task_detail(task: Task, events: list[dict[str, Any]]) -> str:
 
 def print_notice(event: object) -> None:
     """An engine listener: each notice (what a wait is for, trouble) as a line on stderr."""
+    from ..events import Notice  # loaded with the engine, which alone emits events
+
     if isinstance(event, Notice):
         err(f"{event.level}: {inert(event.message)}")
 
@@ -115,6 +116,8 @@ class WatchDisplay:
             self.live.stop()
 
     def on_event(self, event: object) -> None:
+        from ..events import Notice, TaskChanged  # loaded with the engine
+
         if isinstance(event, TaskChanged):
             self.tasks[event.task.id] = event.task
             if not self.tty:

@@ -7,9 +7,9 @@ import sys
 
 import click
 
+from ..hosts import HOSTS
 from ..keys import delete_key, key_status, keyring_backend, keyring_name, store_key
 from ..models import Provider
-from ..providers import ADAPTERS
 from ..text import to_json
 from .common import EXIT_FAILED, EXIT_OK, UsageError, err, json_option, out, provider_names
 
@@ -46,7 +46,7 @@ def set_key(provider: str, from_stdin: bool) -> int:
         f"stored the {name.value} key "
         + ("in the OS keyring" if where == "keyring" else f"in {where} (mode 0600)")
     )
-    env_key = ADAPTERS[name].env_key
+    env_key = HOSTS[name].env_key
     if os.environ.get(env_key):
         err(f"note: {env_key} is set in the environment and takes precedence over it")
     return EXIT_OK
