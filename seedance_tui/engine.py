@@ -42,6 +42,7 @@ from . import providers
 from .client import Client, OutcomeUnknown
 from .config import MissingKeyError, Settings
 from .events import EngineEvent, Listener, Notice, TaskChanged
+from .hosts import HOSTS
 from .ledger import BudgetWait, Ledger, NotSent, clock_text
 from .models import BudgetKey, JobSpec, PreparedJob, Provider, Task, TaskStatus
 from .providers import (
@@ -326,12 +327,8 @@ class Engine:
                 return None, why
             del self._refused[key]
         secret = self.settings.key(provider)
-        env_key = providers.get(provider).env_key
         if not secret:
-            return None, (
-                f"no API key for {provider.value}: set {env_key} or run "
-                f"`seedance-tui key set {provider.value}`"
-            )
+            return None, str(MissingKeyError(provider, HOSTS[provider].env_key))
         if task.key_fingerprint and task.key_fingerprint != self.settings.key_fingerprint(provider):
             return None, (
                 f"needs the key it was submitted with (key {task.key_fingerprint[:6]}…; "

@@ -186,7 +186,6 @@ class LazyGroup(click.Group):
     ) -> int:
         """Click's main, with our report of usage errors ("error: …", exit 2), of a
         closed pipe (141) and of Ctrl+C (130). Exits (standalone) or returns the code."""
-        self._invoking = False
         try:
             result = super().main(
                 args, prog_name or "seedance-tui", complete_var, standalone_mode=False, **extra

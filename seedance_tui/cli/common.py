@@ -108,16 +108,6 @@ class Count(click.ParamType):
         return number
 
 
-class Finite(click.FloatRange):
-    """A float that is a number (not nan, not ±inf)."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = super().convert(value, param, ctx)
-        if number != number or number in (float("inf"), float("-inf")):
-            self.fail(f"{value!r} is not a finite number", param, ctx)
-        return number
-
-
 PORT = click.IntRange(1, 65535)
 COUNT = Count()
 

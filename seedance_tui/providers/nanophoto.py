@@ -34,9 +34,6 @@ PRICES: dict[tuple[str, str], int] = {
 
 class Nanophoto:
     name = NAME
-    default_base_url = HOSTS[NAME].base_url
-    env_key = HOSTS[NAME].env_key
-    env_base_url = HOSTS[NAME].env_base_url
     requests_per_hour: int | None = HOSTS[NAME].requests_per_hour
 
     # -- jobs --------------------------------------------------------------------------

@@ -20,9 +20,6 @@ PRICES = {"5": 65, "10": 130}  # silent; sound doubles
 
 class Seedance15Pro:
     name = NAME
-    default_base_url = HOSTS[NAME].base_url
-    env_key = HOSTS[NAME].env_key
-    env_base_url = HOSTS[NAME].env_base_url
     requests_per_hour: int | None = HOSTS[NAME].requests_per_hour  # undocumented: polite
 
     # -- jobs --------------------------------------------------------------------------
