@@ -88,9 +88,10 @@ def test_help_imports_only_the_root_of_the_command_line():
     assert ours == {"seedance_tui", "seedance_tui.cli", "seedance_tui.cli.common"}, sorted(ours)
 
 
-def test_list_and_status_import_only_the_history(isolated_home):
-    """`list` and `status ID` of a finished task read the history: nothing of the engine,
-    the providers, the faces or the event loop is imported (#13 §4)."""
+def test_history_only_commands_import_only_the_history(isolated_home):
+    """`list`, `status ID` of a finished task, `credits`, `export`, `history stats` read
+    the history: nothing of the engine, the providers, the faces or the event loop is
+    imported (#13 §4)."""
     from seedance_tui.models import Provider, Task, TaskStatus
     from seedance_tui.paths import default_db_path
     from seedance_tui.store import Store, new_task_id
@@ -106,7 +107,9 @@ def test_list_and_status_import_only_the_history(isolated_home):
         store.bulk_import([task])
     finally:
         store.close()
-    for argv in (("list", "--limit", "5"), ("status", task.id)):
+    commands = [("list", "--limit", "5"), ("status", task.id), ("credits",),
+                ("export", "--format", "csv"), ("history", "stats")]  # fmt: skip
+    for argv in commands:
         loaded = modules_after_command(*argv)
         heavy = {m for m in loaded if m in NOT_FOR_READING or m.split(".")[0] in NOT_FOR_READING}
         assert not heavy, (argv, sorted(heavy))
