@@ -116,17 +116,11 @@ def prepare(spec: JobSpec) -> PreparedJob:
     return providers.get(spec.provider).prepare(spec)
 
 
-def prepare_fields(fields: JobFields, settings: Settings | None) -> PreparedJob:
-    """`build_spec` then `prepare`."""
-    return prepare(build_spec(fields, settings))
-
-
 __all__ = [
     "JobFields",
     "build_spec",
     "defaults_for",
     "prepare",
-    "prepare_fields",
     "provider_of",
     "takes",
 ]
