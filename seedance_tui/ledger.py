@@ -281,9 +281,15 @@ class Ledger:
             sent = note.started
             raise
         finally:
-            self._finish(key, row, note.http_status, sent, self.mono() - started, error)
+            # A sent request counts from the end of its exchange: the server counted it
+            # somewhere between the claim and now, so its slot frees no earlier than the
+            # server's does, however long the request took to reach it.
+            ended = self.mono()
+            self._finish(key, row, note.http_status, sent, ended - started, error)
             if sent:
-                self.scheduler.record_request(key, claimed_at)
+                if row in state.own:
+                    state.own[row] = ended
+                self.scheduler.record_request(key, max(claimed_at, ended))
             else:
                 state.own.pop(row, None)
             if sent and note.http_status is not None:
@@ -305,7 +311,12 @@ class Ledger:
     ) -> None:
         try:
             self.store.finish_request(
-                row, http_status=http_status, sent=sent, elapsed=elapsed, error=error
+                row,
+                http_status=http_status,
+                sent=sent,
+                elapsed=elapsed,
+                error=error,
+                answered_at=self.wall(),
             )
         except StoreError as exc:
             # The row stays "in flight", counted as sent: never fewer requests than made.

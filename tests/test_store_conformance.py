@@ -561,6 +561,24 @@ def test_a_request_never_sent_gives_its_slot_back(store) -> None:
     assert row == second.row and at == pytest.approx(NOW + 1)
 
 
+def test_a_sent_request_counts_from_its_answer_never_from_earlier(store) -> None:
+    """The server counted it between the claim and the answer: its slot frees a window
+    after the answer, so a slow exchange never lets a request in before the server's
+    window has let go of it."""
+    slow = claim(store, NOW, limit=1)
+    store.finish_request(slow.row, http_status=200, sent=True, elapsed=5.0, error=None,
+                         answered_at=NOW + 5)  # fmt: skip
+    early = claim(store, NOW + 61, limit=1)  # a window after the claim, not the answer
+    assert early.row is None and early.retry_at == pytest.approx(NOW + 65)
+    assert claim(store, NOW + 66, limit=1).row is not None
+    # An answer time before the claim (another clock) never moves the request back.
+    fast = claim(store, NOW + 200, limit=None)
+    store.finish_request(fast.row, http_status=200, sent=True, elapsed=0.1, error=None,
+                         answered_at=NOW + 100)  # fmt: skip
+    times = dict(store.request_rows(Provider.NANOPHOTO, "k", NOW))
+    assert times[fast.row] == pytest.approx(NOW + 200)
+
+
 def test_keys_and_providers_have_budgets_of_their_own(store) -> None:
     assert claim(store, NOW, limit=1).row is not None
     assert claim(store, NOW, limit=1).row is None

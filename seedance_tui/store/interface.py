@@ -178,10 +178,20 @@ class StoreBackend(Protocol):
         ...
 
     def finish_request(
-        self, row: int, *, http_status: int | None, sent: bool, elapsed: float, error: str | None
+        self,
+        row: int,
+        *,
+        http_status: int | None,
+        sent: bool,
+        elapsed: float,
+        error: str | None,
+        answered_at: float | None = None,
     ) -> None:
         """How a claimed request went; `sent=False` (its connection was never made)
-        gives its slot back and means it cannot have reached the server."""
+        gives its slot back and means it cannot have reached the server. A sent
+        request's time moves to `answered_at` when given (never back): the server
+        counted it somewhere between the claim and its answer, so from then on its slot
+        frees no earlier than the server's does, however long it took to get there."""
         ...
 
     def request_rows(
