@@ -1110,6 +1110,8 @@ def effective_config(settings: Settings) -> dict[str, Any]:
                 "base_url": s.base_url,
                 "requests_per_hour": s.requests_per_hour or 0,
                 "link_ttl_hours": s.link_ttl_hours,
+                "daily_cap": s.daily_cap or 0,
+                "monthly_cap": s.monthly_cap or 0,
                 "key_source": s.key_source or "none",
                 "defaults": {**providers.get(p).defaults(), **s.defaults},
             }
