@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .caps import Caps
+from .caps import Caps, Window, windows
 from .errors import ConfigError, MissingKeyError
 from .keys import KeyLookup, Secret, fingerprint
 from .models import Provider
@@ -115,6 +115,11 @@ class Settings:
         """The provider's spending caps (`daily_cap`, `monthly_cap`; 0 or absent: none)."""
         section = self.providers[provider]
         return Caps.of(section.daily_cap, section.monthly_cap)
+
+    def cap_windows(self, providers: Iterable[Provider], now: float) -> tuple[Window, ...]:
+        """The caps of these providers that apply at `now`, with their local calendar
+        periods' bounds: what the store checks a job against (caps.py)."""
+        return tuple(w for p in dict.fromkeys(providers) for w in windows(p, self.caps(p), now))
 
     def rate_windows(self) -> dict[str, float]:
         """Seconds over which each provider's limit counts (see `rate_window`)."""
