@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .models import Provider, TaskStatus
@@ -220,6 +220,20 @@ def check(window: Window, usage: Usage, cost: int, *, jobs: int = 1) -> None:
         raise CapExceeded(window, usage, cost, jobs=jobs)
 
 
+def check_all(
+    windows_: Sequence[Window],
+    costs: Mapping[Provider, tuple[int, int]],
+    spending: Callable[[Provider, float, float], Usage],
+) -> None:
+    """CapExceeded when a provider's (cost, jobs) would pass one of its windows' caps,
+    given `spending(provider, start, end)`. A look before asking the user to confirm;
+    the store checks again, atomically, when it writes the rows."""
+    for window in windows_:
+        cost, jobs = costs.get(window.provider, (0, 0))
+        if jobs:
+            check(window, spending(window.provider, window.start, window.end), cost, jobs=jobs)
+
+
 @dataclass(frozen=True, slots=True)
 class CapStatus:
     """One cap as the credits panel and `credits --json` show it."""
@@ -282,6 +296,7 @@ __all__ = [
     "Usage",
     "Window",
     "check",
+    "check_all",
     "counted",
     "gauge",
     "period_bounds",

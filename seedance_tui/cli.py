@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__, providers
+from .caps import CapExceeded
 from .config import ConfigError, MissingKeyError, Settings, load_settings
 from .models import JobSpec, JobValidationError, Provider, Task, TaskStatus, iso
 from .session import Session
@@ -27,6 +28,8 @@ from .text import inert, one_line, span, to_json, to_json_array
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .jobs import JobFields
+    from .models import PreparedJob
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # The reader of the output went away (`| head`): 128 + SIGPIPE, as any Unix tool ends.
@@ -104,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="generate audio (doubles the price); --no-audio overrides a config default")  # fmt: skip
     p.add_argument("--fixed-lens", action=argparse.BooleanOptionalAction,
                    help="nanophoto only: a fixed camera")  # fmt: skip
+    p.add_argument("--compare", action="store_true",
+                   help="the same prompt on both providers, each field mapped to the other's "
+                   "nearest (landscape/portrait = 16:9/9:16, 4/8/12 s = 5/10 s, audio = sound); "
+                   "shown with both prices before it is sent (--yes: don't ask)")  # fmt: skip
+    p.add_argument("--over-cap", action="store_true",
+                   help="let this job (or batch, or compare pair) past the spending caps "
+                   "(daily_cap, monthly_cap), this once")  # fmt: skip
     p.add_argument("--wait", action="store_true", help="poll until the job ends")
     p.add_argument("--json", action="store_true", help="print the task as JSON")
 
@@ -122,7 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, default=20, help="default: 20 (0: all)")
     p.add_argument("--search", metavar="TEXT", help="words the prompt contains")
     p.add_argument("--since", metavar="DATE", help="YYYY-MM-DD or an ISO time")
+    p.add_argument("--group", metavar="ID", help="the tasks of one compare (`submit --compare`)")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser(
+        "settle",
+        help="say what an orphaned task was charged (from the provider's dashboard): it then "
+        "counts that against the caps instead of its estimate",
+    )
+    p.add_argument("id", help="our id, its last 8 characters, or the provider's task id")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--charged", type=_count_arg, metavar="N", help="credits it was charged")
+    how.add_argument("--none", action="store_true", help="it was not charged")
 
     p = sub.add_parser("credits", help="credits spent per provider (as the servers reported them)")
     p.add_argument("--json", action="store_true")
@@ -283,6 +304,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of credits") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("credits are 0 or more")
+    return value
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -335,10 +366,17 @@ def _read_stdin() -> str:
 def spec_from_args(args: argparse.Namespace, settings: Settings | None = None) -> JobSpec:
     """The job the flags describe (`jobs.build_spec`: what is not given comes from the
     config's `[providers.NAME.defaults]`, then the provider's own defaults)."""
-    from .jobs import JobFields, build_spec
+    from .jobs import build_spec
+
+    return build_spec(fields_from_args(args), settings)
+
+
+def fields_from_args(args: argparse.Namespace) -> JobFields:
+    """The job fields the flags give (None: not given)."""
+    from .jobs import JobFields
 
     prompt = _read_stdin() if args.prompt == "-" else args.prompt
-    fields = JobFields(
+    return JobFields(
         prompt=prompt,
         provider=args.provider,
         images=tuple(args.image),
@@ -349,7 +387,6 @@ def spec_from_args(args: argparse.Namespace, settings: Settings | None = None) -
         audio=args.audio,
         fixed_lens=args.fixed_lens,
     )
-    return build_spec(fields, settings)
 
 
 def task_line(task: Task, now: float) -> str:
@@ -419,9 +456,13 @@ def _describe_outcome(task: Task) -> str:
 
 async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     if args.batch:
+        if args.compare:
+            raise UsageError("--compare takes one prompt: drop --batch (or --compare)")
         return await cmd_submit_batch(args, settings)
     if args.prompt is None:
         raise UsageError("submit needs --prompt (or --batch FILE)")
+    if args.compare:
+        return await cmd_submit_compare(args, settings)
     from .jobs import prepare
 
     job = prepare(spec_from_args(args, settings))  # JobValidationError: nothing written
@@ -435,7 +476,7 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
             err(
                 f"submitting to {spec.provider.value}: estimated {quote.credits} credits ({quote.basis})"
             )
-        task = await engine.submit(job)
+        task = await engine.submit(job, over_cap=args.over_cap)
         if engine.unsaved():
             # Accepted, but not recorded yet (a full disk): wait for space, saying so.
             try:
@@ -461,6 +502,106 @@ async def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         return (
             EXIT_OK if task.status in (TaskStatus.PROCESSING, TaskStatus.COMPLETED) else EXIT_FAILED
         )
+
+
+def _look_at_caps(settings: Settings, jobs: Sequence[PreparedJob]) -> None:
+    """CapExceeded before the user is asked to confirm jobs a cap would refuse (the
+    store checks again when it writes them)."""
+    from .caps import check_all
+
+    if not any(settings.caps(j.provider) for j in jobs):
+        return
+    costs: dict[Provider, tuple[int, int]] = {}
+    for job in jobs:
+        cost, count = costs.get(job.provider, (0, 0))
+        costs[job.provider] = (cost + job.quote.credits, count + 1)
+    with Session(settings) as session:
+        check_all(settings.cap_windows(costs, time.time()), costs, session.store.spending)
+
+
+def compare_table(jobs: Sequence[PreparedJob]) -> str:
+    """The jobs of a compare side by side: parameters, estimate, and the total."""
+    width = 30
+    lines = [
+        "compare: the same prompt on both providers",
+        f"{'':<12}" + "".join(f"{j.provider.value:<{width}}" for j in jobs),
+        f"{'parameters':<12}" + "".join(f"{j.spec.summary():<{width}}" for j in jobs),
+        f"{'estimate':<12}"
+        + "".join(f"{'~' + str(j.quote.credits) + ' credits':<{width}}" for j in jobs),
+        f"{'total':<12}~{sum(j.quote.credits for j in jobs)} credits (the servers' charges are final)",
+    ]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+async def cmd_submit_compare(args: argparse.Namespace, settings: Settings) -> int:
+    """`submit --compare`: both providers, one group, shown and confirmed first."""
+    from .jobs import compare_jobs
+
+    jobs = compare_jobs(fields_from_args(args), settings)  # JobValidationError: nothing sent
+    for job in jobs:
+        settings.require_key(job.provider)
+    err(compare_table(jobs))
+    if not args.over_cap:
+        _look_at_caps(settings, jobs)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError("not a terminal to confirm on: pass --yes to send the compare")
+        total = sum(j.quote.credits for j in jobs)
+        answer = input(f"Send both for ~{total} credits? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            err("nothing sent")
+            return EXIT_OK
+    async with Session(settings, with_engine=True) as session:
+        engine, store = session.engine, session.store
+        assert engine is not None
+        engine.subscribe(print_notice)
+        tasks = await engine.submit_group(jobs, over_cap=args.over_cap)
+        if args.wait:
+            tasks = await _wait_for_all(engine, tasks, quiet=args.json)
+            if session.downloads is not None:
+                await session.downloads.wait()
+        tasks = [store.get(t.id) for t in tasks]
+        if args.json:
+            out(to_json([t.to_public() for t in tasks]))
+        else:
+            out(f"group {tasks[0].group}")
+            for task in tasks:
+                out(f"{task.provider.value}: {_describe_outcome(task)}")
+        ok = (TaskStatus.PROCESSING, TaskStatus.COMPLETED)
+        return EXIT_OK if all(t.status in ok for t in tasks) else EXIT_FAILED
+
+
+async def _wait_for_all(engine: Engine, tasks: list[Task], *, quiet: bool) -> list[Task]:
+    """Run the poll loop until each of these tasks ends (or cannot be checked)."""
+    from .events import TaskChanged
+
+    ids = {t.id for t in tasks}
+    done = asyncio.Event()
+
+    def settled() -> bool:
+        return all(engine.store.get(i).status.is_terminal or engine.waiting_reason(i) for i in ids)
+
+    def listen(event: object) -> None:
+        if isinstance(event, TaskChanged) and event.task.id in ids:
+            if not quiet:
+                err(f"  {event.task.provider.value}  {event.task.status.value}")
+            if settled():
+                done.set()
+
+    engine.subscribe(listen)
+    if settled():
+        return [engine.store.get(t.id) for t in tasks]
+    loop = asyncio.create_task(engine.run())
+    try:
+        waiter = asyncio.create_task(done.wait())
+        await asyncio.wait({loop, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        if loop.done():
+            loop.result()
+        waiter.cancel()
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
+    return [engine.store.get(t.id) for t in tasks]
 
 
 async def _wait_for(engine: Engine, task: Task, *, quiet: bool) -> Task:
@@ -533,6 +674,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
             provider=args.provider,
             search=args.search,
             since=_parse_since(args.since),
+            group=args.group,
         )
         tasks: Iterator[Task]
         if args.limit:
@@ -540,7 +682,17 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         else:
             tasks = store.iter_tasks(flt, sort="newest")  # all of them, streamed
         if args.json:
-            for piece in to_json_array(task.to_public() for task in tasks):
+            groups: dict[str, dict[str, Any]] = {}
+
+            def public(task: Task) -> dict[str, Any]:
+                row = task.to_public()
+                if task.group:
+                    if task.group not in groups:
+                        groups[task.group] = group_credits(store, task.group)
+                    row["group_credits"] = groups[task.group]
+                return row
+
+            for piece in to_json_array(public(task) for task in tasks):
                 sys.stdout.write(piece)
             out()
             return EXIT_OK
@@ -564,6 +716,51 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
         store.close()
 
 
+def group_credits(store: Store, group: str) -> dict[str, Any]:
+    """A compare group's credits: estimated and net (as charged) per provider and in all."""
+    members = store.list(Filter(group=group), limit=None)
+    per_provider = {
+        t.provider.value: {"estimated": t.credits_estimated or 0, "net": t.credits_net}
+        for t in members
+    }
+    return {
+        "tasks": len(members),
+        "estimated": sum(t.credits_estimated or 0 for t in members),
+        "net": sum(t.credits_net for t in members),
+        "providers": per_provider,
+    }
+
+
+def cap_statuses(store: Store, settings: Settings, now: float) -> dict[str, dict[str, Any]]:
+    """provider → period → caps.CapStatus, for the providers with caps."""
+    from .caps import statuses
+
+    out: dict[str, dict[str, Any]] = {}
+    for provider in Provider:
+        windows = settings.cap_windows([provider], now)
+        usages = {w.period: store.spending(provider, w.start, w.end) for w in windows}
+        out[provider.value] = statuses(windows, usages)
+    return out
+
+
+def cmd_settle(args: argparse.Namespace, settings: Settings) -> int:
+    store = open_store(settings)
+    try:
+        task = store.find(args.id)
+        if task is None:
+            raise UsageError(f"no task matches {args.id!r} (use an id from `seedance-tui list`)")
+        charged = None if args.none else args.charged
+        settled = store.settle(task.id, charged, time.time())
+        err(
+            f"settled {settled.short_id} ({settled.provider.value}): "
+            + (f"charged {settled.credits_charged}" if charged is not None else "not charged")
+            + f"; it counts {settled.credits_net} credits against the caps, not its estimate"
+        )
+        return EXIT_OK
+    finally:
+        store.close()
+
+
 def cmd_credits(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     try:
@@ -575,6 +772,9 @@ def cmd_credits(args: argparse.Namespace, settings: Settings) -> int:
             })
             for p in Provider
         }  # fmt: skip
+        capped = cap_statuses(store, settings, time.time())
+        for name, row in providers_summary.items():
+            row["caps"] = {period: s.to_public() for period, s in capped[name].items()}
         if args.json:
             out(to_json({"providers": providers_summary, "per_day": summary["per_day"]}))
             return EXIT_OK
@@ -587,6 +787,17 @@ def cmd_credits(args: argparse.Namespace, settings: Settings) -> int:
         out(
             "Credits are what the servers reported (failed renders refunded); 'held' is pending work."
         )
+        from .caps import gauge
+
+        for name, statuses_ in capped.items():
+            for period, status in statuses_.items():
+                usage = status.usage
+                risk = f", {usage.at_risk} at risk" if usage.at_risk else ""
+                warn = "  warning: past 80 % of the cap" if status.warning else ""
+                out(
+                    f"{name} {period} cap {status.cap}: {gauge(status.share)} {usage.total} "
+                    f"used (spent {usage.spent}, held {usage.held}{risk}), {status.left} left{warn}"
+                )
         return EXIT_OK
     finally:
         store.close()
@@ -618,6 +829,8 @@ async def cmd_submit_batch(args: argparse.Namespace, settings: Settings) -> int:
     ]
     err(f"{len(batch.jobs)} job(s): {', '.join(parts)}")
     err(f"total estimated cost: ~{batch.total_credits} credits (the servers' charges are final)")
+    if not args.over_cap:
+        _look_at_caps(settings, [j.job for j in batch.jobs])
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError("not a terminal to confirm on: pass --yes to queue the batch")
@@ -627,7 +840,7 @@ async def cmd_submit_batch(args: argparse.Namespace, settings: Settings) -> int:
             return EXIT_OK
     store = open_store(settings)
     try:
-        tasks = queue_batch(batch, store, settings, time.time())
+        tasks = queue_batch(batch, store, settings, time.time(), over_cap=args.over_cap)
     finally:
         store.close()
     if args.json:
@@ -706,6 +919,14 @@ async def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
             err(f"{len(left)} task(s) left processing that this run cannot check:")
             for reason, count in _reasons({t.id: held[t.id] for t in left}).items():
                 err(f"  {count} × {inert(reason)}")
+        capped = queue.capped()
+        for name, exc in capped.items():
+            waiting = sum(
+                1 for t in finished if t.status is TaskStatus.QUEUED and t.provider.value == name
+            )
+            err(f"error: {waiting} {name} job(s) stay queued: {exc}")
+        if capped:
+            return EXIT_USAGE
         return EXIT_FAILED if failed or left else EXIT_OK
 
 
@@ -1272,7 +1493,7 @@ ASYNC_COMMANDS: dict[str, Callable[..., Any]] = {
 }  # fmt: skip
 SYNC_COMMANDS: dict[str, Callable[..., int]] = {
     "list": cmd_list, "credits": cmd_credits, "open": cmd_open, "export": cmd_export,
-    "import": cmd_import, "history": cmd_history, "queue": cmd_queue,
+    "import": cmd_import, "history": cmd_history, "queue": cmd_queue, "settle": cmd_settle,
 }  # fmt: skip
 
 
@@ -1316,6 +1537,9 @@ def _main(argv: Sequence[str] | None) -> int:
         return SYNC_COMMANDS[args.command](args, settings)
     except JobValidationError as exc:
         err(f"error: {exc.field}: {exc.message}")
+        return EXIT_USAGE
+    except CapExceeded as exc:
+        err(f"error: {exc}")
         return EXIT_USAGE
     except (UsageError, MissingKeyError, ConfigError) as exc:
         err(f"error: {exc}")
