@@ -278,6 +278,22 @@ def statuses(
     }
 
 
+def report(
+    providers: Iterable[Provider],
+    cap_windows: Callable[[Iterable[Provider], float], Sequence[Window]],
+    spending: Callable[[Provider, float, float], Usage],
+    now: float,
+) -> dict[str, dict[str, CapStatus]]:
+    """provider → period → CapStatus of each cap in force at `now` (a provider without
+    caps: {}), given the settings' `cap_windows` and the store's `spending`."""
+    out: dict[str, dict[str, CapStatus]] = {}
+    for provider in providers:
+        provider_windows = cap_windows([provider], now)
+        usages = {w.period: spending(provider, w.start, w.end) for w in provider_windows}
+        out[provider.value] = statuses(provider_windows, usages)
+    return out
+
+
 def gauge(share: float, width: int = 10) -> str:
     """A text gauge of a share of a cap, e.g. "███████░░░" (full when over)."""
     filled = min(width, max(0, round(share * width)))
@@ -300,6 +316,7 @@ __all__ = [
     "counted",
     "gauge",
     "period_bounds",
+    "report",
     "statuses",
     "usage_of",
     "windows",

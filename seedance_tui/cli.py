@@ -731,18 +731,6 @@ def group_credits(store: Store, group: str) -> dict[str, Any]:
     }
 
 
-def cap_statuses(store: Store, settings: Settings, now: float) -> dict[str, dict[str, Any]]:
-    """provider → period → caps.CapStatus, for the providers with caps."""
-    from .caps import statuses
-
-    out: dict[str, dict[str, Any]] = {}
-    for provider in Provider:
-        windows = settings.cap_windows([provider], now)
-        usages = {w.period: store.spending(provider, w.start, w.end) for w in windows}
-        out[provider.value] = statuses(windows, usages)
-    return out
-
-
 def cmd_settle(args: argparse.Namespace, settings: Settings) -> int:
     store = open_store(settings)
     try:
@@ -772,7 +760,9 @@ def cmd_credits(args: argparse.Namespace, settings: Settings) -> int:
             })
             for p in Provider
         }  # fmt: skip
-        capped = cap_statuses(store, settings, time.time())
+        from .caps import report
+
+        capped = report(Provider, settings.cap_windows, store.spending, time.time())
         for name, row in providers_summary.items():
             row["caps"] = {period: s.to_public() for period, s in capped[name].items()}
         if args.json:

@@ -164,19 +164,24 @@ def compare_jobs(fields: JobFields, settings: Settings | None) -> list[PreparedJ
     """The same prompt on every provider, in the providers' order: the job `fields`
     describe for its provider, and its counterpart (mapped fields, `counterpart`) for
     each other one, each checked and priced."""
-    first = prepare_fields(fields, settings)
-    jobs = []
-    for provider in Provider:
-        if provider is first.provider:
-            jobs.append(first)
-        else:
-            jobs.append(prepare(build_spec(counterpart(first.spec, provider), settings)))
-    return jobs
+    return compare_with(prepare_fields(fields, settings), settings)
+
+
+def compare_with(first: PreparedJob, settings: Settings | None) -> list[PreparedJob]:
+    """A prepared job and its counterparts on the other providers, in the providers'
+    order (see `compare_jobs`)."""
+    return [
+        first
+        if provider is first.provider
+        else prepare(build_spec(counterpart(first.spec, provider), settings))
+        for provider in Provider
+    ]
 
 
 __all__ = [
     "JobFields",
     "compare_jobs",
+    "compare_with",
     "counterpart",
     "build_spec",
     "defaults_for",
