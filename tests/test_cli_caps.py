@@ -141,3 +141,23 @@ def test_compare_over_a_cap_is_refused_before_confirming(capsys, sim_env, sim, c
                        "--audio", "--yes")  # fmt: skip
     assert code == 2 and "daily cap of nanophoto" in err  # 720p 12 s audio: 24 > 20
     assert sim_tasks(sim) == []
+
+
+def test_two_processes_for_a_caps_last_credits_one_gets_through(
+    sim_env, sim, capped_config, processes
+):
+    """Two `submit` processes sharing one history, the cap's room for one job: exactly
+    one is sent (the check and the intent row are one transaction), the other exits 2."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "seedance_tui", "submit", *NANO_8, "--duration", "12"]
+    # 720p 12 s with audio: 24 credits; a cap of 30 has room for one.
+    capped_config.write_text(CONFIG.replace("daily_cap = 20", "daily_cap = 30"))
+    both = [processes.spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]  # fmt: skip
+    codes = sorted(processes.wait(p, "a racing submit") for p in both)
+    errors = "".join(p.stderr.read() for p in both)
+    assert codes == [0, 2], errors
+    assert "over the daily cap of nanophoto" in errors
+    assert len(sim_tasks(sim)) == 1

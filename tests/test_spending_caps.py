@@ -157,3 +157,40 @@ async def test_the_queue_stops_at_the_cap_when_the_estimates_were_low(capped, si
     assert "daily cap of nanophoto" in stopped.message and "1 nanophoto job(s) stay queued" in (
         stopped.message
     )
+
+
+def test_the_day_turns_at_local_midnight_in_auckland(capped, monkeypatch) -> None:
+    """TZ=Pacific/Auckland: jobs just before local midnight fill the day; one just after
+    counts in the next day, though both are the same UTC day."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    monkeypatch.setenv("TZ", "Pacific/Auckland")
+    time.tzset()
+    try:
+        auckland = ZoneInfo("Pacific/Auckland")
+        before = dt.datetime(2027, 1, 15, 23, 59, 0, tzinfo=auckland).timestamp()
+        after = dt.datetime(2027, 1, 16, 0, 0, 30, tzinfo=auckland).timestamp()
+        rows = [(JOB, 8, "fp")]
+        store = Store.open(capped.db_path)
+        try:
+            for _ in range(2):  # 16 of the 15th's 20
+                store.create_intents(
+                    rows, now=before, windows=capped.cap_windows([JOB.provider], before)
+                )
+            with pytest.raises(CapExceeded):
+                store.create_intents(
+                    rows, now=before + 30, windows=capped.cap_windows([JOB.provider], before + 30)
+                )
+            [next_day] = store.create_intents(
+                rows, now=after, windows=capped.cap_windows([JOB.provider], after)
+            )
+            [window] = capped.cap_windows([JOB.provider], after)
+            assert store.spending(JOB.provider, window.start, window.end) == Usage(held=8)
+            utc_day = dt.datetime.fromtimestamp(next_day.created_at, dt.UTC).date()
+            assert utc_day == dt.datetime.fromtimestamp(before, dt.UTC).date()  # one UTC day
+        finally:
+            store.close()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
