@@ -176,3 +176,18 @@ async def test_a_compare_from_the_form_sends_a_pair_shown_as_one(capped_live, si
         assert group_shown == {"nanophoto", "seedance15pro"}  # the pair, in the detail pane
         assert "compare" in app.export_screenshot()
     assert len(sim_tasks(sim)) == 2
+
+
+async def test_a_re_run_over_the_cap_meets_the_same_dialog(seeded):
+    app = SeedanceApp(seeded, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        selected = app.query_one(TaskList).selected
+        assert selected is not None and selected.provider is Provider.NANOPHOTO
+        await pilot.press("r", "ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSubmit))
+        over = app.screen.over
+        assert over is not None and over.cost == selected.credits_estimated
+        assert (over.period, over.usage.spent) == ("monthly", 238)
+        await pilot.press("escape")
+        assert app.store.count() == 48
