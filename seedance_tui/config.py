@@ -23,10 +23,10 @@ from typing import Any
 
 from .caps import Caps, Window, windows
 from .errors import ConfigError, MissingKeyError
+from .hosts import HOSTS
 from .keys import KeyLookup, Secret, fingerprint
 from .models import Provider
 from .paths import config_path, default_db_path, default_library_dir, demo_library_dir
-from .providers import ADAPTERS
 
 IMAGE_MODES = ("auto", "kitty", "sixel", "halfblocks")
 
@@ -101,7 +101,7 @@ class Settings:
         """The provider's key, or MissingKeyError saying how to set one."""
         key = self.key(provider)
         if not key:
-            raise MissingKeyError(provider, ADAPTERS[provider].env_key)
+            raise MissingKeyError(provider, HOSTS[provider].env_key)
         return key
 
     def key_fingerprint(self, provider: Provider) -> str | None:
@@ -142,13 +142,13 @@ def load_settings(
     file = parse_config(read_config_file())
     lookup = KeyLookup(keys, env)
     providers: dict[Provider, ProviderSettings] = {}
-    for provider, adapter in ADAPTERS.items():
+    for provider, host in HOSTS.items():
         section = file.providers.get(provider) or ProviderConfig()
-        base_url = env.get(adapter.env_base_url) or section.base_url or adapter.default_base_url
+        base_url = env.get(host.env_base_url) or section.base_url or host.base_url
         limit = (
             section.requests_per_hour
             if section.requests_per_hour is not None
-            else adapter.requests_per_hour
+            else host.requests_per_hour
         )
         providers[provider] = ProviderSettings(
             provider=provider,

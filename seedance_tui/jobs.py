@@ -116,11 +116,6 @@ def prepare(spec: JobSpec) -> PreparedJob:
     return providers.get(spec.provider).prepare(spec)
 
 
-def prepare_fields(fields: JobFields, settings: Settings | None) -> PreparedJob:
-    """`build_spec` then `prepare`."""
-    return prepare(build_spec(fields, settings))
-
-
 # -- compare: one prompt on both providers ------------------------------------------------
 
 # Each provider's nearest value of the other's field. nanophoto has no square: 1:1 is
@@ -164,7 +159,7 @@ def compare_jobs(fields: JobFields, settings: Settings | None) -> list[PreparedJ
     """The same prompt on every provider, in the providers' order: the job `fields`
     describe for its provider, and its counterpart (mapped fields, `counterpart`) for
     each other one, each checked and priced."""
-    return compare_with(prepare_fields(fields, settings), settings)
+    return compare_with(prepare(build_spec(fields, settings)), settings)
 
 
 def compare_with(first: PreparedJob, settings: Settings | None) -> list[PreparedJob]:
@@ -186,7 +181,6 @@ __all__ = [
     "build_spec",
     "defaults_for",
     "prepare",
-    "prepare_fields",
     "provider_of",
     "takes",
 ]

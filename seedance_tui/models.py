@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -199,10 +199,8 @@ class Task:
     generation_time: float | None = None
     updated_at: float | None = None
     last_polled_at: float | None = None
-    next_poll_at: float | None = None
     local_path: str | None = None
     group: str | None = None  # shared by the tasks of one compare (`submit --compare`)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def spec(self) -> JobSpec:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import run_cli
 
-from seedance_tui import cli
 from seedance_tui.config import load_settings
 from seedance_tui.models import JobSpec, Provider, TaskStatus
 from seedance_tui.paths import config_path
@@ -39,9 +39,7 @@ def capped_config(isolated_home: Path) -> Path:
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return run_cli(*argv)
 
 
 def sim_tasks(sim) -> list[dict]:
@@ -109,6 +107,9 @@ def test_only_an_orphan_is_settled(capsys, sim_env, sim, capped_config):
     task = json.loads(out)
     code, _, err = run(capsys, "settle", task["id"], "--charged", "3")
     assert code == 2 and "not orphaned" in err
+    for flags in ((), ("--charged", "3", "--none")):  # exactly one of the two
+        code, _, err = run(capsys, "settle", task["id"], *flags)
+        assert code == 2 and "one of --charged N or --none" in err
 
 
 def test_compare_creates_one_task_per_provider_in_one_group(capsys, sim_env, sim, capped_config):

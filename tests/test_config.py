@@ -143,20 +143,24 @@ def test_config_commands(capsys, monkeypatch) -> None:
 
 def test_submit_takes_defaults_from_the_config(sim_env, tmp_path) -> None:
     write_config(SAMPLE)
-    parser = cli.build_parser()
+    from seedance_tui.cli.submit import fields_from_flags, submit
+    from seedance_tui.jobs import build_spec
+
     settings = load_settings(env={})
-    args = parser.parse_args(["submit", "--prompt", "a cat"])
-    spec = cli.spec_from_args(args, settings)
+
+    def spec_from_args(*argv: str):
+        flags = submit.make_context("submit", list(argv)).params
+        return build_spec(fields_from_flags(flags), settings)
+
+    spec = spec_from_args("--prompt", "a cat")
     assert spec.provider is Provider.SEEDANCE15PRO and spec.duration == "10"
-    args = parser.parse_args(["submit", "--provider", "nanophoto", "--prompt", "a cat"])
-    spec = cli.spec_from_args(args, settings)
+    spec = spec_from_args("--provider", "nanophoto", "--prompt", "a cat")
     assert (spec.resolution, spec.duration, spec.aspect_ratio, spec.audio) == (
         "1080p", "8", "portrait", True,
     )  # fmt: skip
-    args = parser.parse_args(
-        ["submit", "--provider", "nanophoto", "--prompt", "a cat", "--no-audio", "--duration", "4"]
+    spec = spec_from_args(
+        "--provider", "nanophoto", "--prompt", "a cat", "--no-audio", "--duration", "4"
     )
-    spec = cli.spec_from_args(args, settings)
     assert spec.audio is False and spec.duration == "4"
 
 
