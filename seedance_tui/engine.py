@@ -36,12 +36,13 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from . import providers
 from .bus import Bus
+from .caps import Window
 from .client import Client, OutcomeUnknown
 from .config import MissingKeyError, Settings
 from .events import EngineEvent, Listener, Notice, TaskChanged
@@ -52,7 +53,7 @@ from .outcomes import Outcomes
 from .polling import CLAIM_RETRY, MIN_POLL_SPACING, Poller
 from .providers import ApiError, AuthError
 from .scheduler import BudgetState, Scheduler
-from .store import Store, StoreError, is_transient
+from .store import Store, StoreError, is_transient, new_task_id
 
 # How often the loop re-reads the history for work other instances added or finished.
 RESYNC_EVERY = 20.0
@@ -94,6 +95,11 @@ def make_scheduler(settings: Settings, clock: Callable[[], float]) -> Scheduler:
         if name in knobs:
             options[name] = knobs[name]
     return Scheduler(clock, settings.limits(), windows=settings.rate_windows(), **options)
+
+
+def new_group_id(now: float) -> str:
+    """The id of a group of tasks submitted together (time-ordered, as task ids)."""
+    return "g" + new_task_id(now)
 
 
 class Engine:
@@ -241,25 +247,64 @@ class Engine:
 
     # -- submit ------------------------------------------------------------------------
 
-    async def submit(self, job: PreparedJob | JobSpec, *, intent: Task | None = None) -> Task:
+    async def submit(
+        self, job: PreparedJob | JobSpec, *, intent: Task | None = None, over_cap: bool = False
+    ) -> Task:
         """Record the intent durably, send, record the answer durably.
 
         `job`: prepared once by `jobs.prepare` (a plain spec is prepared here). Raises
         JobValidationError or MissingKeyError before anything is written or sent, a
-        StoreError when even the intent cannot be written (nothing is sent then).
-        Returns the task (processing, rejected, cancelled or orphaned); never raises for
-        a refusal. `intent`: a queued task already claimed as this submission's intent row.
+        StoreError when even the intent cannot be written (nothing is sent then), and
+        caps.CapExceeded when the job would pass one of its provider's spending caps
+        (checked with the intent row, in its transaction: nothing written or sent;
+        `over_cap` lets this one job past them). Returns the task (processing, rejected,
+        cancelled or orphaned); never raises for a refusal. `intent`: a queued task
+        already claimed as this submission's intent row (its caps checked by the claim).
         """
         if not isinstance(job, PreparedJob):
             job = providers.get(job.provider).prepare(job)
+        if intent is not None:
+            return await self._send(intent, job, TaskStatus.QUEUED)
+        [task] = self._write_intents([job], over_cap=over_cap, group=None)
+        return await self._send(task, job, None)
+
+    async def submit_group(
+        self, jobs: Sequence[PreparedJob], *, over_cap: bool = False
+    ) -> list[Task]:
+        """Submit jobs as one group (a compare: the same prompt on each provider): their
+        intents written together, in one new `group`, only when every provider's caps
+        allow its job and the pair (all or none: CapExceeded, nothing written or sent);
+        then sent side by side. Returns the tasks in the jobs' order."""
+        prepared = [
+            job if isinstance(job, PreparedJob) else providers.get(job.provider).prepare(job)
+            for job in jobs
+        ]
+        tasks = self._write_intents(prepared, over_cap=over_cap, group=new_group_id(self.clock()))
+        return list(
+            await asyncio.gather(
+                *(self._send(t, j, None) for t, j in zip(tasks, prepared, strict=True))
+            )
+        )
+
+    def cap_windows(self, providers_: Iterable[Provider]) -> tuple[Window, ...]:
+        """The spending caps of these providers that apply now (caps.py)."""
+        return self.settings.cap_windows(providers_, self.clock())
+
+    def _write_intents(
+        self, jobs: Sequence[PreparedJob], *, over_cap: bool, group: str | None
+    ) -> list[Task]:
+        for job in jobs:
+            self.settings.require_key(job.provider)
+        rows = [(j.spec, j.quote.credits, self.settings.key_fingerprint(j.provider)) for j in jobs]
+        windows = () if over_cap else self.cap_windows(j.provider for j in jobs)
+        return self.store.create_intents(rows, now=self.clock(), windows=windows, group=group)
+
+    async def _send(self, task: Task, job: PreparedJob, previous: TaskStatus | None) -> Task:
+        """Send a submission whose intent row is written, record the outcome."""
         spec = job.spec
         secret = self.settings.require_key(spec.provider)
-        fingerprint = self.settings.key_fingerprint(spec.provider)
-        key = budget_key(spec.provider, fingerprint)
-        task = intent or self.store.create_intent(
-            spec, estimate=job.quote.credits, key_fingerprint=fingerprint, now=self.clock()
-        )
-        self.bus.changed(task, TaskStatus.QUEUED if intent else None)
+        key = budget_key(spec.provider, self.settings.key_fingerprint(spec.provider))
+        self.bus.changed(task, previous)
         self._submitting[key] = self._submitting.get(key, 0) + 1
         self.scheduler.set_waiting_submissions(key, self._submitting[key])
         try:

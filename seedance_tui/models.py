@@ -200,6 +200,7 @@ class Task:
     updated_at: float | None = None
     last_polled_at: float | None = None
     local_path: str | None = None
+    group: str | None = None  # shared by the tasks of one compare (`submit --compare`)
 
     @property
     def spec(self) -> JobSpec:
@@ -241,6 +242,7 @@ class Task:
             "completed_at": iso(self.completed_at),
             "generation_time": self.generation_time,
             "local_path": self.local_path,
+            "group": self.group,
         }
 
 

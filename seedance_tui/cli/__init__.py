@@ -2,7 +2,7 @@
 
     seedance-tui [--db PATH] [--key PROVIDER=KEY]... [--demo] [COMMAND ...]
 
-One module per family of commands (`submit`, `tasks`: status/list/credits/watch,
+One module per family of commands (`submit`, `tasks`: status/list/credits/settle/watch,
 `library`: download/open/frame/sheet, `keys`, `settings`: config, `history`:
 export/import/history, `queue`, `serving`: serve/simulator), display helpers in
 `display`, what they share in `common`. A command's module is imported only when that
@@ -10,8 +10,8 @@ command runs (`COMMANDS` holds the names and one-line helps the root's `--help` 
 so `--help` and the history-only commands answer at once.
 
 Exit codes, in one place (`exit_code_for`): 0 ok, 1 the job or request failed, 2 bad
-usage or input; 141 when the reader of the output went away (`| head`), 130 when
-interrupted.
+usage or input, or a job over a spending cap (nothing sent); 141 when the reader of the
+output went away (`| head`), 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": ("tasks", "status", "show one task (asks the provider if it is still pending)"),
     "list": ("tasks", "list_tasks", "list tasks, newest first"),
     "credits": ("tasks", "credits", "credits spent per provider (as the servers reported them)"),
+    "settle": ("tasks", "settle", "say what an orphaned task was charged (for the caps)"),
     "watch": ("tasks", "watch", "poll every pending task until none is left"),
     "download": ("library", "download", "save finished videos in the local library"),
     "open": ("library", "open_task", "open a task's saved file (or its link)"),
@@ -67,6 +68,7 @@ class _PipeClosed(Exception):
 def exit_code_for(exc: BaseException, options: Options | None) -> int | None:
     """Say what went wrong (on stderr, one line) and return the exit code; None for an
     exception that is a bug (left to surface with its traceback)."""
+    from ..caps import CapExceeded
     from ..errors import ConfigError, MissingKeyError
     from ..models import JobValidationError
     from ..store import StoreError, StoreFullError
@@ -74,7 +76,7 @@ def exit_code_for(exc: BaseException, options: Options | None) -> int | None:
     if isinstance(exc, JobValidationError):
         err(f"error: {exc.field}: {exc.message}")
         return EXIT_USAGE
-    if isinstance(exc, UsageError | MissingKeyError | ConfigError):
+    if isinstance(exc, UsageError | MissingKeyError | ConfigError | CapExceeded):
         err(f"error: {exc}")
         return EXIT_USAGE
     if isinstance(exc, StoreFullError):
@@ -234,7 +236,8 @@ def _keys(_ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
     cls=LazyGroup,
     invoke_without_command=True,
     context_settings=CONTEXT,
-    epilog="Exit codes: 0 ok, 1 the job or request failed, 2 bad usage or input.",
+    epilog="Exit codes: 0 ok, 1 the job or request failed, 2 bad usage or input, or over a "
+    "spending cap (nothing sent).",
 )
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version,
               help="print the version and exit")  # fmt: skip

@@ -50,7 +50,13 @@ def show(options: Options, as_json: bool) -> int:
     return EXIT_OK
 
 
-@config.command("set", short_help="set one setting, e.g. `config set theme nord`")
+# A VALUE such as -5 is a value to check (and refuse with the setting's own message), not
+# an unknown option.
+@config.command(
+    "set",
+    short_help="set one setting, e.g. `config set theme nord`",
+    context_settings={"ignore_unknown_options": True},
+)
 @click.argument("name")
 @click.argument("value")
 def set_value(name: str, value: str) -> int:
@@ -99,6 +105,8 @@ def effective_config(settings: Settings) -> dict[str, Any]:
                 "base_url": s.base_url,
                 "requests_per_hour": s.requests_per_hour or 0,
                 "link_ttl_hours": s.link_ttl_hours,
+                "daily_cap": s.daily_cap or 0,
+                "monthly_cap": s.monthly_cap or 0,
                 "key_source": s.key_source or "none",
                 "defaults": defaults_for(p, settings),
             }
