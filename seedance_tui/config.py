@@ -28,6 +28,9 @@ from .models import Provider
 from .paths import config_path, default_db_path, default_library_dir, demo_library_dir
 
 IMAGE_MODES = ("auto", "kitty", "sixel", "halfblocks")
+# Desktop notifications through the terminal (`notify.py`): "auto" where it is known to
+# show them, "on" on any terminal, "off" never.
+NOTIFY_MODES = ("auto", "on", "off")
 
 
 # -- settings --------------------------------------------------------------------------
@@ -82,6 +85,9 @@ class Settings:
     default_provider: Provider = Provider.NANOPHOTO
     # How the dashboard draws frames: "auto" (detected), "kitty", "sixel" or "halfblocks".
     images: str = "auto"
+    desktop_notifications: str = "auto"  # one of NOTIFY_MODES
+    # Run (no shell) with a task's JSON on stdin when it ends: argv, split by shlex.
+    notify_command: tuple[str, ...] | None = None
 
     def library_dir(self) -> Path:
         """Where downloads go; the demo keeps its own folder apart from the user's."""
@@ -162,6 +168,10 @@ def load_settings(
         keymap=dict(file.keymap),
         default_provider=file.provider,
         images=images,
+        desktop_notifications=file.desktop_notifications,
+        notify_command=_argv("notify_command", file.notify_command)
+        if file.notify_command
+        else None,
     )
 
 
@@ -211,6 +221,8 @@ class ConfigFile:
     theme: str | None = None
     provider: Provider = Provider.NANOPHOTO
     images: str = "auto"
+    desktop_notifications: str = "auto"
+    notify_command: str | None = None
     keymap: Mapping[str, str] = field(default_factory=dict)
     polling: Mapping[str, Any] = field(default_factory=dict)
     providers: Mapping[Provider, ProviderConfig] = field(default_factory=dict)
@@ -292,6 +304,27 @@ def _duration(name: str, value: Any) -> str:
     return _text(name, value)
 
 
+def _argv(name: str, value: Any) -> tuple[str, ...]:
+    """A command line, split as a shell would split it (it is run without one)."""
+    import shlex
+
+    try:
+        argv = tuple(shlex.split(_text(name, value)))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: cannot be split into words ({exc})") from None
+    if not argv:
+        raise ConfigError(f"{name}: is empty (unset it instead)")
+    return argv
+
+
+def _command(name: str, value: Any) -> str:
+    try:
+        _argv(name, value)
+    except ConfigError as exc:
+        raise _Bad(name, str(exc).split(": ", 1)[1]) from None
+    return value
+
+
 def _one_of(*allowed: str) -> Check:
     def check(name: str, value: Any) -> str:
         if not isinstance(value, str) or value not in allowed:
@@ -364,6 +397,8 @@ SCHEMA: dict[str, Check] = {
     "theme": _text,
     "provider": _provider,
     "images": _one_of(*IMAGE_MODES),
+    "desktop_notifications": _one_of(*NOTIFY_MODES),
+    "notify_command": _command,
     "keymap": _text_table,
     "polling": _polling,
 }
@@ -472,6 +507,7 @@ def keymap(path: Path | None = None) -> dict[str, str]:
 
 __all__ = [
     "IMAGE_MODES",
+    "NOTIFY_MODES",
     "ConfigError",
     "ConfigFile",
     "MissingKeyError",

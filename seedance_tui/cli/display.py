@@ -18,7 +18,9 @@ from ..text import inert, one_line, span
 from .common import err
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from ..engine import Engine
+    from ..notify import Notifier
 
 
 def task_line(task: Task, now: float) -> str:
@@ -70,6 +72,27 @@ def print_notice(event: object) -> None:
 
     if isinstance(event, Notice):
         err(f"{event.level}: {inert(event.message)}")
+
+
+def start_notifier(settings: Settings, engine: Engine) -> Notifier:
+    """The desktop notification and `notify_command` of each task this run sees end,
+    subscribed to the engine; the notification goes to stderr's terminal (none when
+    stderr is not one), a command that fails is told as a warning."""
+    from ..events import Notice
+    from ..notify import Notifier
+
+    def write(text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    notifier = Notifier(
+        settings.desktop_notifications,
+        settings.notify_command,
+        write=write if sys.stderr.isatty() else None,
+        report=lambda message: engine.emit(Notice("warning", message)),
+    )
+    engine.subscribe(notifier.on_event)
+    return notifier
 
 
 def describe_outcome(task: Task) -> str:

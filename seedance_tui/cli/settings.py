@@ -82,6 +82,8 @@ def _save(name: str, value: Any) -> int:
 
 def effective_config(settings: Settings) -> dict[str, Any]:
     """The settings in force, in the config file's shape, plus where each key comes from."""
+    import shlex
+
     from ..jobs import defaults_for
 
     return {
@@ -92,6 +94,12 @@ def effective_config(settings: Settings) -> dict[str, Any]:
         "theme": settings.theme or "textual-dark",
         "provider": settings.default_provider.value,
         "images": settings.images,
+        "desktop_notifications": settings.desktop_notifications,
+        **(
+            {"notify_command": shlex.join(settings.notify_command)}
+            if settings.notify_command
+            else {}
+        ),
         "keymap": dict(settings.keymap),
         "polling": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.polling.items()},
         "providers": {

@@ -27,7 +27,14 @@ from .common import (
     provider_names,
     run_async,
 )
-from .display import Relay, WaitDisplay, describe_outcome, print_notice, waiting_hint
+from .display import (
+    Relay,
+    WaitDisplay,
+    describe_outcome,
+    print_notice,
+    start_notifier,
+    waiting_hint,
+)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -106,7 +113,11 @@ async def submit(options: Options, **flags: Any) -> int:
             err(waiting_hint(task))  # before any wait: the id survives a Ctrl+C
             display = WaitDisplay(engine, task, quiet=as_json)
             notices.target = display.on_event
-            task = await wait_for(engine, task, display)
+            notifier = start_notifier(settings, engine)
+            try:
+                task = await wait_for(engine, task, display)
+            finally:
+                await notifier.aclose()  # the notify_command's run ends with ours
             waiting = engine.waiting_reason(task.id)
             if waiting:
                 err(f"error: {task.short_id} cannot be checked: {inert(waiting)}")

@@ -29,7 +29,14 @@ from .common import (
     run_async,
     status_option,
 )
-from .display import WatchDisplay, print_notice, reasons, task_detail, task_line
+from .display import (
+    WatchDisplay,
+    print_notice,
+    reasons,
+    start_notifier,
+    task_detail,
+    task_line,
+)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -186,9 +193,11 @@ async def watch_pending(options: Options) -> int:
             return EXIT_OK
         display = WatchDisplay(engine, watched)
         engine.subscribe(display.on_event)
+        notifier = start_notifier(settings, engine)
         display.start()
         try:
             await engine.run(until_idle=True)
+            await notifier.aclose()  # a failing notify_command is told before the summary
         finally:
             display.stop()
         finished = [store.get(i) for i in watched]

@@ -392,6 +392,14 @@ class SeedanceApp(App[int]):
             )
         if self.settings.bell:
             self.bell()
+        # The desktop notification and notify_command (notify.py). Textual 8.2.8 has no
+        # public call that writes an escape sequence; App.bell and copy_to_clipboard
+        # write through the driver as this does.
+        from ..notify import tell
+
+        driver = None if self.is_headless or self.is_web else self._driver
+        tell(task, self.settings, write=driver.write if driver else None,
+             report=lambda text: self.notify(text, severity="warning", markup=False))  # fmt: skip
 
     @on(EngineNotice)
     def _engine_notice(self, message: EngineNotice) -> None:
