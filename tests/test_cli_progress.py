@@ -73,6 +73,7 @@ def test_watch_tells_each_completion_once(sim_env, sim, fast_config, auto_downlo
         lines = [line for line in err.splitlines() if line.startswith(short)]
         assert [line.split()[2] for line in lines] == ["completed"], err
     assert "saved" in err  # the downloads happened, and were not told as completions
+    assert err.splitlines()[-1] == "all 2 completed"
 
 
 def test_submit_wait_on_a_terminal_keeps_one_live_status_line(sim_env, sim, fast_config, processes):

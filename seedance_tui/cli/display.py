@@ -23,12 +23,24 @@ if TYPE_CHECKING:
     from ..notify import Notifier
 
 
-def task_line(task: Task, now: float) -> str:
+# A finished render's place in the library (`library.link_state`), one cell before the
+# prompt, as the dashboard's list marks it.
+LINK_MARKS = {"saved": "⤓", "missing": "!", "expired": "⚠"}
+LIST_HEADER = f"{'id':<8}  {'provider':<13} {'status':<10} {'cred':>5}  {'age':>7}    prompt"
+LIST_LEGEND = "⤓ saved in the library   ! saved file gone   ⚠ link likely expired, never saved"
+PROMPT_CELLS = 48  # terminal cells of the prompt column
+
+
+def task_line(task: Task, now: float, link: str | None = None) -> str:
+    """A task as one line of `list` (and of `watch` off a terminal): `link` is its
+    `library.link_state`, shown as a mark; the prompt is cut to PROMPT_CELLS cells."""
     credits = task.credits_charged if task.credits_charged is not None else task.credits_estimated
     credits_text = f"{task.credits_net}" if task.credits_charged is not None else f"~{credits or 0}"
+    mark = LINK_MARKS.get(link or "", " ")
     return (
         f"{task.short_id}  {task.provider.value:<13} {task.status.value:<10} "
-        f"{credits_text:>5}  {span(now - task.created_at):>7}  {one_line(task.prompt, 48)}"
+        f"{credits_text:>5}  {span(now - task.created_at):>7}  {mark} "
+        f"{one_line(task.prompt, PROMPT_CELLS)}"
     )
 
 

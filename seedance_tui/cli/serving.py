@@ -24,7 +24,8 @@ def serve_command(options: Options) -> str:
 
 
 @click.command(short_help="the dashboard in a browser tab (textual-serve, on 127.0.0.1 only)")
-@click.option("--port", type=PORT, default=8000, show_default=True)
+@click.option("--port", type=PORT, default=8000, show_default=True,
+              help="the port on 127.0.0.1 to serve the page on")  # fmt: skip
 @pass_options
 def serve(options: Options, port: int) -> int:
     """The dashboard in a browser tab, through textual-serve. Each browser tab runs its own
@@ -51,7 +52,8 @@ def serve(options: Options, port: int) -> int:
 
 
 @click.command(short_help="serve the fake provider APIs on loopback")
-@click.option("--port", type=PORT, default=8765, show_default=True)
+@click.option("--port", type=PORT, default=8765, show_default=True,
+              help="the port to listen on")  # fmt: skip
 @click.option("--host", default="127.0.0.1", show_default=True, help="a loopback address")
 @click.option("--generation-time", type=float, nargs=2, metavar="MIN MAX", default=(20.0, 60.0),
               show_default=True, help="seconds a render takes")  # fmt: skip
@@ -59,7 +61,7 @@ def serve(options: Options, port: int) -> int:
               help="share of renders that fail")  # fmt: skip
 @click.option("--fault-rate", type=float, default=0.0, show_default=True,
               help="share of answers that are faults")  # fmt: skip
-@click.option("--seed", type=int)
+@click.option("--seed", type=int, help="a seed for its random choices: the same run each time")
 def simulator(
     port: int,
     host: str,

@@ -21,6 +21,7 @@ def config() -> None:
 
 @config.command("path", short_help="print the config file's path")
 def path() -> int:
+    """Print where the config file is (or would be: it is created by `config set`)."""
     from ..paths import config_path
 
     out(str(config_path()))
@@ -69,6 +70,8 @@ def set_value(name: str, value: str) -> int:
 @config.command(short_help="remove one setting (back to its default)")
 @click.argument("name")
 def unset(name: str) -> int:
+    """Remove one setting from the config file (NAME dotted, as for `config set`): its
+    default applies again."""
     return _save(name, None)
 
 
@@ -78,6 +81,10 @@ def _save(name: str, value: Any) -> int:
     saved = save_setting(name, value)
     err(f"{'set' if value is not None else 'removed'} {name} in {saved}")
     return EXIT_OK
+
+
+# A job field's name in the config file where it differs from the JobSpec's.
+FILE_NAMES = {"aspect_ratio": "aspect"}
 
 
 def effective_config(settings: Settings) -> dict[str, Any]:
@@ -106,9 +113,14 @@ def effective_config(settings: Settings) -> dict[str, Any]:
             p.value: {
                 "base_url": s.base_url,
                 "requests_per_hour": s.requests_per_hour or 0,
+                "rate_window": s.rate_window,
                 "link_ttl_hours": s.link_ttl_hours,
                 "key_source": s.key_source or "none",
-                "defaults": defaults_for(p, settings),
+                # In the names the config file, `config set` and submit's flags use.
+                "defaults": {
+                    FILE_NAMES.get(name, name): value
+                    for name, value in defaults_for(p, settings).items()
+                },
             }
             for p, s in settings.providers.items()
         },
