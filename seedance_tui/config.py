@@ -82,6 +82,8 @@ class Settings:
     auto_download: bool = True  # save each render as soon as it completes
     theme: str | None = None  # a Textual theme name (None: Textual's default)
     keymap: dict[str, str] = field(default_factory=dict)  # action → key(s), the user's overrides
+    # `[keymap]` entries refused at load (`keymap.checked`), each a message to show.
+    keymap_problems: list[str] = field(default_factory=list)
     default_provider: Provider = Provider.NANOPHOTO
     # How the dashboard draws frames: "auto" (detected), "kitty", "sixel" or "halfblocks".
     images: str = "auto"
@@ -157,6 +159,9 @@ def load_settings(
     images = env.get("SEEDANCE_TUI_IMAGES", "").strip().lower() or file.images
     if images not in IMAGE_MODES:
         raise ConfigError(f"SEEDANCE_TUI_IMAGES={images!r}: use one of {', '.join(IMAGE_MODES)}")
+    from .keymap import checked
+
+    keymap, keymap_problems = checked(file.keymap)
     return Settings(
         db_path=Path(db_path).expanduser() if db_path else default_db_path(),
         providers=providers,
@@ -165,7 +170,8 @@ def load_settings(
         library=Path(library).expanduser() if library else None,
         auto_download=file.auto_download if auto is None else _env_flag(auto),
         theme=file.theme,
-        keymap=dict(file.keymap),
+        keymap=keymap,
+        keymap_problems=keymap_problems,
         default_provider=file.provider,
         images=images,
         desktop_notifications=file.desktop_notifications,
@@ -492,7 +498,13 @@ def save_setting(name: str, value: Any, path: Path | None = None) -> Path:
         node.pop(parts[-1], None)
     else:
         node[parts[-1]] = value
-    parse_config(document.unwrap(), path)
+    checked_file = parse_config(document.unwrap(), path)
+    if parts[0] == "keymap":
+        from .keymap import checked
+
+        _, problems = checked(checked_file.keymap)
+        if problems:
+            raise ConfigError("; ".join(problems))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(tomlkit.dumps(document))

@@ -37,10 +37,12 @@ def inert(text: str | None, *, newlines: bool = True) -> str:
 def one_line(text: str | None, width: int) -> str:
     """`text` inert on one line, at most `width` terminal cells wide (an emoji or a CJK
     character takes two), cut with "…"."""
+    flat = inert(text, newlines=False)
+    if flat.isascii():  # a cell a character (inert left no control character)
+        return flat if len(flat) <= width else flat[: max(1, width - 1)] + "…"
     from rich.cells import cell_len, get_character_cell_size
 
-    flat = inert(text, newlines=False)
-    if len(flat) <= width and (flat.isascii() or cell_len(flat) <= width):
+    if cell_len(flat) <= width:
         return flat
     room = max(1, width - 1)  # the cells left before "…"
     used = 0

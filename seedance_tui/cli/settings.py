@@ -36,7 +36,10 @@ def show(options: Options, as_json: bool) -> int:
     where each provider's key comes from, never the key."""
     from ..paths import config_path
 
-    shown = effective_config(options.settings())
+    settings = options.settings()
+    for problem in settings.keymap_problems:
+        err(f"warning: {problem}")
+    shown = effective_config(settings)
     if as_json:
         out(to_json(shown))
         return EXIT_OK

@@ -126,7 +126,7 @@ def list_tasks(
             filtered = any((statuses, provider, search, since))
             err("no tasks" + (" match" if filtered else " yet"))
             return EXIT_OK
-        from ..library import link_state
+        from ..links import link_state
 
         now = time.time()
         settings = options.settings()

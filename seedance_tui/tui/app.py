@@ -269,6 +269,8 @@ class SeedanceApp(App[int]):
     def _apply_keymap(self) -> None:
         if self.keymap_overrides:
             self.set_keymap(self.keymap_overrides)
+        for problem in self.settings.keymap_problems:  # refused at load (keymap.py)
+            self.notify(problem, title="Keymap", severity="warning", markup=False, timeout=10)
         if self.unknown_keymap_actions:
             self.notify(
                 "Unknown action(s) in [keymap], ignored: "
