@@ -764,6 +764,23 @@ class SeedanceApp(App[int]):
             task_list.move_cursor(index)
         task_list.focus()
 
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Textual's, into a folder that exists (Textual's own fails when ~/Downloads
+        does not); in a browser the file is handed to the browser, as Textual does."""
+        if not self.is_web:
+            from ..paths import screenshots_dir
+
+            folder = Path(path).expanduser() if path else screenshots_dir()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self.notify(f"Screenshot not saved: {exc}", severity="error", markup=False)
+                return None
+            path = str(folder)
+        return super().deliver_screenshot(filename, path, time_format)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.keymap_overrides))
