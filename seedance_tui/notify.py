@@ -2,8 +2,8 @@
 the terminal, and the user's `notify_command`.
 
 The terminal's notification is an escape sequence the terminal turns into a desktop
-notification, also over SSH: OSC 9 (iTerm2, kitty, Ghostty, WezTerm) or OSC 777
-(foot, WezTerm, Contour, urxvt with its notify extension). Inside tmux it is wrapped
+notification, also over SSH: OSC 9 (iTerm2, kitty, Ghostty) or OSC 777 (WezTerm,
+foot, Contour; urxvt with its notify extension). Inside tmux it is wrapped
 in tmux's passthrough sequence (tmux 3.3+ forwards it with `set -g allow-passthrough
 on`). `desktop_notifications = "auto"` sends it only where the terminal is known, from
 the variables terminals set; "on" sends it to any terminal (OSC 777 when unknown), "off"
@@ -143,10 +143,6 @@ class Notifier:
         self.report = report
         self._told: set[str] = set()  # tasks already told of (once each)
         self._running: set[asyncio.Task[None]] = set()
-
-    @property
-    def active(self) -> bool:
-        return self.protocol is not None or bool(self.command)
 
     def on_event(self, event: EngineEvent) -> None:
         task = ended(event)
