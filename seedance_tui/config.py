@@ -29,6 +29,9 @@ from .models import Provider
 from .paths import config_path, default_db_path, default_library_dir, demo_library_dir
 
 IMAGE_MODES = ("auto", "kitty", "sixel", "halfblocks")
+# Desktop notifications through the terminal (`notify.py`): "auto" where it is known to
+# show them, "on" on any terminal, "off" never.
+NOTIFY_MODES = ("auto", "on", "off")
 
 
 # -- settings --------------------------------------------------------------------------
@@ -83,9 +86,14 @@ class Settings:
     auto_download: bool = True  # save each render as soon as it completes
     theme: str | None = None  # a Textual theme name (None: Textual's default)
     keymap: dict[str, str] = field(default_factory=dict)  # action → key(s), the user's overrides
+    # `[keymap]` entries refused at load (`keymap.checked`), each a message to show.
+    keymap_problems: list[str] = field(default_factory=list)
     default_provider: Provider = Provider.NANOPHOTO
     # How the dashboard draws frames: "auto" (detected), "kitty", "sixel" or "halfblocks".
     images: str = "auto"
+    desktop_notifications: str = "auto"  # one of NOTIFY_MODES
+    # Run (no shell) with a task's JSON on stdin when it ends: argv, split by shlex.
+    notify_command: tuple[str, ...] | None = None
 
     def library_dir(self) -> Path:
         """Where downloads go; the demo keeps its own folder apart from the user's."""
@@ -167,6 +175,9 @@ def load_settings(
     images = env.get("SEEDANCE_TUI_IMAGES", "").strip().lower() or file.images
     if images not in IMAGE_MODES:
         raise ConfigError(f"SEEDANCE_TUI_IMAGES={images!r}: use one of {', '.join(IMAGE_MODES)}")
+    from .keymap import checked
+
+    keymap, keymap_problems = checked(file.keymap)
     return Settings(
         db_path=Path(db_path).expanduser() if db_path else default_db_path(),
         providers=providers,
@@ -175,9 +186,14 @@ def load_settings(
         library=Path(library).expanduser() if library else None,
         auto_download=file.auto_download if auto is None else _env_flag(auto),
         theme=file.theme,
-        keymap=dict(file.keymap),
+        keymap=keymap,
+        keymap_problems=keymap_problems,
         default_provider=file.provider,
         images=images,
+        desktop_notifications=file.desktop_notifications,
+        notify_command=_argv("notify_command", file.notify_command)
+        if file.notify_command
+        else None,
     )
 
 
@@ -229,6 +245,8 @@ class ConfigFile:
     theme: str | None = None
     provider: Provider = Provider.NANOPHOTO
     images: str = "auto"
+    desktop_notifications: str = "auto"
+    notify_command: str | None = None
     keymap: Mapping[str, str] = field(default_factory=dict)
     polling: Mapping[str, Any] = field(default_factory=dict)
     providers: Mapping[Provider, ProviderConfig] = field(default_factory=dict)
@@ -318,6 +336,27 @@ def _duration(name: str, value: Any) -> str:
     return _text(name, value)
 
 
+def _argv(name: str, value: Any) -> tuple[str, ...]:
+    """A command line, split as a shell would split it (it is run without one)."""
+    import shlex
+
+    try:
+        argv = tuple(shlex.split(_text(name, value)))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: cannot be split into words ({exc})") from None
+    if not argv:
+        raise ConfigError(f"{name}: is empty (unset it instead)")
+    return argv
+
+
+def _command(name: str, value: Any) -> str:
+    try:
+        _argv(name, value)
+    except ConfigError as exc:
+        raise _Bad(name, str(exc).split(": ", 1)[1]) from None
+    return value
+
+
 def _one_of(*allowed: str) -> Check:
     def check(name: str, value: Any) -> str:
         if not isinstance(value, str) or value not in allowed:
@@ -392,6 +431,8 @@ SCHEMA: dict[str, Check] = {
     "theme": _text,
     "provider": _provider,
     "images": _one_of(*IMAGE_MODES),
+    "desktop_notifications": _one_of(*NOTIFY_MODES),
+    "notify_command": _command,
     "keymap": _text_table,
     "polling": _polling,
 }
@@ -485,7 +526,13 @@ def save_setting(name: str, value: Any, path: Path | None = None) -> Path:
         node.pop(parts[-1], None)
     else:
         node[parts[-1]] = value
-    parse_config(document.unwrap(), path)
+    checked_file = parse_config(document.unwrap(), path)
+    if parts[0] == "keymap":
+        from .keymap import checked
+
+        _, problems = checked(checked_file.keymap)
+        if problems:
+            raise ConfigError("; ".join(problems))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(tomlkit.dumps(document))
@@ -500,6 +547,7 @@ def keymap(path: Path | None = None) -> dict[str, str]:
 
 __all__ = [
     "IMAGE_MODES",
+    "NOTIFY_MODES",
     "ConfigError",
     "ConfigFile",
     "MissingKeyError",

@@ -153,6 +153,19 @@ def parse_since(text: str | None) -> float | None:
     return value.timestamp()
 
 
+def check_search(text: str | None) -> str | None:
+    """`--search`: refused when it holds no word to search for (it would match all)."""
+    from ..store import nothing_to_search
+    from ..text import inert
+
+    if nothing_to_search(text):
+        raise UsageError(
+            f"--search '{inert(text, newlines=False)}': nothing to search for (a search matches words: letters "
+            "and digits; punctuation and emoji are skipped)"
+        )
+    return text
+
+
 def find_task(store: Store, ref: str) -> Task:
     """The task `ref` names (our id, its last 8 characters, or the provider's task id)."""
     task = store.find(ref)

@@ -18,15 +18,29 @@ from ..text import inert, one_line, span
 from .common import err
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from ..engine import Engine
+    from ..notify import Notifier
 
 
-def task_line(task: Task, now: float) -> str:
+# A finished render's place in the library (`library.link_state`), one cell before the
+# prompt, as the dashboard's list marks it.
+LINK_MARKS = {"saved": "⤓", "missing": "!", "expired": "⚠"}
+LIST_HEADER = f"{'id':<8}  {'provider':<13} {'status':<10} {'cred':>5}  {'age':>7}    prompt"
+LIST_LEGEND = "⤓ saved in the library   ! saved file gone   ⚠ link likely expired, never saved"
+PROMPT_CELLS = 48  # terminal cells of the prompt column
+
+
+def task_line(task: Task, now: float, link: str | None = None) -> str:
+    """A task as one line of `list` (and of `watch` off a terminal): `link` is its
+    `library.link_state`, shown as a mark; the prompt is cut to PROMPT_CELLS cells."""
     credits = task.credits_charged if task.credits_charged is not None else task.credits_estimated
     credits_text = f"{task.credits_net}" if task.credits_charged is not None else f"~{credits or 0}"
+    mark = LINK_MARKS.get(link or "", " ")
     return (
         f"{task.short_id}  {task.provider.value:<13} {task.status.value:<10} "
-        f"{credits_text:>5}  {span(now - task.created_at):>7}  {one_line(task.prompt, 48)}"
+        f"{credits_text:>5}  {span(now - task.created_at):>7}  {mark} "
+        f"{one_line(task.prompt, PROMPT_CELLS)}"
     )
 
 
@@ -72,6 +86,27 @@ def print_notice(event: object) -> None:
         err(f"{event.level}: {inert(event.message)}")
 
 
+def start_notifier(settings: Settings, engine: Engine) -> Notifier:
+    """The desktop notification and `notify_command` of each task this run sees end,
+    subscribed to the engine; the notification goes to stderr's terminal (none when
+    stderr is not one), a command that fails is told as a warning."""
+    from ..events import Notice
+    from ..notify import Notifier
+
+    def write(text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    notifier = Notifier(
+        settings.desktop_notifications,
+        settings.notify_command,
+        write=write if sys.stderr.isatty() else None,
+        report=lambda message: engine.emit(Notice("warning", message)),
+    )
+    engine.subscribe(notifier.on_event)
+    return notifier
+
+
 def describe_outcome(task: Task) -> str:
     if task.status is TaskStatus.COMPLETED:
         text = f"completed: {', '.join(inert(u, newlines=False) for u in task.video_urls)}"
@@ -91,6 +126,113 @@ def reasons(held: dict[str, str]) -> dict[str, int]:
     return counts
 
 
+class Relay:
+    """An engine listener whose target can change (the bus has no unsubscribe): notices
+    go to `print_notice` until a live display takes them over."""
+
+    def __init__(self, target: Callable[[object], None]) -> None:
+        self.target = target
+
+    def __call__(self, event: object) -> None:
+        self.target(event)
+
+
+def waiting_hint(task: Task) -> str:
+    """The line `submit --wait` prints as soon as the provider named the task."""
+    return (
+        f"task {task.short_id} — Ctrl+C stops waiting, the job keeps rendering; "
+        f"`seedance-tui status {task.short_id}`"
+    )
+
+
+class WaitDisplay:
+    """`submit --wait`'s progress on stderr: on a terminal one live line (status, elapsed,
+    next check, ETA) redrawn every second; otherwise a plain line per change of status."""
+
+    def __init__(self, engine: Engine, task: Task, *, quiet: bool = False) -> None:
+        self.engine = engine
+        self.task = task
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty() and not quiet
+        self.shown: TaskStatus | None = None  # the status the last plain line said
+        self._drawn = False
+        self._live = self.tty  # False once the wait is over: nothing is redrawn
+
+    def line(self, now: float) -> str:
+        task = self.task
+        parts = [f"{task.short_id}  {task.status.value}",
+                 f"{span(now - (task.submitted_at or task.created_at))} elapsed"]  # fmt: skip
+        waiting = self.engine.waiting_reason(task.id)
+        if waiting:
+            parts.append(f"not checked: {one_line(waiting, 60)}")
+        elif task.status.is_pending:
+            next_at = self.engine.next_check(task.id)
+            if next_at is not None:
+                parts.append(f"next check in {span(max(0.0, next_at - now))}")
+            eta = self.engine.eta(task.id)
+            if self.engine.overdue(task.id):
+                parts.append("past its likely finish")
+            elif eta is not None:
+                parts.append("likely done now" if eta <= now else f"ETA ~{span(eta - now)}")
+        return " · ".join(parts)
+
+    def draw(self) -> None:
+        """Redraw the live line (a terminal only), cut to the terminal's width."""
+        if not self._live:
+            return
+        import shutil
+
+        width = max(20, shutil.get_terminal_size((80, 24)).columns - 1)
+        text = self.line(time.time())
+        if len(text) > width:
+            text = text[: width - 1] + "…"
+        sys.stderr.write("\r\x1b[K" + text)
+        sys.stderr.flush()
+        self._drawn = True
+
+    def finish(self) -> None:
+        """The wait is over: clear the live line for good."""
+        self.clear()
+        self._live = False
+
+    def clear(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self._drawn = False
+
+    def on_event(self, event: object) -> None:
+        from ..events import Notice, TaskChanged  # loaded with the engine
+
+        if isinstance(event, TaskChanged) and event.task.id == self.task.id:
+            self.task = event.task
+            if self.tty:
+                if event.task.status.is_terminal:
+                    self.finish()
+                else:
+                    self.draw()
+            elif not self.quiet and event.task.status is not self.shown:
+                self.shown = event.task.status
+                err(self.line(time.time()))
+        elif isinstance(event, Notice):
+            self.clear()
+            err(f"{event.level}: {inert(event.message)}")
+            self.draw()
+
+    async def run(self) -> None:
+        """Redraw the live line every second until cancelled (a terminal only)."""
+        import asyncio
+
+        if not self.tty:
+            return
+        try:
+            while True:
+                self.draw()
+                await asyncio.sleep(1.0)
+        finally:
+            self.finish()
+
+
 class WatchDisplay:
     """Progress of `watch`: a live table on a terminal, one line per change otherwise."""
 
@@ -99,6 +241,7 @@ class WatchDisplay:
         self.tasks = dict(watched)
         self.live: Any = None
         self.tty = sys.stderr.isatty()
+        self.shown: dict[str, TaskStatus] = {}  # the status each task's last line said
 
     def start(self) -> None:
         if not self.tty:
@@ -120,7 +263,9 @@ class WatchDisplay:
 
         if isinstance(event, TaskChanged):
             self.tasks[event.task.id] = event.task
-            if not self.tty:
+            # One line per change of status: a saved download changes the row, not it.
+            if not self.tty and self.shown.get(event.task.id) is not event.task.status:
+                self.shown[event.task.id] = event.task.status
                 err(f"{task_line(event.task, time.time())}")
         elif isinstance(event, Notice):
             line = f"{event.level}: {inert(event.message)}"

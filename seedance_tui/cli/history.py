@@ -29,7 +29,8 @@ FORMATS = click.Choice(["csv", "json", "jsonl"])
 
 
 @click.command(short_help="write the history as CSV, JSON or JSON Lines (no secrets)")
-@click.option("--format", "fmt", type=FORMATS, default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=FORMATS, default="jsonl", show_default=True,
+              help="csv (a spreadsheet), json (one array) or jsonl (a task a line)")  # fmt: skip
 @click.option("--since", metavar="DATE", help="tasks created since: YYYY-MM-DD or an ISO time")
 @status_option
 @provider_option("only this provider's tasks")
@@ -91,6 +92,7 @@ def history() -> None:
 @history.command("path", short_help="print the history file's path")
 @pass_options
 def history_path(options: Options) -> int:
+    """Print where the history file is (`--db`, SEEDANCE_TUI_DB or the default)."""
     out(str(options.settings().db_path))
     return EXIT_OK
 
@@ -99,6 +101,7 @@ def history_path(options: Options) -> int:
 @json_option
 @pass_options
 def stats(options: Options, as_json: bool) -> int:
+    """The history file's size and its counts: tasks per status, events, requests."""
     from ..exporting import history_stats
 
     with Session(options.settings()) as session:

@@ -16,6 +16,7 @@ from .common import (
     EXIT_OK,
     Options,
     UsageError,
+    check_search,
     err,
     find_task,
     out,
@@ -171,6 +172,7 @@ async def sheet(
     target = png_output(output)
     assert target is not None
     since_at = parse_since(since)
+    search = check_search(search)
     settings = options.settings()
 
     def progress(done: int, total: int) -> None:

@@ -20,6 +20,7 @@ def queue() -> None:
 @json_option
 @pass_options
 def status(options: Options, as_json: bool) -> int:
+    """Queued batch jobs per provider, and whether the queue is paused."""
     with Session(options.settings()) as session:
         counts = session.store.count_queued()
         paused = is_paused(session.store)
@@ -35,6 +36,8 @@ def status(options: Options, as_json: bool) -> int:
 @queue.command(short_help="send no queued job until resumed")
 @pass_options
 def pause(options: Options) -> int:
+    """Send no queued job until `queue resume` (the pause is kept in the history, so
+    every dashboard and `watch` sharing it obeys)."""
     with Session(options.settings()) as session:
         set_paused(session.store, True)
     err("queue paused: no queued job is sent until `seedance-tui queue resume`")
@@ -44,6 +47,7 @@ def pause(options: Options) -> int:
 @queue.command(short_help="send queued jobs again")
 @pass_options
 def resume(options: Options) -> int:
+    """Send queued jobs again, within each key's rate budget."""
     with Session(options.settings()) as session:
         set_paused(session.store, False)
     err("queue resumed: a running dashboard or `watch` sends the jobs")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 import click
 
@@ -24,7 +26,8 @@ def serve_command(options: Options) -> str:
 
 
 @click.command(short_help="the dashboard in a browser tab (textual-serve, on 127.0.0.1 only)")
-@click.option("--port", type=PORT, default=8000, show_default=True)
+@click.option("--port", type=PORT, default=8000, show_default=True,
+              help="the port on 127.0.0.1 to serve the page on")  # fmt: skip
 @pass_options
 def serve(options: Options, port: int) -> int:
     """The dashboard in a browser tab, through textual-serve. Each browser tab runs its own
@@ -33,7 +36,7 @@ def serve(options: Options, port: int) -> int:
     import logging
     import socket
 
-    from textual_serve.server import Server
+    _Server = _server_class()
 
     with socket.socket() as probe:
         try:
@@ -44,14 +47,147 @@ def serve(options: Options, port: int) -> int:
             ) from None
     logging.getLogger("textual_serve").setLevel(logging.WARNING)
     err(f"dashboard on http://127.0.0.1:{port} (loopback only); Ctrl+C stops it")
-    server = Server(serve_command(options), host="127.0.0.1", port=port, title="seedance-tui")
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve()
+    with tempfile.TemporaryDirectory(prefix="seedance-tui-serve-") as templates:
+        page_template(Path(templates))
+        server = _Server(serve_command(options), host="127.0.0.1", port=port,
+                         title="seedance-tui", templates_path=templates)  # fmt: skip
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                server.serve()
+        finally:
+            stop_descendants(os.getpid())  # any that outlived their SIGTERM
     return EXIT_OK
 
 
+def _server_class() -> type:
+    from textual_serve.server import Server
+
+    class StoppingServer(Server):
+        """textual-serve's server, ending the tabs' dashboards when it is told to stop.
+
+        Its own way out asks each dashboard to quit over its websocket and waits for it:
+        a dashboard that does not answer (busy, stopped) keeps the server waiting and
+        outlives it. Here each one is sent SIGTERM first."""
+
+        def request_exit(self) -> None:
+            signal_descendants(os.getpid())
+            super().request_exit()
+
+    return StoppingServer
+
+
+# Where the dashboard's first screen arrives: the terminal takes the keyboard at once
+# (textual-serve's page leaves it unfocused until clicked) and, until then, the page says
+# what it waits for and what to press.
+PAGE_SCRIPT = """
+<script>
+  (function () {
+    function focusTerminal() {
+      var input = document.querySelector(".xterm-helper-textarea");
+      if (input) { input.focus(); }
+    }
+    new MutationObserver(function () {
+      if (document.body.classList.contains("-first-byte")) { focusTerminal(); }
+    }).observe(document.body, { attributes: true, attributeFilter: ["class"] });
+    window.addEventListener("focus", focusTerminal);
+    document.addEventListener("keydown", focusTerminal, { once: true });
+  })();
+</script>
+"""
+PAGE_HINT = (
+    '<div class="seedance-hint" style="font-size: 13px; opacity: 0.8; margin-top: 12px">'
+    "starting the dashboard… it takes the keyboard as soon as it shows "
+    "(if keys do nothing, click it once)</div>"
+)
+
+
+def page_template(folder: Path) -> Path:
+    """textual-serve's page, as its installed version ships it, with PAGE_SCRIPT and
+    PAGE_HINT added; written to `folder` (the server's templates folder)."""
+    import textual_serve
+
+    original = Path(textual_serve.__file__).parent / "templates" / "app_index.html"
+    page = original.read_text(encoding="utf-8")
+    marker = "<div>{{ application.name or 'Textual Application' }}</div>"
+    if marker in page:
+        page = page.replace(marker, f"<div>{marker}{PAGE_HINT}</div>", 1)
+    page = page.replace("</body>", PAGE_SCRIPT + "</body>", 1)
+    target = folder / "app_index.html"
+    target.write_text(page, encoding="utf-8")
+    return target
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (its children, theirs…), from `ps` (Linux and macOS)."""
+    import subprocess
+
+    try:
+        listing = subprocess.run(
+            ["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    children: dict[int, list[int]] = {}
+    for line in listing.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and fields[0].isdigit() and fields[1].isdigit():
+            children.setdefault(int(fields[1]), []).append(int(fields[0]))
+    found: list[int] = []
+    todo = list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, []))
+    return found
+
+
+def signal_descendants(pid: int) -> list[int]:
+    """SIGTERM every process below `pid` (and SIGCONT, so that a stopped one gets it)."""
+    import signal
+
+    pids = descendants(pid)
+    for child in pids:
+        for sig in (signal.SIGTERM, signal.SIGCONT):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, sig)
+    return pids
+
+
+def stop_descendants(pid: int, grace: float = 5.0) -> None:
+    """SIGTERM every process below `pid`; SIGKILL those still there after `grace` s."""
+    import signal
+    import time
+
+    pids = signal_descendants(pid)
+    deadline = time.monotonic() + grace
+    while pids and time.monotonic() < deadline:
+        pids = [p for p in pids if _alive(p)]
+        if pids:
+            time.sleep(0.05)  # between two looks at the processes ending
+    for child in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(child, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)  # reaps our own child once it ended
+        if waited:
+            return False
+    except ChildProcessError:
+        pass  # not our child: ask the system
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @click.command(short_help="serve the fake provider APIs on loopback")
-@click.option("--port", type=PORT, default=8765, show_default=True)
+@click.option("--port", type=PORT, default=8765, show_default=True,
+              help="the port to listen on")  # fmt: skip
 @click.option("--host", default="127.0.0.1", show_default=True, help="a loopback address")
 @click.option("--generation-time", type=float, nargs=2, metavar="MIN MAX", default=(20.0, 60.0),
               show_default=True, help="seconds a render takes")  # fmt: skip
@@ -59,7 +195,7 @@ def serve(options: Options, port: int) -> int:
               help="share of renders that fail")  # fmt: skip
 @click.option("--fault-rate", type=float, default=0.0, show_default=True,
               help="share of answers that are faults")  # fmt: skip
-@click.option("--seed", type=int)
+@click.option("--seed", type=int, help="a seed for its random choices: the same run each time")
 def simulator(
     port: int,
     host: str,

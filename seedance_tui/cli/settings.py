@@ -21,6 +21,7 @@ def config() -> None:
 
 @config.command("path", short_help="print the config file's path")
 def path() -> int:
+    """Print where the config file is (or would be: it is created by `config set`)."""
     from ..paths import config_path
 
     out(str(config_path()))
@@ -35,7 +36,10 @@ def show(options: Options, as_json: bool) -> int:
     where each provider's key comes from, never the key."""
     from ..paths import config_path
 
-    shown = effective_config(options.settings())
+    settings = options.settings()
+    for problem in settings.keymap_problems:
+        err(f"warning: {problem}")
+    shown = effective_config(settings)
     if as_json:
         out(to_json(shown))
         return EXIT_OK
@@ -75,6 +79,8 @@ def set_value(name: str, value: str) -> int:
 @config.command(short_help="remove one setting (back to its default)")
 @click.argument("name")
 def unset(name: str) -> int:
+    """Remove one setting from the config file (NAME dotted, as for `config set`): its
+    default applies again."""
     return _save(name, None)
 
 
@@ -86,8 +92,14 @@ def _save(name: str, value: Any) -> int:
     return EXIT_OK
 
 
+# A job field's name in the config file where it differs from the JobSpec's.
+FILE_NAMES = {"aspect_ratio": "aspect"}
+
+
 def effective_config(settings: Settings) -> dict[str, Any]:
     """The settings in force, in the config file's shape, plus where each key comes from."""
+    import shlex
+
     from ..jobs import defaults_for
 
     return {
@@ -98,17 +110,28 @@ def effective_config(settings: Settings) -> dict[str, Any]:
         "theme": settings.theme or "textual-dark",
         "provider": settings.default_provider.value,
         "images": settings.images,
+        "desktop_notifications": settings.desktop_notifications,
+        **(
+            {"notify_command": shlex.join(settings.notify_command)}
+            if settings.notify_command
+            else {}
+        ),
         "keymap": dict(settings.keymap),
         "polling": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.polling.items()},
         "providers": {
             p.value: {
                 "base_url": s.base_url,
                 "requests_per_hour": s.requests_per_hour or 0,
+                "rate_window": s.rate_window,
                 "link_ttl_hours": s.link_ttl_hours,
                 "daily_cap": s.daily_cap or 0,
                 "monthly_cap": s.monthly_cap or 0,
                 "key_source": s.key_source or "none",
-                "defaults": defaults_for(p, settings),
+                # In the names the config file, `config set` and submit's flags use.
+                "defaults": {
+                    FILE_NAMES.get(name, name): value
+                    for name, value in defaults_for(p, settings).items()
+                },
             }
             for p, s in settings.providers.items()
         },

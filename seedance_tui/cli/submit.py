@@ -16,7 +16,7 @@ from ..jobs import JobFields, build_spec, compare_jobs, prepare
 from ..models import PreparedJob, Provider, Task, TaskStatus
 from ..providers import nanophoto, seedance15pro
 from ..session import Session
-from ..text import inert, span, to_json
+from ..text import inert, to_json
 from .common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -30,7 +30,14 @@ from .common import (
     provider_names,
     run_async,
 )
-from .display import describe_outcome, print_notice
+from .display import (
+    Relay,
+    WaitDisplay,
+    describe_outcome,
+    print_notice,
+    start_notifier,
+    waiting_hint,
+)
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -101,7 +108,8 @@ async def submit(options: Options, **flags: Any) -> int:
     async with Session(settings, with_engine=True) as session:
         engine, store = session.engine, session.store
         assert engine is not None
-        engine.subscribe(print_notice)
+        notices = Relay(print_notice)
+        engine.subscribe(notices)
         if not as_json:
             err(f"submitting to {spec.provider.value}: estimated {quote.credits} credits "
                 f"({quote.basis})")  # fmt: skip
@@ -116,7 +124,14 @@ async def submit(options: Options, **flags: Any) -> int:
                 raise
             task = store.get(task.id)
         if flags["wait"] and task.status is TaskStatus.PROCESSING:
-            task = await wait_for(engine, task, quiet=as_json)
+            err(waiting_hint(task))  # before any wait: the id survives a Ctrl+C
+            display = WaitDisplay(engine, task, quiet=as_json)
+            notices.target = display.on_event
+            notifier = start_notifier(settings, engine)
+            try:
+                task = await wait_for(engine, task, display)
+            finally:
+                await notifier.aclose()  # the notify_command's run ends with ours
             waiting = engine.waiting_reason(task.id)
             if waiting:
                 err(f"error: {task.short_id} cannot be checked: {inert(waiting)}")
@@ -158,34 +173,44 @@ def read_stdin() -> str:
         ) from None
 
 
-async def wait_for(engine: Engine, task: Task, *, quiet: bool) -> Task:
-    """Run the poll loop until this task ends (or cannot be checked)."""
+async def wait_for(engine: Engine, task: Task, display: WaitDisplay) -> Task:
+    """Run the poll loop until this task ends (or cannot be checked); `display` (an
+    engine listener already) redraws its live line meanwhile."""
     from ..events import TaskChanged
 
     done = asyncio.Event()
     final: dict[str, Task] = {}
 
     def listen(event: object) -> None:
-        if isinstance(event, TaskChanged) and event.task.id == task.id:
-            if not quiet:
-                err(f"  {event.task.status.value}  ({span(time.time() - task.created_at)})")
-            if event.task.status.is_terminal:
-                final["task"] = event.task
-                done.set()
+        if (
+            isinstance(event, TaskChanged)
+            and event.task.id == task.id
+            and event.task.status.is_terminal
+        ):
+            final["task"] = event.task
+            done.set()
         if engine.waiting_reason(task.id):
             done.set()  # it cannot be checked (its key was refused): nothing left to wait for
 
     engine.subscribe(listen)
     loop = asyncio.create_task(engine.run())
+    ticker = asyncio.create_task(display.run())
     try:
         waiter = asyncio.create_task(done.wait())
         await asyncio.wait({loop, waiter}, return_when=asyncio.FIRST_COMPLETED)
         if loop.done():
             loop.result()  # surface a crash of the loop
         waiter.cancel()
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        display.finish()
+        err(
+            f"stopped waiting; {task.short_id} keeps rendering: `seedance-tui status {task.short_id}`"
+        )
+        raise
     finally:
+        ticker.cancel()
         loop.cancel()
-        await asyncio.gather(loop, return_exceptions=True)
+        await asyncio.gather(loop, ticker, return_exceptions=True)
     return final.get("task") or engine.store.get(task.id)
 
 

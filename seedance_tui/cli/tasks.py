@@ -22,6 +22,7 @@ from .common import (
     EXIT_USAGE,
     Options,
     UsageError,
+    check_search,
     err,
     find_task,
     json_option,
@@ -32,7 +33,17 @@ from .common import (
     run_async,
     status_option,
 )
-from .display import WatchDisplay, print_notice, reasons, task_detail, task_line
+from .display import (
+    LINK_MARKS,
+    LIST_HEADER,
+    LIST_LEGEND,
+    WatchDisplay,
+    print_notice,
+    reasons,
+    start_notifier,
+    task_detail,
+    task_line,
+)
 
 if TYPE_CHECKING:
     from ..caps import CapStatus
@@ -105,7 +116,11 @@ def list_tasks(
     and the group's credits (`group_credits`: estimated and net, per provider and in
     all)."""
     flt = Filter(
-        status=statuses, provider=provider, search=search, since=parse_since(since), group=group
+        status=statuses,
+        provider=provider,
+        search=check_search(search),
+        since=parse_since(since),
+        group=group,
     )
     with Session(options.settings()) as session:
         store = session.store
@@ -134,10 +149,18 @@ def list_tasks(
             filtered = any((statuses, provider, search, since, group))
             err("no tasks" + (" match" if filtered else " yet"))
             return EXIT_OK
+        from ..links import link_state
+
         now = time.time()
-        out(f"{'id':<8}  {'provider':<13} {'status':<10} {'cred':>5}  {'age':>7}  prompt")
+        settings = options.settings()
+        out(LIST_HEADER)
+        marked = False
         for task in itertools.chain((first,), tasks):
-            out(task_line(task, now))
+            link = link_state(task, settings, now)
+            marked = marked or link in LINK_MARKS
+            out(task_line(task, now, link))
+        if marked:
+            err(LIST_LEGEND)
         return EXIT_OK
 
 
@@ -250,6 +273,19 @@ async def watch(options: Options) -> int:
     return await watch_pending(options)
 
 
+def ended_summary(finished: list[Task]) -> str:
+    """`watch`'s last line: how its tasks ended, each outcome named ("2 completed,
+    1 failed"; "all 3 completed"). Tasks it could not check are told after it."""
+    counts: dict[str, int] = {}
+    for task in finished:
+        counts[task.status.value] = counts.get(task.status.value, 0) + 1
+    order = [s.value for s in TaskStatus]
+    parts = [f"{counts[name]} {name}" for name in sorted(counts, key=order.index)]
+    if not parts:
+        return "no task ended"
+    return ("all " if len(parts) == 1 and len(finished) > 1 else "") + ", ".join(parts)
+
+
 async def watch_pending(options: Options) -> int:
     """`watch`'s work (also what `submit --batch` does after queueing, unless --detach)."""
     settings = options.settings()
@@ -276,16 +312,18 @@ async def watch_pending(options: Options) -> int:
             return EXIT_OK
         display = WatchDisplay(engine, watched)
         engine.subscribe(display.on_event)
+        notifier = start_notifier(settings, engine)
         display.start()
         try:
             await engine.run(until_idle=True)
+            await notifier.aclose()  # a failing notify_command is told before the summary
         finally:
             display.stop()
         finished = [store.get(i) for i in watched]
         held = engine.held()
         failed = [t for t in finished if t.status is not TaskStatus.COMPLETED and t.id not in held]
         left = [t for t in finished if t.id in held]
-        err(f"{len(finished) - len(failed) - len(left)} completed, {len(failed)} not")
+        err(ended_summary([t for t in finished if t.id not in held]))
         if left:
             err(f"{len(left)} task(s) left processing that this run cannot check:")
             for reason, count in reasons({t.id: held[t.id] for t in left}).items():

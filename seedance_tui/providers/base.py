@@ -75,7 +75,12 @@ class AuthError(ApiError):
 
     @property
     def hint(self) -> str:
-        return "check the API key: `seedance-tui key set PROVIDER` or the *_API_KEY variable"
+        if self.provider is None:
+            return "check the API key: `seedance-tui key list` shows where each one comes from"
+        from ..hosts import HOSTS
+
+        name = self.provider.value
+        return f"check the API key: `seedance-tui key set {name}` or {HOSTS[self.provider].env_key}"
 
 
 class InsufficientCreditsError(ApiError):

@@ -51,6 +51,12 @@ def search_words(text: str) -> list[str]:
     return words[:MAX_SEARCH_WORDS]
 
 
+def nothing_to_search(text: str | None) -> bool:
+    """Text was typed, but no word of it can be searched for (`"`, `*`, `(`, an emoji):
+    say so rather than list everything as an empty search would."""
+    return bool(text and text.strip()) and not search_words(text)
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
     """The ledger's answer to "may this request be sent": its row, or when to ask again."""

@@ -272,6 +272,8 @@ class SeedanceApp(App[int]):
     def _apply_keymap(self) -> None:
         if self.keymap_overrides:
             self.set_keymap(self.keymap_overrides)
+        for problem in self.settings.keymap_problems:  # refused at load (keymap.py)
+            self.notify(problem, title="Keymap", severity="warning", markup=False, timeout=10)
         if self.unknown_keymap_actions:
             self.notify(
                 "Unknown action(s) in [keymap], ignored: "
@@ -395,6 +397,14 @@ class SeedanceApp(App[int]):
             )
         if self.settings.bell:
             self.bell()
+        # The desktop notification and notify_command (notify.py). Textual 8.2.8 has no
+        # public call that writes an escape sequence; App.bell and copy_to_clipboard
+        # write through the driver as this does.
+        from ..notify import tell
+
+        driver = None if self.is_headless or self.is_web else self._driver
+        tell(task, self.settings, write=driver.write if driver else None,
+             report=lambda text: self.notify(text, severity="warning", markup=False))  # fmt: skip
 
     @on(EngineNotice)
     def _engine_notice(self, message: EngineNotice) -> None:
@@ -817,6 +827,23 @@ class SeedanceApp(App[int]):
         if index is not None:
             task_list.move_cursor(index)
         task_list.focus()
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Textual's, into a folder that exists (Textual's own fails when ~/Downloads
+        does not); in a browser the file is handed to the browser, as Textual does."""
+        if not self.is_web:
+            from ..paths import screenshots_dir
+
+            folder = Path(path).expanduser() if path else screenshots_dir()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self.notify(f"Screenshot not saved: {exc}", severity="error", markup=False)
+                return None
+            path = str(folder)
+        return super().deliver_screenshot(filename, path, time_format)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -11,6 +11,7 @@ from textual.widgets import Sparkline, Static
 
 from ..caps import DAILY, MONTHLY, CapStatus, gauge
 from ..models import Provider
+from ..text import plural
 from .format import PROVIDER_SHORT
 from .unchanged import show_text
 
@@ -101,7 +102,7 @@ class CreditsPanel(Vertical):
             elif state.paused_until is not None:
                 text.append("paused by the server (429)", "bold red")
             elif state.limit is None:
-                text.append(f"{state.used} requests this hour, no limit known", "dim")
+                text.append(f"{plural(state.used, 'request')} this hour, no limit known", "dim")
             else:
                 style = "bold red" if not state.remaining else ""
                 text.append(f"{state.remaining}/{state.limit} requests left this hour", style)
