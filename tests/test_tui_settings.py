@@ -47,8 +47,25 @@ def plain(renderable) -> str:
     return console.export_text()
 
 
+def noted(app):
+    """The app, keeping every notification it posts: a toast leaves the screen after its
+    timeout, and on a loaded machine it can be gone before a test first looks."""
+    seen: list[str] = []
+    notify = app.notify
+
+    def keep(message, *args, **kwargs):
+        seen.append(str(message))
+        return notify(message, *args, **kwargs)
+
+    app.notify = keep
+    app.seen_notifications = seen
+    return app
+
+
 def messages(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    """Every notification a `noted` app posted (else those on screen now)."""
+    seen = getattr(app, "seen_notifications", None)
+    return list(seen) if seen is not None else [str(n.message) for n in app._notifications]
 
 
 # -- keymap ----------------------------------------------------------------------------
@@ -59,7 +76,7 @@ async def test_a_rebound_key_works_and_the_old_one_does_not(seeded_db):
     save_setting("keymap.download", "x")
     save_setting("keymap.no_such_action", "ctrl+y")
     settings = load_settings(db=seeded_db, env={})
-    app = SeedanceApp(settings, clock=fixed_clock, poll=False)
+    app = noted(SeedanceApp(settings, clock=fixed_clock, poll=False))
     async with app.run_test(size=(120, 40)) as pilot:
         tasks = app.query_one(TaskList)
         assert app.focused is tasks
@@ -118,9 +135,8 @@ async def test_a_chosen_theme_is_saved_and_used_at_the_next_start(seeded_db):
 
 async def test_an_unknown_theme_is_reported_not_fatal(seeded_db):
     save_setting("theme", "no-such-theme")
-    app = SeedanceApp(load_settings(db=seeded_db, env={}), clock=fixed_clock, poll=False)
+    app = noted(SeedanceApp(load_settings(db=seeded_db, env={}), clock=fixed_clock, poll=False))
     async with app.run_test(size=(100, 30)) as pilot:
-        # A notification reaches the app as a message: wait for it, not for a pause.
         await wait_until(
             pilot, lambda: any("no-such-theme" in m for m in messages(app)), "theme warned"
         )
@@ -204,7 +220,7 @@ async def test_a_failed_download_says_why(live_settings, sim):
     task.video_urls = (f"{sim.base_url}/nowhere/{task.id}.mp4",)
     store.insert_task(task)
     store.close()
-    app = SeedanceApp(live_settings, poll=False)
+    app = noted(SeedanceApp(live_settings, poll=False))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("d")
         await wait_until(pilot, lambda: any("Could not save" in m for m in messages(app)))
