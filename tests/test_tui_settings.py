@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from textual.widgets import Input, ProgressBar, Static
-from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, footer_keys, row_text, wait_until
+from tui_helpers import (
+    CLOSED_MEDIA,
+    FIXED_NOW,
+    fixed_clock,
+    footer_keys,
+    noted,
+    notes,
+    row_text,
+    wait_until,
+)
 
 from seedance_tui import library
 from seedance_tui.batch_queue import BatchQueue
@@ -47,25 +56,8 @@ def plain(renderable) -> str:
     return console.export_text()
 
 
-def noted(app):
-    """The app, keeping every notification it posts: a toast leaves the screen after its
-    timeout, and on a loaded machine it can be gone before a test first looks."""
-    seen: list[str] = []
-    notify = app.notify
-
-    def keep(message, *args, **kwargs):
-        seen.append(str(message))
-        return notify(message, *args, **kwargs)
-
-    app.notify = keep
-    app.seen_notifications = seen
-    return app
-
-
 def messages(app) -> list[str]:
-    """Every notification a `noted` app posted (else those on screen now)."""
-    seen = getattr(app, "seen_notifications", None)
-    return list(seen) if seen is not None else [str(n.message) for n in app._notifications]
+    return [note.message for note in notes(app)]
 
 
 # -- keymap ----------------------------------------------------------------------------
