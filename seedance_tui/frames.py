@@ -401,6 +401,11 @@ async def write_frame(
 # -- the dashboard's loader ------------------------------------------------------------
 
 
+def _retrieved(done: asyncio.Task) -> None:
+    if not done.cancelled():
+        done.exception()
+
+
 class FrameLoader:
     """Posters for the dashboard: shared extractions, bounded concurrency, failures kept.
 
@@ -436,6 +441,9 @@ class FrameLoader:
         running = self._running.get(task.id)
         if running is None:
             running = asyncio.get_running_loop().create_task(self._make(task))
+            # Its failure is kept in _failures; when every caller stopped waiting, nobody
+            # else reads it, and asyncio would log it as never retrieved.
+            running.add_done_callback(_retrieved)
             self._running[task.id] = running
         return await asyncio.shield(running)
 

@@ -224,6 +224,33 @@ async def test_the_loader_remembers_a_failure_and_says_expired_links_are_gone(
         await loader.aclose()
 
 
+async def test_a_failure_nobody_waits_for_any_more_is_not_logged_as_never_retrieved(
+    sim, settings
+) -> None:
+    import gc
+
+    loop = asyncio.get_running_loop()
+    logged: list[dict] = []
+    loop.set_exception_handler(lambda _loop, context: logged.append(context))
+    dead = completed_task(f"{sim.base_url}/media/gone.mp4")
+    loader = frames.FrameLoader(settings)
+    try:
+        waiter = asyncio.ensure_future(loader.poster(dead))
+        await asyncio.sleep(0)  # the extraction has started
+        waiter.cancel()  # the cursor moved on: nobody waits for this frame any more
+        await asyncio.gather(waiter, return_exceptions=True)
+        deadline = loop.time() + 30
+        while loader.known_failure(dead) is None:  # the extraction ends on its own
+            assert loop.time() < deadline, "the extraction did not end"
+            await asyncio.sleep(0.01)
+        del waiter
+        gc.collect()
+        assert not [c for c in logged if "never retrieved" in str(c.get("message"))], logged
+    finally:
+        loop.set_exception_handler(None)
+        await loader.aclose()
+
+
 # -- `seedance-tui frame` ----------------------------------------------------------------
 
 
