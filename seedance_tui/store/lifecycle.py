@@ -251,12 +251,12 @@ class Lifecycle(Connection):
         (stopped while waiting for budget, say: nothing was sent, nothing charged).
 
         Intents older than the ledger's link between requests and tasks (migration
-        m006) cannot be told apart: they stay `orphaned`."""
+        LEDGER_LINK_MIGRATION) cannot be told apart: they stay `orphaned`."""
         rows = self._all(
             "SELECT id, owner, created_at FROM tasks WHERE status='submitting' AND task_id IS NULL"
         )
         linked_since = self._one(
-            "SELECT applied_at FROM _migrations WHERE name='m006_request_task'"
+            "SELECT applied_at FROM _migrations WHERE name=?", (self.LEDGER_LINK_MIGRATION,)
         )
         linked_from = from_iso(linked_since[0]) if linked_since and linked_since[0] else None
         ended = []
