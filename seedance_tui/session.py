@@ -30,7 +30,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .config import Settings
-from .store import Store
+from .store import StoreBackend
+from .store.locations import open_store
 
 if TYPE_CHECKING:
     from .batch_queue import BatchQueue
@@ -62,7 +63,7 @@ class Session:
         self,
         settings: Settings,
         *,
-        store: Store | None = None,
+        store: StoreBackend | None = None,
         engine: Engine | None = None,
         make_queue: Callable[[Engine], BatchQueue] | None = None,
         clock: Callable[[], float] = time.time,
@@ -82,12 +83,12 @@ class Session:
     # -- the history -------------------------------------------------------------------
 
     @property
-    def store(self) -> Store:
+    def store(self) -> StoreBackend:
         """The history, opened on first use (StoreError when it cannot be used)."""
         if self._store is None:
             if self._closed:
                 raise RuntimeError("the session is closed")
-            self._store = Store.open(self.settings.db_path)
+            self._store = open_store(self.settings.db_target)
         return self._store
 
     def open(self) -> Session:

@@ -42,6 +42,13 @@ def redact(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def has_password(url: str) -> bool:
+    """Does the URL carry a password (`user:password@` or a `password=` parameter)?"""
+    parts = urlsplit(url.strip())
+    userinfo = parts.netloc.rpartition("@")[0]
+    return ":" in userinfo or any(k.lower() == "password" for k, _ in parse_qsl(parts.query))
+
+
 def open_store(
     location: str | os.PathLike[str] | None, *, owner: str | None = None, create: bool = True
 ) -> StoreBackend:
@@ -61,4 +68,4 @@ def open_store(
     return Store.open(path, owner=owner, create=create)
 
 
-__all__ = ["MISSING_EXTRA", "is_url", "open_store", "redact"]
+__all__ = ["MISSING_EXTRA", "has_password", "is_url", "open_store", "redact"]
