@@ -22,7 +22,9 @@ from . import __version__, providers
 from .config import ConfigError, MissingKeyError, Settings, load_settings
 from .models import JobSpec, JobValidationError, Provider, Task, TaskStatus, iso
 from .session import Session
-from .store import Filter, Store, StoreError, StoreFullError
+from .store import Filter, StoreBackend, StoreError, StoreFullError
+from .store.locations import is_url
+from .store.locations import open_store as open_history
 from .text import inert, one_line, span, to_json, to_json_array
 
 if TYPE_CHECKING:
@@ -59,7 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 the job or request failed, 2 bad usage or input.",
     )
     parser.add_argument("--version", action="version", version=f"seedance-tui {__version__}")
-    parser.add_argument("--db", metavar="PATH", help="the history file (env SEEDANCE_TUI_DB)")
+    parser.add_argument(
+        "--db",
+        metavar="PATH|URL",
+        help="the history file, or a postgresql://USER@HOST/DB database shared by many "
+        "machines (env SEEDANCE_TUI_DB)",
+    )
     parser.add_argument(
         "--key",
         action="append",
@@ -318,8 +325,8 @@ def err(text: str) -> None:
     sys.stderr.write(text + "\n")
 
 
-def open_store(settings: Settings) -> Store:
-    return Store.open(settings.db_path)
+def open_store(settings: Settings) -> StoreBackend:
+    return open_history(settings.db_target)
 
 
 def _read_stdin() -> str:
@@ -1096,7 +1103,7 @@ def effective_config(settings: Settings) -> dict[str, Any]:
     from .paths import default_library_dir
 
     return {
-        "db": str(settings.db_path),
+        "db": settings.db_location,
         "library": str(settings.library or default_library_dir()),
         "auto_download": settings.auto_download,
         "bell": settings.bell,
@@ -1169,7 +1176,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     from .paths import backups_dir
 
     if args.history_command == "path":
-        out(str(settings.db_path))
+        out(settings.db_location)
         return EXIT_OK
     store = open_store(settings)
     try:
@@ -1209,7 +1216,9 @@ def serve_command(args: argparse.Namespace) -> str:
     import shlex
 
     parts = [sys.executable, "-m", "seedance_tui"]
-    if args.db:
+    if args.db and is_url(args.db):
+        os.environ["SEEDANCE_TUI_DB"] = args.db  # inherited: no password on a command line
+    elif args.db:
         parts += ["--db", os.path.abspath(os.path.expanduser(args.db))]
     if args.demo:
         parts.append("--demo")
