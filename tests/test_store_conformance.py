@@ -583,6 +583,21 @@ def test_a_claim_of_a_dead_poller_on_this_machine_ends_with_it(backend, store, p
     assert not store.claim_poll(task.id, NOW + 12, 0.0)  # and now it is ours
 
 
+def test_a_dead_pollers_task_is_taken_over_only_min_interval_after_its_poll(
+    backend, store, processes
+) -> None:
+    """Its request may have reached the server just before it died: no second poll of
+    the task sooner than any other poll would be."""
+    task = processing(store)
+    gone = backend.open(owner=dead_owner(processes))
+    try:
+        assert gone.claim_poll(task.id, NOW + 10, 4.0)
+    finally:
+        gone.close()
+    assert not store.claim_poll(task.id, NOW + 12, 4.0)
+    assert store.claim_poll(task.id, NOW + 14, 4.0)
+
+
 def test_a_poll_time_written_before_the_clock_was_set_back_is_not_believed(store) -> None:
     task = store.create_intent(job(), estimate=4, key_fingerprint="k", now=NOW)
     store.record_submitted(task.id, "t-1", TaskUpdate("t-1", TaskStatus.PROCESSING), NOW)

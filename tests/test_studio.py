@@ -8,6 +8,7 @@ these tests follow one everywhere it could leak."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -16,10 +17,12 @@ from pathlib import Path
 
 import pytest
 from conftest import NANO_KEY
+from processes import wait_for
 
 from seedance_tui import cli
 from seedance_tui.config import load_settings
 from seedance_tui.paths import config_path
+from seedance_tui.simulator import SimConfig
 from seedance_tui.store.locations import open_store, redact
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (the postgres extra)")
@@ -165,3 +168,50 @@ def test_without_the_extra_a_url_is_refused_with_exit_2_naming_it(processes) -> 
     assert "pip install 'seedance-tui[postgres]'" in err
     assert "postgresql://me@127.0.0.1:1/studio" in err
     assert "secret" not in err and "Traceback" not in err
+
+
+def load_studio_benchmark():
+    """benchmarks/studio.py: the two machines the test and the benchmark run alike."""
+    path = REPO / "benchmarks" / "studio.py"
+    spec = importlib.util.spec_from_file_location("studio_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TWO_MACHINES = SimConfig(
+    generation_time=(3.0, 12.0), failure_rate=0.0, seed=3, nanophoto_rate_limit=30,
+    rate_window=10.0,
+)  # fmt: skip
+
+
+def two_machines(pg_url, sim, tmp_path, processes, jobs: int) -> dict:
+    studio = load_studio_benchmark()
+    counts = studio.run_studio(
+        pg_url, sim.base_url, tmp_path, jobs=jobs, spawn=processes.spawn,
+        wait_for=wait_for, limit=30, window=10.0, deadline=300.0,
+    )  # fmt: skip
+    assert counts["b_exit"] == 0, counts["b_stderr"]
+    assert counts["rate_limited"] == 0, counts  # one budget: the limiter never refused
+    assert counts["closest_polls"] >= studio.POLL_SPACING, counts  # one poller at a time
+    assert counts["polled_closer"] == 0, counts
+    assert counts["left_by_a"] > 0, counts  # A was killed with work left...
+    assert counts["by_status"] == {"completed": 2 * jobs}, counts  # ...which B finished
+    assert counts["listed"] == {"A": 2 * jobs, "B": 2 * jobs}, counts
+    return counts
+
+
+@pytest.mark.parametrize("sim_config", [TWO_MACHINES], indirect=True)
+def test_two_machines_share_one_budget_and_one_poller_per_task(
+    pg_url, sim, tmp_path, processes
+) -> None:
+    """Two processes with their own homes on one database and one key (30 requests per
+    10 s): no 429, no task polled by two at once, both list every task; one killed
+    mid-flight, the other finishes its tasks. 5 jobs each (`-m slow`: 20)."""
+    two_machines(pg_url, sim, tmp_path, processes, jobs=5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sim_config", [TWO_MACHINES], indirect=True)
+def test_two_machines_with_twenty_jobs_each(pg_url, sim, tmp_path, processes) -> None:
+    two_machines(pg_url, sim, tmp_path, processes, jobs=20)

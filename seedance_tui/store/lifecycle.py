@@ -220,10 +220,13 @@ class Lifecycle(Connection):
             )  # fmt: skip
             if cursor.rowcount == 1:
                 return True
+            # A dead poller's request may have reached the server just before it died:
+            # its task is taken over once that poll is `min_interval` old, like any other.
             held = tx.execute(
                 "SELECT owner, poll_lease_until FROM tasks WHERE id=? "
-                "AND status IN ('processing') AND poll_lease_until > ?",
-                (id, iso(now)),
+                "AND status IN ('processing') AND poll_lease_until > ? "
+                "AND (last_polled_at IS NULL OR last_polled_at <= ? OR last_polled_at > ?)",
+                (id, iso(now), iso(now - min_interval), iso(now + slack)),
             ).fetchone()
             if held is None or not held[0] or held[0] == owner or owner_alive(held[0]):
                 return False
