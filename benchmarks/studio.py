@@ -112,7 +112,7 @@ def run_studio(
     from seedance_tui.store.locations import open_store
 
     homes = {name: machine_home(root, name, url, sim_url, limit, window) for name in "AB"}
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     procs = {
         name: spawn(machine_argv(name, jobs), env=machine_env(home),
                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -129,6 +129,7 @@ def run_studio(
 
         wait_for(a_is_mid_flight, "machine A has submitted everything, some still rendering",
                  deadline)  # fmt: skip
+        killed_wall = time.time()
         procs["A"].send_signal(signal.SIGKILL)
         procs["A"].wait()
         left_by_a = sum(
@@ -156,7 +157,13 @@ def run_studio(
             env=machine_env(home), capture_output=True, timeout=120,
         )  # fmt: skip
         listed[name] = len(json.loads(done.stdout or b"[]"))
+    close = [
+        (t["task_id"], [round(at - started_wall, 3) for at in t["checks"]]) for t in sim_tasks
+        if any(b - a < POLL_SPACING for a, b in zip(t["checks"], t["checks"][1:], strict=False))
+    ]  # fmt: skip
     return {
+        "close_checks": close,
+        "killed_at": round(killed_wall - started_wall, 3),
         "jobs": 2 * jobs,
         "seconds": round(elapsed, 1),
         "b_exit": b_code,

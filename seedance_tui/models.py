@@ -201,6 +201,7 @@ class Task:
     last_polled_at: float | None = None
     next_poll_at: float | None = None
     local_path: str | None = None
+    submitted_by: str | None = None  # who submitted it: "user@host" (None: not recorded)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -243,6 +244,7 @@ class Task:
             "completed_at": iso(self.completed_at),
             "generation_time": self.generation_time,
             "local_path": self.local_path,
+            "submitted_by": self.submitted_by,
         }
 
 

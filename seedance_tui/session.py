@@ -24,6 +24,8 @@ that a command that only reads the history never pays for them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING
 
 from .config import Settings
 from .store import StoreBackend
+from .store.interface import ChangeFeed
 from .store.locations import open_store
 
 if TYPE_CHECKING:
@@ -78,6 +81,7 @@ class Session:
         self.engine: Engine | None = None
         self.downloads: AutoDownloader | None = None
         self.queue: BatchQueue | None = None
+        self.feed: ChangeFeed | None = None
         self._closed = False
 
     # -- the history -------------------------------------------------------------------
@@ -137,7 +141,22 @@ class Session:
             engine.attach(self.downloads)
         self.queue = (self._make_queue or BatchQueue)(engine)
         engine.attach(self.queue)
+        self._start_feed(engine)
         return engine
+
+    def _start_feed(self, engine: Engine) -> None:
+        """A shared history's live changes (studio mode) fed to the engine on its loop,
+        which tells the dashboard: another machine's task shows within the second."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop to hand changes to (built outside one): resyncs only
+
+        def changed(task_id: str) -> None:  # on the feed's thread
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(engine.note_external, task_id)
+
+        self.feed = self.store.changes(changed)
 
     async def stop_sending(self) -> None:
         """Send no further queued job; wait for the one being sent (a graceful quit)."""
@@ -153,6 +172,9 @@ class Session:
             return
         self._closed = True
         steps: list[Callable[[], Awaitable[None]]] = []
+        if self.feed is not None:
+            feed, self.feed = self.feed, None
+            steps.append(lambda: asyncio.to_thread(feed.close))
         if self.queue is not None:
             steps.append(self.queue.aclose)
         if self.downloads is not None:

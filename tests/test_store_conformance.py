@@ -995,6 +995,42 @@ def test_a_backup_is_a_history_with_the_same_tasks(backend, store, tmp_path) -> 
         copy.close()
 
 
+def test_every_task_records_who_submitted_it_and_lists_filter_by_it(backend, store) -> None:
+    from seedance_tui.store.rows import this_submitter
+
+    me = this_submitter()
+    user, host = me.split("@", 1)
+    intent = store.create_intent(job(), estimate=4, key_fingerprint="fp", now=NOW)
+    [queued] = store.enqueue([(job("queued"), 4, "fp")], NOW + 1)
+    assert store.get(intent.id).submitted_by == me == queued.submitted_by
+    store.insert_task(finished(1, submitted_by="ana@render-box"))
+    store.import_tasks([finished(2, submitted_by="ana@laptop_1"), finished(3)])
+    assert store.get(finished(2).id).submitted_by == "ana@laptop_1"
+    assert store.get(finished(3).id).submitted_by is None
+
+    def ids(who: str) -> set[str]:
+        flt = Filter(submitted_by=who)
+        listed = {t.id for t in store.list(flt, limit=None)}
+        assert store.count(flt) == len(listed)
+        assert {t.id for t in store.iter_tasks(flt)} == listed
+        return listed
+
+    assert ids(me) == {intent.id, queued.id}
+    assert ids(user) >= {intent.id, queued.id}
+    assert ids("ana") == {finished(1).id, finished(2).id}
+    assert ids("@render-box") == {finished(1).id}
+    assert ids("ana@laptop_1") == {finished(2).id}
+    assert ids("ana@laptop%") == set()  # taken literally
+    assert ids("@laptop_%") == set()
+    assert ids("an") == set()  # a user is named whole
+    store.backup_to(backend.tmp_path / "who.db")
+    copy = backend.open_copy(backend.tmp_path / "who.db")
+    try:
+        assert copy.get(finished(1).id).submitted_by == "ana@render-box"
+    finally:
+        copy.close()
+
+
 # -- the batch queue and app state ------------------------------------------------------------
 
 

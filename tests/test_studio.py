@@ -215,3 +215,113 @@ def test_two_machines_share_one_budget_and_one_poller_per_task(
 @pytest.mark.parametrize("sim_config", [TWO_MACHINES], indirect=True)
 def test_two_machines_with_twenty_jobs_each(pg_url, sim, tmp_path, processes) -> None:
     two_machines(pg_url, sim, tmp_path, processes, jobs=20)
+
+
+def test_the_detail_pane_names_who_else_submitted_a_task() -> None:
+    from rich.console import Console
+
+    from seedance_tui.models import Provider, Task, TaskStatus
+    from seedance_tui.store import this_submitter
+    from seedance_tui.tui.detail import render_task
+
+    def shown(who: str | None) -> str:
+        task = Task(id="019aaaa000000001", provider=Provider.NANOPHOTO, prompt="a shot",
+                    status=TaskStatus.COMPLETED, params={}, created_at=1.8e9, submitted_by=who)  # fmt: skip
+        console = Console(width=100, record=True, color_system=None)
+        console.print(render_task(task, [], now=1.8e9 + 60))
+        return console.export_text()
+
+    assert "ana@[b]render-box[/b]" in shown("ana@[b]render-box[/b]")  # literally, no markup
+    assert "by " not in shown(this_submitter()).replace("by the", "")
+    assert "by " not in shown(None)
+
+
+def test_list_by_shows_one_submitters_tasks(pg_url, capsys) -> None:
+    from seedance_tui.models import Provider, Task, TaskStatus
+
+    store = open_store(pg_url)
+    try:
+        for i, who in enumerate(["ana@render-box", "ana@laptop", "ben@render-box", None]):
+            store.insert_task(Task(id=f"019aaaa00000000{i}", provider=Provider.NANOPHOTO,
+                                   prompt=f"shot {i}", status=TaskStatus.COMPLETED, params={},
+                                   created_at=1.8e9 + i, submitted_by=who))  # fmt: skip
+    finally:
+        store.close()
+
+    def listed(*argv: str) -> list[str]:
+        assert cli.main(["--db", pg_url, "list", "--json", *argv]) == 0
+        return sorted(t["submitted_by"] for t in json.loads(capsys.readouterr().out))
+
+    assert listed("--by", "ana") == ["ana@laptop", "ana@render-box"]
+    assert listed("--by", "@render-box") == ["ana@render-box", "ben@render-box"]
+    assert listed("--by", "ben@render-box") == ["ben@render-box"]
+
+
+# -- live across machines ---------------------------------------------------------------
+
+
+def test_the_change_feed_tells_other_processes_writes_and_skips_its_own(pg_url) -> None:
+    import queue
+
+    from seedance_tui.models import JobSpec, Provider, TaskStatus, TaskUpdate
+
+    here = PgStore.open(pg_url, owner="machine-b.invalid:2")
+    there = PgStore.open(pg_url, owner="machine-a.invalid:1")
+    heard: queue.Queue[str] = queue.Queue()
+    feed = here.changes(heard.put)
+    try:
+        assert feed.listening.wait(30), "the feed never started listening"
+        here.create_intent(JobSpec(Provider.NANOPHOTO, "mine"), estimate=4, key_fingerprint="k",
+                           now=1.8e9)  # fmt: skip
+        intent = there.create_intent(JobSpec(Provider.NANOPHOTO, "theirs"), estimate=4,
+                                     key_fingerprint="k", now=1.8e9)  # fmt: skip
+        assert heard.get(timeout=30) == intent.id  # theirs, not mine
+        update = TaskUpdate("t-1", TaskStatus.PROCESSING)
+        there.record_submitted(intent.id, "t-1", update, 1.8e9 + 1)
+        assert heard.get(timeout=30) == intent.id
+        there.claim_poll(intent.id, 1.8e9 + 10, 4.0)  # a lease is no visible change...
+        there.apply_update(intent.id, TaskUpdate("t-1", TaskStatus.COMPLETED), 1.8e9 + 11)
+        assert heard.get(timeout=30) == intent.id  # ...its answer is
+        there.bulk_import([])
+        assert heard.get(timeout=30) == "*"
+        assert heard.empty()
+    finally:
+        feed.close()
+        here.close()
+        there.close()
+
+
+async def test_a_dashboard_shows_another_machines_task_as_it_is_written(
+    pg_url, live_settings
+) -> None:
+    """Machine A (another handle, another owner) submits and finishes a task; the
+    dashboard on B lists it and follows its status without any resync."""
+    from tui_helpers import wait_until
+
+    from seedance_tui.models import JobSpec, Provider, TaskStatus, TaskUpdate
+    from seedance_tui.tui.app import SeedanceApp
+    from seedance_tui.tui.task_list import TaskList
+
+    live_settings.db_url = pg_url
+    app = SeedanceApp(live_settings)
+    machine_a = PgStore.open(pg_url, owner="machine-a.invalid:1")
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            tasks = app.query_one(TaskList)
+            await wait_until(pilot, lambda: app.session.feed is not None)
+            await wait_until(pilot, lambda: app.session.feed.listening.is_set())
+            assert tasks.total == 0
+            intent = machine_a.create_intent(
+                JobSpec(Provider.NANOPHOTO, "from machine A"), estimate=4,
+                key_fingerprint="elsewhere", now=app.clock(),
+            )  # fmt: skip
+            await wait_until(pilot, lambda: tasks.total == 1)
+            assert tasks.task_at(0).id == intent.id
+            update = TaskUpdate("t-a1", TaskStatus.PROCESSING)
+            machine_a.record_submitted(intent.id, "t-a1", update, app.clock())
+            await wait_until(pilot, lambda: tasks.task_at(0).status is TaskStatus.PROCESSING)
+            done = TaskUpdate("t-a1", TaskStatus.FAILED, error="render failed on A")
+            machine_a.apply_update(intent.id, done, app.clock())
+            await wait_until(pilot, lambda: tasks.task_at(0).status is TaskStatus.FAILED)
+    finally:
+        machine_a.close()

@@ -54,6 +54,7 @@ from .rows import (
     new_task_id,
     profile_of,
     this_owner,
+    this_submitter,
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION
 from .sqlite import Store
@@ -90,4 +91,5 @@ __all__ = [
     "profile_of",
     "search_words",
     "this_owner",
+    "this_submitter",
 ]

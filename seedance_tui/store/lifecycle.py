@@ -19,6 +19,7 @@ from .rows import (
     sane_credits,
     sane_seconds,
     task_row,
+    this_submitter,
 )
 
 
@@ -44,7 +45,7 @@ def insert_new(
     task = Task(
         id=new_task_id(now), provider=spec.provider, status=status, prompt=spec.prompt,
         params=spec.params(), created_at=now, key_fingerprint=key_fingerprint,
-        credits_estimated=estimate, updated_at=now,
+        credits_estimated=estimate, updated_at=now, submitted_by=this_submitter(),
     )  # fmt: skip
     tx.execute(INSERT_TASK, task_row(task, owner))
     return task

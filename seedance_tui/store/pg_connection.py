@@ -116,6 +116,8 @@ class PgConnection(Connection):
         self.path = None
         self._owner = owner
         self._owns_pool = owns_pool
+        self._url = ""  # to connect the change feed (set by PgStore.open)
+        self._writer = ""  # this process's application_name
 
     def close(self) -> None:
         if self._owns_pool:

@@ -85,13 +85,15 @@ CREATE INDEX idx_requests_task ON requests(task) WHERE task IS NOT NULL;
 CREATE TABLE app_state (name TEXT COLLATE "C" PRIMARY KEY, value TEXT)
 """
 
-# A change a dashboard shows: the new task's id (or its changed one's) on NOTIFY_CHANNEL.
+# A change a dashboard shows: "<task id> <writer>" on NOTIFY_CHANNEL, the writer being
+# the connection's application_name (pg_feed.py), so that a process can skip its own.
 # A bulk write says `SET LOCAL seedance_tui.quiet = 'on'` and notifies "*" once instead.
 _NOTIFY = f"""
 CREATE FUNCTION seedance_tui_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF coalesce(current_setting('seedance_tui.quiet', true), '') <> 'on' THEN
-        PERFORM pg_notify('{NOTIFY_CHANNEL}', NEW.id);
+        PERFORM pg_notify('{NOTIFY_CHANNEL}',
+            NEW.id || ' ' || coalesce(current_setting('application_name', true), ''));
     END IF;
     RETURN NULL;
 END $$;
@@ -108,10 +110,17 @@ CREATE TRIGGER tasks_notify_update AFTER UPDATE ON tasks FOR EACH ROW
     EXECUTE FUNCTION seedance_tui_notify()
 """
 
+# Who submitted each task ("user@host"), shown and filtered by.
+_SUBMITTED_BY = """
+ALTER TABLE tasks ADD COLUMN submitted_by TEXT;
+CREATE INDEX idx_tasks_submitted_by ON tasks(submitted_by, created_at)
+"""
+
 # (name, SQL): run as one script each. Append only.
 MIGRATIONS: list[tuple[str, str]] = [
     ("pg001_initial", _INITIAL),
     ("pg002_notify", _NOTIFY),
+    ("pg003_submitted_by", _SUBMITTED_BY),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # From this migration on, the ledger links each request to its task.

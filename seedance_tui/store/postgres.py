@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -29,13 +29,14 @@ from .errors import StoreError, StoreOpenError
 from .interface import Filter
 from .lifecycle import Lifecycle
 from .pg_connection import PgConnection, translate
+from .pg_feed import ChangeFeed, application_name
 from .pg_schema import NOTIFY_CHANNEL, migrate
 from .pg_search import tsquery, tsvector_text
 from .queries import Queries, filter_clauses
 from .queue_state import QueueState
 from .reports import Reports
 from .request_ledger import RequestLedger
-from .rows import TASK_COLUMNS, task_row
+from .rows import TASK_COLUMNS, task_row, this_owner
 from .transfer import Transfer
 
 CONNECT_TIMEOUT = 10  # seconds to reach the server before the open is refused
@@ -202,11 +203,16 @@ class PgStore(Lifecycle, RequestLedger, PgQueries, Reports, PgTransfer, QueueSta
             raise StoreOpenError(f"cannot prepare {location}: {_first_line(exc)}") from None
         finally:
             probe.close()
+        writer = application_name(owner or this_owner())
         pool = ConnectionPool(
             url,
             min_size=1,
             max_size=POOL_SIZE,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": CONNECT_TIMEOUT,
+                "application_name": writer,
+            },
             open=False,
             num_workers=1,
             name="seedance-tui",
@@ -216,11 +222,20 @@ class PgStore(Lifecycle, RequestLedger, PgQueries, Reports, PgTransfer, QueueSta
         except (psycopg.Error, StoreError) as exc:
             pool.close()
             raise StoreOpenError(f"cannot connect to {location}: {_first_line(exc)}") from None
-        return cls(pool, location, owner=owner)
+        store = cls(pool, location, owner=owner)
+        store._url, store._writer = url, writer
+        return store
 
     def reader(self) -> PgStore:
         """A handle for another thread, on this handle's pool (closing it keeps the pool)."""
-        return type(self)(self.pool, self.location, owner=self._owner, owns_pool=False)
+        handle = type(self)(self.pool, self.location, owner=self._owner, owns_pool=False)
+        handle._url, handle._writer = self._url, self._writer
+        return handle
+
+    def changes(self, on_change: Callable[[str], None]) -> ChangeFeed:
+        """Other processes' changes, live (LISTEN/NOTIFY on a connection of its own):
+        `on_change(task id)`, or "*" for many at once, on the feed's thread."""
+        return ChangeFeed(self._url, self._writer, on_change)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -29,6 +29,17 @@ def filter_clauses(filter: Filter | None, *, walk: bool = False) -> tuple[list[s
     if filter.since is not None:
         clauses.append("created_at >= ?")
         args.append(iso(filter.since))
+    if filter.submitted_by:
+        who = filter.submitted_by.strip()
+        if who.startswith("@"):
+            clauses.append("submitted_by LIKE ? ESCAPE '\\'")
+            args.append("%" + _like(who))
+        elif "@" in who:
+            clauses.append("submitted_by = ?")
+            args.append(who)
+        else:
+            clauses.append("submitted_by LIKE ? ESCAPE '\\'")
+            args.append(_like(who) + "@%")
     query = fts_query(filter.search or "")
     if query:
         # `+rowid` keeps SQLite from looking each match up by rowid: it walks an index
@@ -37,6 +48,11 @@ def filter_clauses(filter: Filter | None, *, walk: bool = False) -> tuple[list[s
         clauses.append(f"{column} IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH ?)")
         args.append(query)
     return clauses, args
+
+
+def _like(text: str) -> str:
+    """Text matched literally by LIKE ... ESCAPE '\\'."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def fts_query(text: str) -> str:
@@ -117,7 +133,8 @@ class Queries(Connection):
 
     def count(self, filter: Filter | None = None) -> int:
         filter = filter or Filter()
-        if filter.search and not (filter.status or filter.provider or filter.since is not None):
+        narrowed = filter.status or filter.provider or filter.since is not None
+        if filter.search and not (narrowed or filter.submitted_by):
             return self._count_matches(filter.search)
         clauses, args = self._filter_clauses(filter)
         return self._scalar(f"SELECT count(*) FROM tasks{_where(clauses)}", args)

@@ -337,7 +337,7 @@ class SeedanceApp(App[int]):
     def _on_engine_event(self, event: EngineEvent) -> None:
         """Called by the engine on this loop, synchronously: post, don't touch widgets."""
         if isinstance(event, TaskChanged):
-            self.post_message(TaskUpdated(event.task, event.previous))
+            self.post_message(TaskUpdated(event.task, event.previous, external=event.external))
         elif isinstance(event, Notice):
             self.post_message(EngineNotice(event.level, event.message, persistent=event.persistent))
         elif isinstance(event, EngineDownloadProgress):
