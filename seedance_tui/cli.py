@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, default=20, help="default: 20 (0: all)")
     p.add_argument("--search", metavar="TEXT", help="words the prompt contains")
     p.add_argument("--since", metavar="DATE", help="YYYY-MM-DD or an ISO time")
+    p.add_argument(
+        "--by", metavar="WHO",
+        help="submitted by USER@HOST, USER (on any machine) or @HOST (anyone there)",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("credits", help="credits spent per provider (as the servers reported them)")
@@ -540,6 +544,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
             provider=args.provider,
             search=args.search,
             since=_parse_since(args.since),
+            submitted_by=args.by,
         )
         tasks: Iterator[Task]
         if args.limit:
@@ -557,7 +562,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
                 "no tasks"
                 + (
                     " match"
-                    if any((args.status, args.provider, args.search, args.since))
+                    if any((args.status, args.provider, args.search, args.since, args.by))
                     else " yet"
                 )
             )
