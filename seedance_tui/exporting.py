@@ -243,7 +243,47 @@ def import_file(store: Store, path: Path, fmt: str | None = None) -> tuple[int, 
     An import cut short there (killed, a full disk) can be run again: the tasks already in
     are skipped.
     """
+    if fmt is None and is_history_file(path):
+        return import_history(store, path)
     return store.import_tasks(_tasks_of(path, fmt))
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def is_history_file(path: Path) -> bool:
+    """Is `path` an SQLite file (a history, a backup), not an export?"""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def import_history(store: Store, path: Path) -> tuple[int, int]:
+    """Every task of another history file (a backup, another machine's history) that
+    this history lacks, as it stands — its key fingerprint and poll times included, so
+    a task still rendering goes on being polled — with its timeline; the rest skipped.
+    How a SQLite history moves into a PostgreSQL one (`--db postgresql://… import
+    FILE`). One short transaction per task: a move cut short can be run again.
+
+    The file is opened as a history (a foreign, damaged or newer one is refused
+    untouched; an older one is brought up to this version's schema first)."""
+    from .store import StoreConflictError
+
+    source = Store.open(path, create=False)
+    inserted = skipped = 0
+    try:
+        for task in source.iter_tasks(sort="oldest"):
+            try:
+                store.insert_task(task, source.events(task.id))
+            except StoreConflictError:
+                skipped += 1
+            else:
+                inserted += 1
+    finally:
+        source.close()
+    return inserted, skipped
 
 
 def _tasks_of(path: Path, fmt: str | None) -> Iterator[Task]:

@@ -325,3 +325,52 @@ async def test_a_dashboard_shows_another_machines_task_as_it_is_written(
             await wait_until(pilot, lambda: tasks.task_at(0).status is TaskStatus.FAILED)
     finally:
         machine_a.close()
+
+
+# -- backups, imports and the move ------------------------------------------------------
+
+
+def test_a_sqlite_history_moves_into_postgres_with_one_command_and_back(
+    pg_url, tmp_path, capsys
+) -> None:
+    """`--db URL import FILE`: every task as it stands (key fingerprint, poll times,
+    who submitted it) with its timeline; run again, nothing twice. `history backup` of
+    the database is a SQLite history that imports into a new file the same way."""
+    from seedance_tui.demo import seed_history
+    from seedance_tui.models import JobSpec, Provider, TaskStatus, TaskUpdate
+    from seedance_tui.store import Store
+
+    old = tmp_path / "laptop.db"
+    laptop = Store.open(old)
+    seed_history(laptop, 1.8e9, media_base="http://127.0.0.1:1")
+    pending = laptop.create_intent(JobSpec(Provider.NANOPHOTO, "still rendering"), estimate=8,
+                                   key_fingerprint="fp-laptop", now=1.8e9)  # fmt: skip
+    pending = laptop.record_submitted(pending.id, "t-pending", TaskUpdate("t-pending",
+                                      TaskStatus.PROCESSING), 1.8e9 + 1)  # fmt: skip
+    everything = laptop.list(limit=None)
+    timelines = {t.id: laptop.events(t.id) for t in everything}
+    laptop.close()
+
+    assert cli.main(["--db", pg_url, "import", str(old)]) == 0
+    assert f"imported {len(everything)} task(s), skipped 0" in capsys.readouterr().err
+    studio = open_store(pg_url)
+    try:
+        assert studio.list(limit=None) == everything
+        assert {t.id: studio.events(t.id) for t in everything} == timelines
+        assert studio.get(pending.id).key_fingerprint == "fp-laptop"
+        assert [t.id for t in studio.pending()] == [pending.id]
+    finally:
+        studio.close()
+    assert cli.main(["--db", pg_url, "import", str(old)]) == 0
+    assert f"imported 0 task(s), skipped {len(everything)}" in capsys.readouterr().err
+
+    backup = tmp_path / "studio-backup.db"
+    assert cli.main(["--db", pg_url, "history", "backup", str(backup)]) == 0
+    fresh = tmp_path / "fresh.db"
+    assert cli.main(["--db", str(fresh), "import", str(backup)]) == 0
+    copy = Store.open(fresh)
+    try:
+        assert copy.list(limit=None) == everything
+        assert copy.events(pending.id) == timelines[pending.id]
+    finally:
+        copy.close()
