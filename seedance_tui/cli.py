@@ -225,7 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--provider", choices=[x.value for x in Provider])
     p.add_argument("--output", "-o", metavar="FILE", help="write to FILE (default: stdout)")
 
-    p = sub.add_parser("import", help="add the tasks of an export file to the history")
+    p = sub.add_parser(
+        "import",
+        help="add the tasks of an export file, or of another history file (a backup, a "
+        "SQLite history moving into a postgresql:// one), to the history",
+    )
     p.add_argument("file")
     p.add_argument("--format", choices=["csv", "json", "jsonl"],
                    help="default: from the file's suffix")  # fmt: skip
