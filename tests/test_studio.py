@@ -300,14 +300,22 @@ async def test_a_dashboard_shows_another_machines_task_as_it_is_written(
 
     from seedance_tui.models import JobSpec, Provider, TaskStatus, TaskUpdate
     from seedance_tui.tui.app import SeedanceApp
+    from seedance_tui.tui.messages import CreditsComputed
     from seedance_tui.tui.task_list import TaskList
 
     live_settings.db_url = pg_url
     app = SeedanceApp(live_settings)
     machine_a = PgStore.open(pg_url, owner="machine-a.invalid:1")
+    sums: list[dict] = []
+
+    def hook(message) -> None:
+        if isinstance(message, CreditsComputed):
+            sums.append(message.summary)
+
     try:
-        async with app.run_test(size=(120, 40)) as pilot:
+        async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
             tasks = app.query_one(TaskList)
+            await wait_until(pilot, lambda: sums, "the credits panel summed the database")
             await wait_until(pilot, lambda: app.session.feed is not None)
             await wait_until(pilot, lambda: app.session.feed.listening.is_set())
             assert tasks.total == 0

@@ -554,10 +554,9 @@ class SeedanceApp(App[int]):
     @work(thread=True, group="credits", exclusive=True, exit_on_error=False)
     def _compute_credits(self) -> None:
         """Sum credits on a connection of this thread's own: it scans the whole history."""
-        path: Path | None = self.store.path
-        if path is None:
+        store = self.store.reader()  # the history's own kind: a file's, or a database's
+        if store is None:
             return
-        store = Store.open_reader(path)
         try:
             summary = store.credits_summary(self.clock())
         finally:
