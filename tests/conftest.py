@@ -153,6 +153,9 @@ def pg_server() -> Iterator[PgServer]:
 
 
 @pytest.fixture
-def pg_url(pg_server: PgServer) -> str:
-    """A fresh, empty database of the session's server: its URL."""
-    return pg_server.create_database()
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, empty database of the session's server: its URL (dropped afterwards, so
+    the server's folder stays small however many tests run)."""
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url)

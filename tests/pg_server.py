@@ -103,14 +103,23 @@ class PgServer:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, prefix: str = "t") -> str:
-        """A fresh, empty database; its URL."""
+        """A fresh, empty database; its URL. Copied file by file from the template
+        (PostgreSQL 15's default writes the whole copy to the WAL: twice the work)."""
         import psycopg
 
         self._numbers += 1
         name = f"{prefix}_{self._numbers}"
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')
         return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        """Drop a database `create_database` made, ending any session still on it."""
+        import psycopg
+
+        name = url.rsplit("/", 1)[1]
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def pids(self) -> list[int]:
         """The server's processes (the postmaster and its children)."""
@@ -153,8 +162,11 @@ class PgServer:
 
 
 def _alive(pid: int) -> bool:
+    """Is `pid` still one of the server's processes (running, and a postgres process:
+    a pid the system gave to another program since is left alone)?"""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return fields[0] != "Z"
+    return fields[0] != "Z" and b"postgres" in command
