@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -382,3 +383,54 @@ def test_a_sqlite_history_moves_into_postgres_with_one_command_and_back(
         assert copy.events(pending.id) == timelines[pending.id]
     finally:
         copy.close()
+
+
+# -- the engine on two machines ---------------------------------------------------------
+
+
+async def test_a_429_one_machine_draws_pauses_the_key_on_the_other(pg_url, tmp_path) -> None:
+    """The Retry-After of a 429 machine A drew holds machine B's next request of the same
+    key too: B's `generate` leaves only once A's pause is over."""
+    from hostile import HostileServer, json_answer
+    from test_hostile_server import NANO_GENERATE, NANO_JOB, NANO_STATUS, settings_for
+
+    from seedance_tui.engine import Engine
+    from seedance_tui.keys import fingerprint
+    from seedance_tui.models import Provider, TaskStatus
+
+    def processing(task_id: str):
+        return json_answer({"taskId": task_id, "status": "processing", "creditsUsed": 4})
+
+    with HostileServer() as server:
+        server.route(NANO_GENERATE, processing("t-1"), times=1)
+        server.route(
+            NANO_STATUS,
+            json_answer({"error": "slow down", "errorCode": "API_KEY_RATE_LIMIT_EXCEEDED"},
+                        status=429, headers={"Retry-After": "2"}),
+        )  # fmt: skip
+        server.route(NANO_GENERATE, processing("t-2"))
+        settings = settings_for(server.base_url, tmp_path)
+        settings.db_url = pg_url
+        a = Engine(settings, PgStore.open(pg_url, owner="machine-a.invalid:1"))
+        b = Engine(settings, PgStore.open(pg_url, owner="machine-b.invalid:2"))
+        try:
+            task = await a.submit(NANO_JOB)
+            assert a.store.claim_poll(task.id, time.time(), 0)
+            await a.poll(task.id)  # 429, Retry-After 2 s
+            key = fingerprint(Provider.NANOPHOTO, NANO_KEY)
+            until = b.store.key_pause(Provider.NANOPHOTO, key, time.time())
+            assert until is not None  # in the database, for every machine
+            later = await b.submit(NANO_JOB)
+        finally:
+            await a.aclose()
+            await b.aclose()
+            a.store.close()
+            b.store.close()
+        assert later.status is TaskStatus.PROCESSING
+        store = open_store(pg_url)
+        try:
+            rows = store.request_rows(Provider.NANOPHOTO, key, 0)
+        finally:
+            store.close()
+        last = max(at for _row, at in rows)  # B's generate
+        assert last >= until - 0.01, (last, until)
