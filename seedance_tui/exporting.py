@@ -312,8 +312,9 @@ def history_stats(store: Store) -> dict[str, Any]:
     page = store.list(None, sort="oldest", limit=1)
     last = store.list(None, sort="newest", limit=1)
     return {
-        "path": str(path) if path else None,
-        "bytes": sum(sizes.values()),
+        # A database's URL (without its password) where the history is no file.
+        "path": str(path) if path else getattr(store, "location", None),
+        "bytes": sum(sizes.values()) if path is not None else None,
         "files": sizes,
         **stats,
         "oldest": page[0].to_public()["created_at"] if page else None,

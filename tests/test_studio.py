@@ -118,6 +118,9 @@ def test_a_password_is_used_to_connect_and_written_nowhere(
         assert run("--db", url, "list") == 0
         assert run("--db", url, "credits", "--json") == 0
         assert run("--db", url, "history", "stats", "--json") == 0
+        assert json.loads(capsys_out[-1])["path"] == redact(url)
+        assert run("--db", url, "history", "stats") == 0
+        assert f"path        {redact(url)}" in outputs[-1] and "bytes" not in outputs[-1]
         assert run("--db", url, "history", "backup", str(backup)) == 0
         assert run("--db", url, "history", "path") == 0
         assert outputs[-1].strip() == redact(url)
