@@ -1195,7 +1195,8 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
                 out(to_json(stats))
                 return EXIT_OK
             out(f"path        {stats['path']}")
-            out(f"size        {stats['bytes']:,} bytes")
+            if stats["bytes"] is not None:
+                out(f"size        {stats['bytes']:,} bytes")
             out(f"tasks       {stats['tasks']}")
             for status, count in sorted(stats["by_status"].items()):
                 out(f"  {status:<10}{count:>8}")
