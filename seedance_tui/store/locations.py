@@ -10,43 +10,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .dsn import has_password, is_url, redact
 from .errors import StoreOpenError
 
 if TYPE_CHECKING:
     from .interface import StoreBackend
 
-URL_SCHEMES = ("postgresql://", "postgres://")
 MISSING_EXTRA = (
     "{location} is a PostgreSQL database, and PostgreSQL support is not installed: "
     "install the extra with `pip install 'seedance-tui[postgres]'` (psycopg 3 and "
     "psycopg-pool), or pass a history file with --db"
 )
-
-
-def is_url(location: str | os.PathLike[str] | None) -> bool:
-    """Does `location` name a PostgreSQL database rather than a file?"""
-    return isinstance(location, str) and location.strip().lower().startswith(URL_SCHEMES)
-
-
-def redact(url: str) -> str:
-    """The URL without its password (in the user part or a `password=` parameter)."""
-    parts = urlsplit(url.strip())
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}@{host}" if user else host
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k.lower() != "password"])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def has_password(url: str) -> bool:
-    """Does the URL carry a password (`user:password@` or a `password=` parameter)?"""
-    parts = urlsplit(url.strip())
-    userinfo = parts.netloc.rpartition("@")[0]
-    return ":" in userinfo or any(k.lower() == "password" for k, _ in parse_qsl(parts.query))
 
 
 def open_store(

@@ -25,6 +25,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from ..models import Task, iso
+from .dsn import redact
 from .errors import StoreError, StoreOpenError
 from .interface import Filter
 from .lifecycle import Lifecycle
@@ -190,8 +191,6 @@ class PgStore(Lifecycle, RequestLedger, PgQueries, Reports, PgTransfer, QueueSta
         or a newer schema, untouched), migrate it, and pool connections to it. The
         password comes from the URL, PGPASSWORD or ~/.pgpass (libpq's lookup) and is
         kept in memory only; `location` (what messages name) never carries it."""
-        from .locations import redact
-
         location = location or redact(url)
         try:
             probe = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
