@@ -174,7 +174,7 @@ class Session:
         steps: list[Callable[[], Awaitable[None]]] = []
         if self.feed is not None:
             feed, self.feed = self.feed, None
-            steps.append(lambda: asyncio.to_thread(feed.close))
+            feed.close()
         if self.queue is not None:
             steps.append(self.queue.aclose)
         if self.downloads is not None:

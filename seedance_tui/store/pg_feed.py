@@ -70,7 +70,7 @@ class ChangeFeed:
 
     def _deliver(self, payload: str) -> None:
         task, _, writer = payload.partition(" ")
-        if writer == self._writer or not task:
+        if writer == self._writer or not task or self._stop.is_set():
             return  # this process's own write: it told its listeners already
         try:
             self._on_change(task)
@@ -78,5 +78,6 @@ class ChangeFeed:
             log.exception("change feed callback failed")
 
     def close(self) -> None:
+        """Stop: no callback after the feed's current wait (at most a second, on its own
+        thread: closing never makes the caller wait; a command ends at once)."""
         self._stop.set()
-        self._thread.join(timeout=5)
