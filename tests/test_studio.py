@@ -437,3 +437,33 @@ async def test_a_429_one_machine_draws_pauses_the_key_on_the_other(pg_url, tmp_p
             store.close()
         last = max(at for _row, at in rows)  # B's generate
         assert last >= until - 0.01, (last, until)
+
+
+async def test_the_dashboards_search_takes_by_who(pg_url, live_settings) -> None:
+    """`by:WHO` in the search box narrows the list to one submitter's tasks (the rest of
+    the box still searches the prompts)."""
+    from tui_helpers import wait_until
+
+    from seedance_tui.models import Provider, Task, TaskStatus
+    from seedance_tui.tui.app import SeedanceApp, search_and_submitter
+    from seedance_tui.tui.task_list import TaskList
+
+    assert search_and_submitter("fox by:ana@box beach") == ("fox beach", "ana@box")
+    assert search_and_submitter("by: fox") == ("by: fox", None)
+    store = open_store(pg_url)
+    try:
+        for i, who in enumerate(["ana@render-box", "ben@render-box", "ana@laptop"]):
+            store.insert_task(Task(id=f"019aaaa00000000{i}", provider=Provider.NANOPHOTO,
+                                   prompt=f"fox {i}", status=TaskStatus.COMPLETED, params={},
+                                   created_at=1.8e9 + i, submitted_by=who))  # fmt: skip
+    finally:
+        store.close()
+    live_settings.db_url = pg_url
+    app = SeedanceApp(live_settings, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tasks = app.query_one(TaskList)
+        await wait_until(pilot, lambda: tasks.total == 3)
+        app.set_search("by:@render-box")
+        await wait_until(pilot, lambda: tasks.total == 2)
+        app.set_search("fox 2 by:ana")
+        await wait_until(pilot, lambda: tasks.total == 1 and tasks.task_at(0).prompt == "fox 2")

@@ -99,6 +99,18 @@ PROGRESS_EVERY = 0.1  # seconds between two progress messages of one download
 READY_FILE_VAR = "SEEDANCE_TUI_READY_FILE"
 
 
+def search_and_submitter(text: str) -> tuple[str, str | None]:
+    """The search box's words, and who submitted (a `by:WHO` word: USER@HOST, USER or
+    @HOST, as `list --by` takes; the last one counts)."""
+    words, who = [], None
+    for word in text.split():
+        if word.lower().startswith("by:") and len(word) > 3:
+            who = word[3:]
+        else:
+            words.append(word)
+    return " ".join(words), who
+
+
 class SeedanceApp(App[int]):
     TITLE = "seedance-tui"
     CSS_PATH = css_paths()
@@ -482,10 +494,12 @@ class SeedanceApp(App[int]):
         show_text(self.main.query_one("#query-label", Static), label)
 
     def current_filter(self) -> Filter:
+        search, submitted_by = search_and_submitter(self.search_text)
         return Filter(
             status=STATUS_FILTERS[self.status_filter][1],
             provider=PROVIDER_FILTERS[self.provider_filter],
-            search=self.search_text or None,
+            search=search or None,
+            submitted_by=submitted_by,
         )
 
     def current_sort(self) -> str:
