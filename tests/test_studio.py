@@ -289,6 +289,18 @@ def test_the_change_feed_tells_other_processes_writes_and_skips_its_own(pg_url) 
         there.bulk_import([])
         assert heard.get(timeout=30) == "*"
         assert heard.empty()
+        # The feed's connection dropped (a server restart, a network cut): it comes back
+        # by itself and says "*", since changes may have been missed meanwhile.
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+            ).fetchall()
+        assert ended == [(True,)]
+        assert heard.get(timeout=30) == "*"
+        later = there.create_intent(JobSpec(Provider.NANOPHOTO, "after"), estimate=4,
+                                    key_fingerprint="k", now=1.8e9 + 20)  # fmt: skip
+        assert heard.get(timeout=30) == later.id
     finally:
         feed.close()
         here.close()
