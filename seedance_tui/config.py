@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .caps import Caps, Window, windows
 from .errors import ConfigError, MissingKeyError
+from .hosts import HOSTS
 from .keys import KeyLookup, Secret, fingerprint
 from .models import Provider
 from .paths import config_path, default_db_path, default_library_dir, demo_library_dir
-from .providers import ADAPTERS
 from .store.locations import has_password, is_url, redact
 
 IMAGE_MODES = ("auto", "kitty", "sixel", "halfblocks")
@@ -46,6 +47,9 @@ class ProviderSettings:
     defaults: dict[str, Any] = field(default_factory=dict)
     # A finished render's link is taken as likely expired this long after completion.
     link_ttl_hours: float = 24.0
+    # Spending caps in credits per local calendar day and month (None: no cap; caps.py).
+    daily_cap: int | None = None
+    monthly_cap: int | None = None
     lookup: KeyLookup = field(default_factory=KeyLookup, repr=False)
     _found: tuple[Secret | None, str | None] | None = field(default=None, repr=False)
 
@@ -114,7 +118,7 @@ class Settings:
         """The provider's key, or MissingKeyError saying how to set one."""
         key = self.key(provider)
         if not key:
-            raise MissingKeyError(provider, ADAPTERS[provider].env_key)
+            raise MissingKeyError(provider, HOSTS[provider].env_key)
         return key
 
     def key_fingerprint(self, provider: Provider) -> str | None:
@@ -123,6 +127,16 @@ class Settings:
 
     def limits(self) -> dict[str, int | None]:
         return {p.value: s.requests_per_hour for p, s in self.providers.items()}
+
+    def caps(self, provider: Provider) -> Caps:
+        """The provider's spending caps (`daily_cap`, `monthly_cap`; 0 or absent: none)."""
+        section = self.providers[provider]
+        return Caps.of(section.daily_cap, section.monthly_cap)
+
+    def cap_windows(self, providers: Iterable[Provider], now: float) -> tuple[Window, ...]:
+        """The caps of these providers that apply at `now`, with their local calendar
+        periods' bounds: what the store checks a job against (caps.py)."""
+        return tuple(w for p in dict.fromkeys(providers) for w in windows(p, self.caps(p), now))
 
     def rate_windows(self) -> dict[str, float]:
         """Seconds over which each provider's limit counts (see `rate_window`)."""
@@ -145,13 +159,13 @@ def load_settings(
     file = parse_config(read_config_file())
     lookup = KeyLookup(keys, env)
     providers: dict[Provider, ProviderSettings] = {}
-    for provider, adapter in ADAPTERS.items():
+    for provider, host in HOSTS.items():
         section = file.providers.get(provider) or ProviderConfig()
-        base_url = env.get(adapter.env_base_url) or section.base_url or adapter.default_base_url
+        base_url = env.get(host.env_base_url) or section.base_url or host.base_url
         limit = (
             section.requests_per_hour
             if section.requests_per_hour is not None
-            else adapter.requests_per_hour
+            else host.requests_per_hour
         )
         providers[provider] = ProviderSettings(
             provider=provider,
@@ -160,6 +174,8 @@ def load_settings(
             defaults=dict(section.defaults),
             link_ttl_hours=section.link_ttl_hours,
             rate_window=section.rate_window,
+            daily_cap=section.daily_cap or None,
+            monthly_cap=section.monthly_cap or None,
             lookup=lookup,
         )
     db_path = db or env.get("SEEDANCE_TUI_DB") or file.db
@@ -216,6 +232,8 @@ class ProviderConfig:
     requests_per_hour: int | None = None  # 0: no limit
     rate_window: float = 3600.0  # seconds the limit counts over
     link_ttl_hours: float = 24.0
+    daily_cap: int | None = None  # credits; 0: no cap
+    monthly_cap: int | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -305,6 +323,14 @@ def _count(name: str, value: Any) -> int:
     return int(number)
 
 
+def _cap(name: str, value: Any) -> int:
+    """A spending cap: a whole number of credits, 0 (no cap) or more."""
+    try:
+        return _count(name, value)
+    except _Bad:
+        raise _Bad(name, "should be a whole number of credits, 0 or more (0: no cap)") from None
+
+
 def _duration(name: str, value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -374,6 +400,8 @@ PROVIDER_SCHEMA: dict[str, Check] = {
     "requests_per_hour": _count,
     "rate_window": _positive,
     "link_ttl_hours": _positive,
+    "daily_cap": _cap,
+    "monthly_cap": _cap,
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -199,10 +199,9 @@ class Task:
     generation_time: float | None = None
     updated_at: float | None = None
     last_polled_at: float | None = None
-    next_poll_at: float | None = None
     local_path: str | None = None
+    group: str | None = None  # shared by the tasks of one compare (`submit --compare`)
     submitted_by: str | None = None  # who submitted it: "user@host" (None: not recorded)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def spec(self) -> JobSpec:
@@ -244,6 +243,7 @@ class Task:
             "completed_at": iso(self.completed_at),
             "generation_time": self.generation_time,
             "local_path": self.local_path,
+            "group": self.group,
             "submitted_by": self.submitted_by,
         }
 

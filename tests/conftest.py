@@ -131,6 +131,17 @@ def live_settings(settings: Settings) -> Settings:
     return settings
 
 
+def run_cli(*argv: str, input: str | None = None) -> tuple[int, str, str]:
+    """Run `seedance-tui ARGV...` in this process through click's CliRunner: (exit code,
+    stdout, stderr). A bug's exception is raised, not turned into an exit code."""
+    from click.testing import CliRunner
+
+    from seedance_tui.cli import cli
+
+    result = CliRunner().invoke(cli, list(argv), input=input, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     """One throwaway PostgreSQL server for the whole run (tests/pg_server.py), stopped

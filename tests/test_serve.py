@@ -79,7 +79,10 @@ def test_port_taken_is_a_usage_error(capsys) -> None:
 
 
 def test_serve_command_keeps_the_options() -> None:
-    args = cli.build_parser().parse_args(["--db", "h.db", "--demo", "serve"])
-    command = cli.serve_command(args)
+    from seedance_tui.cli.common import Options
+    from seedance_tui.cli.serving import serve_command
+
+    params = cli.cli.make_context("seedance-tui", ["--db", "h.db", "--demo", "serve"]).params
+    command = serve_command(Options(db=params["db"], demo=params["demo"]))
     assert command.startswith(sys.executable) and "-m seedance_tui" in command
     assert "--demo" in command and command.split("--db ")[1].split()[0].endswith("/h.db")

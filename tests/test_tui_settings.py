@@ -73,7 +73,9 @@ async def test_a_rebound_key_works_and_the_old_one_does_not(seeded_db):
         assert app.focused is tasks
         keys = await footer_keys(pilot)
         assert keys["search"] == "^f"
-        assert any("no_such_action" in m for m in messages(app))
+        await wait_until(
+            pilot, lambda: any("no_such_action" in m for m in messages(app)), "keymap warned"
+        )
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         help_text = plain(app.screen.query(Static)[1].content)
@@ -118,9 +120,11 @@ async def test_an_unknown_theme_is_reported_not_fatal(seeded_db):
     save_setting("theme", "no-such-theme")
     app = SeedanceApp(load_settings(db=seeded_db, env={}), clock=fixed_clock, poll=False)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        # A notification reaches the app as a message: wait for it, not for a pause.
+        await wait_until(
+            pilot, lambda: any("no-such-theme" in m for m in messages(app)), "theme warned"
+        )
         assert app.theme == "textual-dark"
-        assert any("no-such-theme" in m for m in messages(app))
         assert read_config_file()["theme"] == "no-such-theme"  # left for the user to fix
 
 

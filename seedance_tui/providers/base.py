@@ -163,10 +163,7 @@ class SubmitAnswer:
 
 class ProviderAdapter(Protocol):
     name: Provider
-    default_base_url: str
-    env_key: str
-    env_base_url: str
-    requests_per_hour: int | None  # documented limit; None when undocumented
+    requests_per_hour: int | None  # its host's limit (`hosts.py`)
 
     def validate(self, spec: JobSpec) -> JobSpec: ...
     def prepare(self, spec: JobSpec) -> PreparedJob: ...

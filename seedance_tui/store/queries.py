@@ -26,6 +26,9 @@ def filter_clauses(filter: Filter | None, *, walk: bool = False) -> tuple[list[s
     if filter.provider:
         clauses.append("provider = ?")
         args.append(filter.provider)
+    if filter.group:
+        clauses.append('"group" = ?')
+        args.append(filter.group)
     if filter.since is not None:
         clauses.append("created_at >= ?")
         args.append(iso(filter.since))
@@ -133,7 +136,7 @@ class Queries(Connection):
 
     def count(self, filter: Filter | None = None) -> int:
         filter = filter or Filter()
-        narrowed = filter.status or filter.provider or filter.since is not None
+        narrowed = filter.status or filter.provider or filter.group or filter.since is not None
         if filter.search and not (narrowed or filter.submitted_by):
             return self._count_matches(filter.search)
         clauses, args = self._filter_clauses(filter)

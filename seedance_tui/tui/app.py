@@ -30,10 +30,13 @@ from textual.widgets import Input, Static, TextArea
 from textual.worker import Worker, WorkerState
 
 from .. import library, providers
+from ..caps import CapExceeded, check_all
+from ..caps import report as caps_report
 from ..config import ConfigError, MissingKeyError, Settings, save_setting
 from ..events import DownloadProgress as EngineDownloadProgress
 from ..events import EngineEvent, Notice, TaskChanged
-from ..models import JobSpec, JobValidationError, Provider, Task, TaskStatus
+from ..jobs import compare_with
+from ..models import JobSpec, JobValidationError, PreparedJob, Provider, Task, TaskStatus
 from ..session import Session
 from ..store import Filter, Store, StoreDamagedError, TaskNotFoundError, is_transient
 from ..text import one_line
@@ -57,7 +60,7 @@ from .messages import (
     TaskUpdated,
 )
 from .opener import over_ssh
-from .screens import ConfirmSubmit, HelpScreen
+from .screens import ConfirmCompare, ConfirmSubmit, HelpScreen
 from .styles import css_paths
 from .task_list import TaskList
 from .typeahead import KeyOrder, KeyRoundTrip, is_typed
@@ -469,9 +472,11 @@ class SeedanceApp(App[int]):
             eta = self._eta(task.id)
             next_check = self.engine.next_check(task.id)
             waiting = self.engine.waiting_reason(task.id)
+        group = self.store.list(Filter(group=task.group), limit=None) if task.group else []
         pane.show(
             task,
             self.store.events(task.id),
+            group=group,
             now=self.clock(),
             eta=eta,
             next_check=next_check,
@@ -573,6 +578,9 @@ class SeedanceApp(App[int]):
             return
         try:
             summary = store.credits_summary(self.clock())
+            summary["caps"] = caps_report(
+                Provider, self.settings.cap_windows, store.spending, self.clock()
+            )
         finally:
             store.close()
         self.post_message(CreditsComputed(summary))
@@ -628,30 +636,86 @@ class SeedanceApp(App[int]):
                 )
             return
         quote = providers.get(spec.provider).quote(spec)
+        over = self._over_cap([PreparedJob(spec, quote)])
         self._confirming = True
-        self.push_screen(ConfirmSubmit(spec, quote), partial(self._confirmed, spec))
+        self.push_screen(
+            ConfirmSubmit(spec, quote, over), partial(self._confirmed, [spec], over is not None)
+        )
 
-    def _confirmed(self, spec: JobSpec, confirmed: bool | None) -> None:
+    def action_compare(self) -> None:
+        """The form's job on both providers (fields mapped to each one's nearest): shown
+        side by side with each price and the total, then sent as one group."""
+        form = self.main.query_one(JobForm)
+        if form.submitting or self._confirming or isinstance(self.screen, ModalScreen):
+            return
+        spec = form.revalidate(show_empty_prompt=True)
+        if spec is None:
+            error = form.error
+            if error is not None:
+                form.focus_field(error.field)
+                self.notify(
+                    f"{error.field}: {error.message}",
+                    title="Not submitted",
+                    severity="warning",
+                    markup=False,
+                )
+            return
+        try:
+            jobs = compare_with(PreparedJob(spec, providers.get(spec.provider).quote(spec)),
+                                self.settings)  # fmt: skip
+        except JobValidationError as exc:
+            self.notify(f"{exc.field}: {exc.message}", title="Not compared",
+                        severity="warning", markup=False)  # fmt: skip
+            return
+        over = self._over_cap(jobs)
+        self._confirming = True
+        self.push_screen(
+            ConfirmCompare(jobs, over),
+            partial(self._confirmed, [j.spec for j in jobs], over is not None),
+        )
+
+    def _over_cap(self, jobs: list[PreparedJob]) -> CapExceeded | None:
+        """The cap these jobs would pass (what the confirm dialog shows), if any: a look
+        before asking; the store checks again, atomically, when the intents are written."""
+        costs: dict[Provider, tuple[int, int]] = {}
+        for job in jobs:
+            cost, count = costs.get(job.provider, (0, 0))
+            costs[job.provider] = (cost + job.quote.credits, count + 1)
+        try:
+            check_all(self.settings.cap_windows(costs, self.clock()), costs, self.store.spending)
+        except CapExceeded as exc:
+            return exc
+        return None
+
+    def _confirmed(self, specs: list[JobSpec], over_cap: bool, confirmed: bool | None) -> None:
         self._confirming = False
         form = self.main.query_one(JobForm)
         if not confirmed or form.submitting:
             return
         form.submitting = True
         self.refresh_bindings()
-        self._submit_job(spec)
+        self._submit_job(specs, over_cap)
 
     @work(group="submit", exit_on_error=False)
-    async def _submit_job(self, spec: JobSpec) -> None:
+    async def _submit_job(self, specs: list[JobSpec], over_cap: bool = False) -> None:
+        """One job, or (a compare) several as one group; `over_cap`: the user pressed the
+        override key in the confirm dialog, for these jobs only."""
         self._start_engine()  # a job confirmed before the first frame was painted
         assert self.engine is not None
         try:
-            task = await self.engine.submit(spec)
+            if len(specs) == 1 and over_cap:
+                tasks = [await self.engine.submit(specs[0], over_cap=True)]
+            elif len(specs) == 1:
+                tasks = [await self.engine.submit(specs[0])]
+            else:
+                tasks = await self.engine.submit_group(specs, over_cap=over_cap)
         except JobValidationError as exc:
             self.post_message(SubmitFailed(f"{exc.field}: {exc.message}", exc.field))
-        except MissingKeyError as exc:
+        except (MissingKeyError, CapExceeded) as exc:
             self.post_message(SubmitFailed(str(exc)))
         else:
-            self.post_message(SubmitFinished(task))
+            for task in tasks:
+                self.post_message(SubmitFinished(task))
 
     @on(SubmitFinished)
     def _submit_finished(self, message: SubmitFinished) -> None:
@@ -709,7 +773,7 @@ class SeedanceApp(App[int]):
             return False  # the key types a character here
         if action == "focus_list":
             return not isinstance(self.focused, TaskList)
-        if action == "submit":
+        if action in ("submit", "compare"):
             if isinstance(self.screen, ModalScreen) or self._confirming:
                 return False
             if self.is_mounted_ready and self._form is not None and self._form.submitting:

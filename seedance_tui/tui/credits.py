@@ -9,8 +9,12 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from ..caps import DAILY, MONTHLY, CapStatus, gauge
 from ..models import Provider
+from .format import PROVIDER_SHORT
 from .unchanged import show_text
+
+PERIOD_WORDS = {DAILY: "day", MONTHLY: "month"}
 
 if TYPE_CHECKING:
     from ..scheduler import BudgetState
@@ -19,6 +23,9 @@ if TYPE_CHECKING:
 class CreditsPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="credits-table")
+        caps = Static(id="credits-caps")
+        caps.display = False  # until a provider has a spending cap
+        yield caps
         yield Sparkline([0], id="credits-chart")
         yield Static(id="credits-chart-label")
         yield Static(id="credits-budget")
@@ -44,6 +51,7 @@ class CreditsPanel(Vertical):
         if totals["risk"]:
             table.append(f" · at risk {totals['risk']}", "magenta")
         show_text(self.query_one("#credits-table", Static), table)
+        self.show_caps(summary.get("caps", {}))
         per_day = summary.get("per_day", {})
         values = [sum(day.values()) for day in per_day.values()] or [0]
         self.query_one("#credits-chart", Sparkline).data = values
@@ -51,6 +59,29 @@ class CreditsPanel(Vertical):
         label = Text(no_wrap=True, overflow="ellipsis", style="dim")
         label.append(f"credits/day, last {days} days, max {max(values)}")
         show_text(self.query_one("#credits-chart-label", Static), label)
+
+    def show_caps(self, caps: dict[str, dict[str, CapStatus]]) -> None:
+        """Each spending cap in two lines: a gauge and what is used of the cap (a warning
+        past 80 % of it), then spent, held, at risk and left."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for provider, periods in caps.items():
+            for period, status in periods.items():
+                if text:
+                    text.append("\n")
+                style = "bold red" if status.left == 0 else "yellow" if status.warning else "green"
+                usage = status.usage
+                text.append(f"{PROVIDER_SHORT[Provider(provider)]} {PERIOD_WORDS[period]:<5} ")
+                text.append(gauge(status.share, 8), style)
+                text.append(f" {usage.total}/{status.cap}")
+                if status.warning:
+                    text.append(" ⚠ >80%", "bold yellow")
+                text.append(f"\n  spent {usage.spent} · held {usage.held}", "dim")
+                if usage.at_risk:
+                    text.append(f" · at risk {usage.at_risk}", "magenta")
+                text.append(f" · left {status.left}", "dim")
+        widget = self.query_one("#credits-caps", Static)
+        show_text(widget, text)
+        widget.display = bool(text)
 
     def show_budget(
         self,
