@@ -36,25 +36,29 @@ from .errors import (
 )
 from .pg_schema import LEDGER_LINK_MIGRATION, SCHEMA_VERSION
 from .pg_search import lexemes
-from .rows import _NAMES, INSERT_TASK, TASK_COLUMNS, task_of
+from .rows import _NAMES, INSERT_TASK, task_of
 
 PROMPT = _NAMES.index("prompt")
-PG_INSERT_TASK = (
-    f"INSERT INTO tasks ({TASK_COLUMNS}, search) VALUES "
-    f"({','.join(['%s'] * len(_NAMES))}, array_to_tsvector(%s::text[]))"
-)
+# A task's insert (rows.INSERT_TASK, lifecycle.INSERT_NEW: the task's columns first,
+# maybe more after them) also fills `search` from the prompt.
+_INSERT_PREFIX = INSERT_TASK.split(") VALUES")[0]
+
+
+def inserts_task(sql: str) -> bool:
+    return sql.startswith(_INSERT_PREFIX) and sql.endswith(")")
 
 
 @functools.lru_cache(maxsize=512)
 def pg_sql(sql: str) -> str:
     """A statement of the shared mixins in psycopg's placeholder style."""
-    if sql == INSERT_TASK:
-        return PG_INSERT_TASK
+    if inserts_task(sql):
+        columns, _, values = sql.partition(") VALUES (")
+        sql = f"{columns}, search) VALUES ({values[:-1]}, array_to_tsvector(?::text[]))"
     return sql.replace("%", "%%").replace("?", "%s")
 
 
 def pg_args(sql: str, args: Sequence[Any]) -> Sequence[Any]:
-    if sql == INSERT_TASK:
+    if inserts_task(sql):
         return (*args, lexemes(args[PROMPT]))
     return args
 

@@ -116,11 +116,23 @@ ALTER TABLE tasks ADD COLUMN submitted_by TEXT;
 CREATE INDEX idx_tasks_submitted_by ON tasks(submitted_by, created_at)
 """
 
+# What spending caps count (spending.py, caps.py): the two tasks of a compare share a
+# "group"; `committed_at`, when a job's money was committed (NULL in rows from before:
+# `created_at` stands for it); `over_cap` 1 for a queued job let past the caps.
+_SPENDING = """
+ALTER TABLE tasks ADD COLUMN "group" TEXT COLLATE "C";
+CREATE INDEX idx_tasks_group ON tasks("group") WHERE "group" IS NOT NULL;
+ALTER TABLE tasks ADD COLUMN committed_at TEXT COLLATE "C";
+ALTER TABLE tasks ADD COLUMN over_cap INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX idx_tasks_spending ON tasks(provider, (COALESCE(committed_at, created_at)))
+"""
+
 # (name, SQL): run as one script each. Append only.
 MIGRATIONS: list[tuple[str, str]] = [
     ("pg001_initial", _INITIAL),
     ("pg002_notify", _NOTIFY),
     ("pg003_submitted_by", _SUBMITTED_BY),
+    ("pg004_group_spending", _SPENDING),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 # From this migration on, the ledger links each request to its task.

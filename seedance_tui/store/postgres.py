@@ -38,6 +38,7 @@ from .queue_state import QueueState
 from .reports import Reports
 from .request_ledger import RequestLedger
 from .rows import TASK_COLUMNS, task_row, this_owner
+from .spending import Spending
 from .transfer import Transfer
 
 CONNECT_TIMEOUT = 10  # seconds to reach the server before the open is refused
@@ -165,7 +166,7 @@ class PgTransfer(Transfer):
 def copy_tables(conn: psycopg.Connection, target: Any) -> None:
     """Every row of the history read on `conn` into the (new, empty) SQLite `target`."""
     tables = [
-        ("tasks", TASK_COLUMNS),
+        ("tasks", f"{TASK_COLUMNS}, committed_at, over_cap"),
         ("events", "id, task, at, kind, status, detail"),
         ("requests", "id, at, provider, key_fingerprint, endpoint, http_status, sent, "
                      "elapsed_ms, error, task"),
@@ -181,7 +182,9 @@ def copy_tables(conn: psycopg.Connection, target: Any) -> None:
                     tx.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", chunk)
 
 
-class PgStore(Lifecycle, RequestLedger, PgQueries, Reports, PgTransfer, QueueState, PgConnection):
+class PgStore(
+    Lifecycle, Spending, RequestLedger, PgQueries, Reports, PgTransfer, QueueState, PgConnection
+):
     """The history in a PostgreSQL database, shared by every machine that opens it.
     Conforms to `StoreBackend` (interface.py)."""
 
