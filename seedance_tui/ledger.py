@@ -55,12 +55,8 @@ SUBMIT_PATIENCE = 900.0  # seconds of "certainly not sent" failures before a job
 WAIT_SLICE = 15.0  # a waiting submission looks again at least this often
 # A request reaches the provider's limiter a little after the ledger counts it, and the
 # limiter's clock is not ours: a request stays counted this share of the window longer
-# (at least MARGIN_FLOOR, at most MARGIN_CAP seconds), so that a slot is never used the
-# instant it frees. The floor covers the way from the count to the limiter on a busy
-# machine (a shared database's commit, an event loop with work queued: measured up to
-# a few tenths of a second on 2 shared cores), which a short window's share does not.
+# (at most MARGIN_CAP seconds), so that a slot is never used the instant it frees.
 WINDOW_MARGIN = 0.01
-MARGIN_FLOOR = 1.0
 MARGIN_CAP = 30.0
 
 
@@ -146,7 +142,7 @@ class Ledger:
     def counted_for(self, key: BudgetKey) -> float:
         """How long a request counts against the key: the window and a margin."""
         window = self.window(key)
-        return window + min(MARGIN_CAP, max(MARGIN_FLOOR, window * WINDOW_MARGIN))
+        return window + min(MARGIN_CAP, window * WINDOW_MARGIN)
 
     def limit(self, key: BudgetKey) -> int | None:
         return self.scheduler.limits.get(key.provider.value)
