@@ -479,3 +479,32 @@ async def test_the_dashboards_search_takes_by_who(pg_url, live_settings) -> None
         await wait_until(pilot, lambda: tasks.total == 2)
         app.set_search("fox 2 by:ana")
         await wait_until(pilot, lambda: tasks.total == 1 and tasks.task_at(0).prompt == "fox 2")
+
+
+def test_a_database_server_out_of_reach_says_to_check_the_server(pg_url) -> None:
+    """The writers' backoff notice for a shared history whose server dropped the
+    connection names the server (and never the password), not a lock to close."""
+    from seedance_tui.store import StoreUnreachableError
+    from seedance_tui.write_backoff import WriteBackoff
+
+    store = PgStore.open(with_password(pg_url))
+    try:
+        store.set_state("reachable", "1")  # the pool's connection, used once
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(StoreUnreachableError) as caught:
+            store.set_state("reachable", "2")
+    finally:
+        store.close()
+    notices: list[tuple[str, str, str]] = []
+    backoff = WriteBackoff(lambda: 0.0, lambda *notice: notices.append(notice))
+    assert backoff.failed(caught.value) == 1.0
+    [(topic, level, text)] = notices
+    assert (topic, level) == ("store", "error")
+    assert text.startswith("the history's database server cannot be reached (")
+    assert redact(pg_url) in text and PASSWORD not in text
+    assert "check that the server runs and that this machine reaches it" in text
+    assert "close what holds it" not in text and "trying again in 1 s" in text

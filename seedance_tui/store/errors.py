@@ -89,9 +89,14 @@ class StoreBusyError(StoreWriteError):
 
 class StoreUnreachableError(StoreError):
     """The database server of a shared history (PostgreSQL) cannot be reached or dropped
-    the connection: nothing was changed by the call, which may be tried again."""
+    the connection: nothing was changed by the call, which may be tried again. `detail`:
+    what the driver said (never the password)."""
 
     transient = True
+
+    def __init__(self, message: str, *, path: Path | None = None, detail: str = "") -> None:
+        super().__init__(message, path=path)
+        self.detail = detail
 
 
 class StoreConflictError(StoreWriteError):

@@ -98,7 +98,8 @@ def translate(exc: psycopg.Error, location: str, *, writing: bool) -> StoreError
     if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         return StoreUnreachableError(
             f"cannot reach {location}: {detail}. Check that the server runs and the "
-            "network; the call may be tried again"
+            "network; the call may be tried again",
+            detail=f"{location}: {detail}",
         )
     if writing:
         return StoreWriteError(f"cannot write {location}: {detail}")
