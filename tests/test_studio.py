@@ -508,3 +508,21 @@ def test_a_database_server_out_of_reach_says_to_check_the_server(pg_url) -> None
     assert redact(pg_url) in text and PASSWORD not in text
     assert "check that the server runs and that this machine reaches it" in text
     assert "close what holds it" not in text and "trying again in 1 s" in text
+
+
+def test_serve_hands_a_url_to_its_dashboards_in_the_environment(monkeypatch) -> None:
+    """A browser tab's dashboard gets the database URL from SEEDANCE_TUI_DB, never on
+    its command line (which other users of the machine can read)."""
+    from seedance_tui.cli.common import Options
+    from seedance_tui.cli.serving import serve_command
+
+    url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/studio"
+    monkeypatch.setenv("SEEDANCE_TUI_DB", "")  # restored afterwards, whatever serve sets
+    command = serve_command(Options(db=url))
+    assert PASSWORD not in command and "postgresql" not in command and "--db" not in command
+    assert os.environ["SEEDANCE_TUI_DB"] == url
+
+
+def test_list_by_someone_with_no_tasks_says_none_match(pg_url, capsys) -> None:
+    assert cli.main(["--db", pg_url, "list", "--by", "nobody@nowhere"]) == 0
+    assert capsys.readouterr().err.strip() == "no tasks match"
