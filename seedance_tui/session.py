@@ -24,7 +24,6 @@ that a command that only reads the history never pays for them.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
@@ -143,6 +142,8 @@ class Session:
     def _start_feed(self, engine: Engine) -> None:
         """A shared history's live changes (studio mode) fed to the engine on its loop,
         which tells the dashboard: another machine's task shows within the second."""
+        import asyncio  # here: a command that only reads the history never imports it
+
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
