@@ -596,7 +596,9 @@ def test_a_dead_pollers_task_is_taken_over_only_min_interval_after_its_poll(
     finally:
         gone.close()
     assert not store.claim_poll(task.id, NOW + 12, 4.0)
-    assert store.claim_poll(task.id, NOW + 14, 4.0)
+    # Its request may have reached the server a moment after the claim: a margin more.
+    assert not store.claim_poll(task.id, NOW + 14.5, 4.0)
+    assert store.claim_poll(task.id, NOW + 15, 4.0)
 
 
 def test_a_poll_time_written_before_the_clock_was_set_back_is_not_believed(store) -> None:

@@ -167,8 +167,8 @@ class StoreBackend(Protocol):
         lease (until the answer, `release_poll`, or `lease` seconds) or when it was
         polled within `min_interval`, unless `own` is the poll time this handle wrote
         last and still the task's. A lease whose poller is known dead (a process gone on
-        this machine) ends with it, once its poll is `min_interval` old (its request may
-        have reached the server). A poll time more than `slack` ahead, or a lease
+        this machine) ends with it, once its poll is `min_interval` and a second of
+        transit old (its request may have reached the server after the claim). A poll time more than `slack` ahead, or a lease
         longer than `lease` from now, is not believed (written before a clock change)."""
         ...
 

@@ -62,6 +62,11 @@ def insert_new(
     return task
 
 
+# How long a claimed poll's request may take to reach the server (a loaded machine, a
+# slow network): a dead poller's task waits this much more before it is taken over.
+TAKEOVER_TRANSIT = 1.0
+
+
 class Lifecycle(Connection):
     def _task_after(self, tx: sqlite3.Connection, id: str) -> Task:
         task = read_task(tx, id)
@@ -232,13 +237,15 @@ class Lifecycle(Connection):
             )  # fmt: skip
             if cursor.rowcount == 1:
                 return True
-            # A dead poller's request may have reached the server just before it died:
-            # its task is taken over once that poll is `min_interval` old, like any other.
+            # A dead poller's request may have reached the server just before it died, a
+            # moment after its claim (the time written): its task is taken over once that
+            # claim is `min_interval` and TAKEOVER_TRANSIT old, so the server never sees
+            # two polls of it closer than `min_interval`.
             held = tx.execute(
                 "SELECT owner, poll_lease_until FROM tasks WHERE id=? "
                 "AND status IN ('processing') AND poll_lease_until > ? "
                 "AND (last_polled_at IS NULL OR last_polled_at <= ? OR last_polled_at > ?)",
-                (id, iso(now), iso(now - min_interval), iso(now + slack)),
+                (id, iso(now), iso(now - min_interval - TAKEOVER_TRANSIT), iso(now + slack)),
             ).fetchone()
             if held is None or not held[0] or held[0] == owner or owner_alive(held[0]):
                 return False
