@@ -26,6 +26,14 @@ under benchmarks/out/.
 
 Run: python benchmarks/history.py [--sizes 1000,10000,100000,1000000] [--no-naive]
      [--no-gallery] [--no-frames]
+
+`--backend postgres` (studio mode) times the store's queries instead, on the same
+synthetic history in SQLite and in PostgreSQL (a throwaway server of its own, as the
+tests start one: tests/pg_server.py), side by side: a list page (the first, and a keyset
+page from the middle), a count, a search (its count and first page) and the credits
+sums; beside them PostgreSQL's floor, one `SELECT 1` round trip. Medians of REPEATS.
+
+     python benchmarks/history.py --backend postgres [--sizes 100000]
 """
 
 from __future__ import annotations
@@ -422,9 +430,84 @@ def measure(kind: str, db: Path, env: dict | None = None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+REPEATS = 7
+
+
+def store_timings(store, size: int) -> dict[str, float]:
+    """Median seconds of each query the dashboard and `credits` make, on an open store."""
+    import statistics
+
+    from seedance_tui.store import Filter
+
+    middle = store.list(None, limit=1, offset=size // 2)[0].id
+    search = Filter(search=SEARCH_WORD)
+    queries = {
+        "first page (50)": lambda: store.list(None, limit=50),
+        "keyset page, middle": lambda: store.list_after(None, middle, limit=50),
+        "count": lambda: store.count(),
+        "search: count": lambda: store.count(search),
+        "search: first page": lambda: store.list(search, limit=50),
+        "credits sums": lambda: store.credits_summary(NOW),
+    }
+    timings = {}
+    for name, query in queries.items():
+        query()  # warm: the page cache, the plan
+        runs = []
+        for _ in range(REPEATS):
+            started = time.perf_counter()
+            query()
+            runs.append(time.perf_counter() - started)
+        timings[name] = statistics.median(runs)
+    return timings
+
+
+def backend_table(sizes: list[int]) -> None:
+    """The store's queries on SQLite and on PostgreSQL, side by side."""
+    import statistics
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pg_server import PgServer
+
+    from seedance_tui.store import Store
+    from seedance_tui.store.postgres import PgStore
+
+    with PgServer.start() as server:
+        for size in sizes:
+            sqlite_store = Store.open(history(size), create=False)
+            url = server.create_database(f"history_{size}")
+            pg = PgStore.open(url)
+            started = time.perf_counter()
+            pg.bulk_import(synthetic_tasks(size))
+            print(f"  loaded {size:,} tasks into PostgreSQL in "
+                  f"{time.perf_counter() - started:.1f}s", file=sys.stderr)  # fmt: skip
+            try:
+                assert pg.count() == sqlite_store.count() == size
+                lite, post = store_timings(sqlite_store, size), store_timings(pg, size)
+                floor = []
+                for _ in range(REPEATS):
+                    started = time.perf_counter()
+                    pg._scalar("SELECT 1")
+                    floor.append(time.perf_counter() - started)
+            finally:
+                sqlite_store.close()
+                pg.close()
+            print(f"\n{size:,} tasks: median of {REPEATS} runs, ms; "
+                  f"PostgreSQL's floor (SELECT 1 round trip) "
+                  f"{statistics.median(floor) * 1000:.2f} ms")  # fmt: skip
+            print(f"{'query':<22} | {'SQLite':>9} | {'PostgreSQL':>10} | PostgreSQL ÷ SQLite")
+            print("-" * 66)
+            for name in lite:
+                a, b = lite[name] * 1000, post[name] * 1000
+                print(f"{name:<22} | {a:>9.2f} | {b:>10.2f} | {b / a:.1f}×")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
+    parser.add_argument(
+        "--backend", choices=("sqlite", "postgres"), default="sqlite",
+        help="postgres: the store's queries on both backends, side by side",
+    )  # fmt: skip
     parser.add_argument("--no-naive", action="store_true")
     parser.add_argument("--no-gallery", action="store_true")
     parser.add_argument("--no-frames", action="store_true")
@@ -439,6 +522,9 @@ def main() -> None:
         child(args.child, args.db)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.backend == "postgres":
+        backend_table(sizes if args.sizes != parser.get_default("sizes") else [100_000])
+        return
     header = (
         f"{'tasks':>9} | {'first frame':>22} | {'search (list painted)':>24} "
         f"| {'search (settled)':>24} | {'peak memory':>22} | held rows"

@@ -27,6 +27,7 @@ from .hosts import HOSTS
 from .keys import KeyLookup, Secret, fingerprint
 from .models import Provider
 from .paths import config_path, default_db_path, default_library_dir, demo_library_dir
+from .store.locations import has_password, is_url, redact
 
 IMAGE_MODES = ("auto", "kitty", "sixel", "halfblocks")
 # Desktop notifications through the terminal (`notify.py`): "auto" where it is known to
@@ -75,6 +76,8 @@ class ProviderSettings:
 
 @dataclass
 class Settings:
+    # The history file; in studio mode (`db_url`, a postgresql:// URL) the history is
+    # that database instead and db_path is not used.
     db_path: Path
     providers: dict[Provider, ProviderSettings]
     bell: bool = False
@@ -94,6 +97,20 @@ class Settings:
     desktop_notifications: str = "auto"  # one of NOTIFY_MODES
     # Run (no shell) with a task's JSON on stdin when it ends: argv, split by shlex.
     notify_command: tuple[str, ...] | None = None
+    # Studio mode: the PostgreSQL database holding the history, as given (it may carry
+    # a password: used to connect, never shown; `db_location` is what is shown).
+    db_url: str | None = field(default=None, repr=False)
+
+    @property
+    def db_location(self) -> str:
+        """The history as messages and `config show` name it: its file, or the
+        database's URL without a password."""
+        return redact(self.db_url) if self.db_url else str(self.db_path)
+
+    @property
+    def db_target(self) -> str | Path:
+        """What `store.open_store` opens: the URL in studio mode, else the file."""
+        return self.db_url or self.db_path
 
     def library_dir(self) -> Path:
         """Where downloads go; the demo keeps its own folder apart from the user's."""
@@ -170,6 +187,7 @@ def load_settings(
             lookup=lookup,
         )
     db_path = db or env.get("SEEDANCE_TUI_DB") or file.db
+    db_url = str(db_path).strip() if is_url(db_path) else None
     library = env.get("SEEDANCE_TUI_LIBRARY") or file.library
     auto = env.get("SEEDANCE_TUI_AUTO_DOWNLOAD")
     images = env.get("SEEDANCE_TUI_IMAGES", "").strip().lower() or file.images
@@ -179,7 +197,8 @@ def load_settings(
 
     keymap, keymap_problems = checked(file.keymap)
     return Settings(
-        db_path=Path(db_path).expanduser() if db_path else default_db_path(),
+        db_path=Path(db_path).expanduser() if db_path and not db_url else default_db_path(),
+        db_url=db_url,
         providers=providers,
         bell=file.bell,
         polling=dict(file.polling),
@@ -423,8 +442,21 @@ PROVIDER_SCHEMA: dict[str, Check] = {
     "daily_cap": _cap,
     "monthly_cap": _cap,
 }
+
+
+def _db(name: str, value: Any) -> str:
+    text = _text(name, value)
+    if is_url(text) and has_password(text):
+        raise _Bad(
+            name,
+            "should not carry the database's password: keep it in ~/.pgpass or PGPASSWORD "
+            f"and write {redact(text)}",
+        )
+    return text
+
+
 SCHEMA: dict[str, Check] = {
-    "db": _text,
+    "db": _db,
     "library": _text,
     "auto_download": _flag,
     "bell": _flag,

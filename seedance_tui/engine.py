@@ -240,6 +240,26 @@ class Engine:
             self.scheduler.learn(profile, seconds)
         self.resync()
 
+    def note_external(self, task_id: str) -> None:
+        """Another process changed this task ("*": many tasks) — a shared history's
+        change feed, on this loop: listeners are told at once (a dashboard shows a task
+        another machine submitted within the second), and a pending task joins the
+        poll schedule without waiting for the next resync."""
+        if task_id == "*":
+            self.resync()
+            self._wake.set()
+            return
+        try:
+            task = self.store.get(task_id)
+        except StoreError:
+            return  # gone, or the history is unreadable now: the next resync sees
+        if task.status is TaskStatus.PROCESSING and task_id not in self.scheduler.tracked():
+            self.resync()
+        elif task.status.is_terminal and task_id in self.scheduler.tracked():
+            self.scheduler.forget(task_id)
+        self.bus.emit(TaskChanged(task, None, external=True))
+        self._wake.set()
+
     def resync(self) -> None:
         """Track pending tasks (also those another instance submitted); drop finished ones."""
         self._last_resync = self.monotonic()

@@ -24,10 +24,12 @@ Level = Literal["information", "warning", "error"]
 class TaskChanged:
     """A task's row changed (or was first seen). `previous`: its status before, when this
     process made the change; None when the change came from elsewhere (another instance
-    sharing the history) or the task is new."""
+    sharing the history) or the task is new. `external`: another process wrote it (a
+    shared history's change feed): it may be a task this face has not shown yet."""
 
     task: Task
     previous: TaskStatus | None = None
+    external: bool = False
 
 
 @dataclass(frozen=True, slots=True)

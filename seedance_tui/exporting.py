@@ -35,7 +35,7 @@ FORMATS = ("csv", "json", "jsonl")
 COLUMNS = (
     "id", "provider", "task_id", "status", "prompt", "params", "credits_estimated",
     "credits_charged", "credits_refunded", "video_urls", "error", "created_at",
-    "submitted_at", "completed_at", "generation_time", "local_path", "group",
+    "submitted_at", "completed_at", "generation_time", "local_path", "group", "submitted_by",
 )  # fmt: skip
 JSON_CELLS = ("params", "video_urls")
 INT_CELLS = ("credits_estimated", "credits_charged", "credits_refunded")
@@ -138,6 +138,7 @@ def task_from_public(row: dict[str, Any]) -> Task:
         generation_time=None if generation_time is None else float(generation_time),
         local_path=cell("local_path"),
         group=cell("group"),
+        submitted_by=cell("submitted_by"),
     )
 
 
@@ -243,7 +244,47 @@ def import_file(store: Store, path: Path, fmt: str | None = None) -> tuple[int, 
     An import cut short there (killed, a full disk) can be run again: the tasks already in
     are skipped.
     """
+    if fmt is None and is_history_file(path):
+        return import_history(store, path)
     return store.import_tasks(_tasks_of(path, fmt))
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def is_history_file(path: Path) -> bool:
+    """Is `path` an SQLite file (a history, a backup), not an export?"""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def import_history(store: Store, path: Path) -> tuple[int, int]:
+    """Every task of another history file (a backup, another machine's history) that
+    this history lacks, as it stands — its key fingerprint and poll times included, so
+    a task still rendering goes on being polled — with its timeline; the rest skipped.
+    How a SQLite history moves into a PostgreSQL one (`--db postgresql://… import
+    FILE`). One short transaction per task: a move cut short can be run again.
+
+    The file is opened as a history (a foreign, damaged or newer one is refused
+    untouched; an older one is brought up to this version's schema first)."""
+    from .store import StoreConflictError
+
+    source = Store.open(path, create=False)
+    inserted = skipped = 0
+    try:
+        for task in source.iter_tasks(sort="oldest"):
+            try:
+                store.insert_task(task, source.events(task.id))
+            except StoreConflictError:
+                skipped += 1
+            else:
+                inserted += 1
+    finally:
+        source.close()
+    return inserted, skipped
 
 
 def _tasks_of(path: Path, fmt: str | None) -> Iterator[Task]:
@@ -272,8 +313,9 @@ def history_stats(store: Store) -> dict[str, Any]:
     page = store.list(None, sort="oldest", limit=1)
     last = store.list(None, sort="newest", limit=1)
     return {
-        "path": str(path) if path else None,
-        "bytes": sum(sizes.values()),
+        # A database's URL (without its password) where the history is no file.
+        "path": str(path) if path else getattr(store, "location", None),
+        "bytes": sum(sizes.values()) if path is not None else None,
         "files": sizes,
         **stats,
         "oldest": page[0].to_public()["created_at"] if page else None,

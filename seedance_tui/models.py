@@ -201,6 +201,7 @@ class Task:
     last_polled_at: float | None = None
     local_path: str | None = None
     group: str | None = None  # shared by the tasks of one compare (`submit --compare`)
+    submitted_by: str | None = None  # who submitted it: "user@host" (None: not recorded)
 
     @property
     def spec(self) -> JobSpec:
@@ -243,6 +244,7 @@ class Task:
             "generation_time": self.generation_time,
             "local_path": self.local_path,
             "group": self.group,
+            "submitted_by": self.submitted_by,
         }
 
 

@@ -24,13 +24,16 @@ that a command that only reads the history never pays for them.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .config import Settings
-from .store import Store
+from .store import StoreBackend
+from .store.interface import ChangeFeed
+from .store.locations import open_store
 
 if TYPE_CHECKING:
     from .batch_queue import BatchQueue
@@ -62,7 +65,7 @@ class Session:
         self,
         settings: Settings,
         *,
-        store: Store | None = None,
+        store: StoreBackend | None = None,
         engine: Engine | None = None,
         make_queue: Callable[[Engine], BatchQueue] | None = None,
         clock: Callable[[], float] = time.time,
@@ -77,17 +80,18 @@ class Session:
         self.engine: Engine | None = None
         self.downloads: AutoDownloader | None = None
         self.queue: BatchQueue | None = None
+        self.feed: ChangeFeed | None = None
         self._closed = False
 
     # -- the history -------------------------------------------------------------------
 
     @property
-    def store(self) -> Store:
+    def store(self) -> StoreBackend:
         """The history, opened on first use (StoreError when it cannot be used)."""
         if self._store is None:
             if self._closed:
                 raise RuntimeError("the session is closed")
-            self._store = Store.open(self.settings.db_path)
+            self._store = open_store(self.settings.db_target)
         return self._store
 
     def open(self) -> Session:
@@ -132,7 +136,24 @@ class Session:
             engine.attach(self.downloads)
         self.queue = (self._make_queue or BatchQueue)(engine)
         engine.attach(self.queue)
+        self._start_feed(engine)
         return engine
+
+    def _start_feed(self, engine: Engine) -> None:
+        """A shared history's live changes (studio mode) fed to the engine on its loop,
+        which tells the dashboard: another machine's task shows within the second."""
+        import asyncio  # here: a command that only reads the history never imports it
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop to hand changes to (built outside one): resyncs only
+
+        def changed(task_id: str) -> None:  # on the feed's thread
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(engine.note_external, task_id)
+
+        self.feed = self.store.changes(changed)
 
     async def stop_sending(self) -> None:
         """Send no further queued job; wait for the one being sent (a graceful quit)."""
@@ -148,6 +169,9 @@ class Session:
             return
         self._closed = True
         steps: list[Callable[[], Awaitable[None]]] = []
+        if self.feed is not None:
+            feed, self.feed = self.feed, None
+            feed.close()
         if self.queue is not None:
             steps.append(self.queue.aclose)
         if self.downloads is not None:

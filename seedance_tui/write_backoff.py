@@ -1,5 +1,5 @@
-"""One backoff for every writer of the history: a full disk (or a lock held too long)
-refuses a write; the writers wait before trying again, longer while it keeps failing,
+"""One backoff for every writer of the history: a full disk, a lock held too long or
+a shared history's database server out of reach refuses a write; the writers wait before trying again, longer while it keeps failing,
 and the user hears of it once per step and once when writes succeed again.
 
 The engine, the ledger and the batch queue share one `WriteBackoff`: nothing is sent
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .store import StoreError, StoreFullError
+from .store import StoreError, StoreFullError, StoreUnreachableError
 
 Notify = Callable[[str, str, str], None]  # (topic, level, message)
 
@@ -18,7 +18,7 @@ STORE_BACKOFF_CAP = 60.0  # the longest wait before trying a full disk again
 
 
 class WriteBackoff:
-    """A full disk under the history: how long to wait before trying to write again,
+    """A history that cannot be written: how long to wait before trying to write again,
     growing while writes keep failing, and saying so once per step."""
 
     def __init__(self, mono: Callable[[], float], notify: Notify) -> None:
@@ -36,12 +36,18 @@ class WriteBackoff:
         return max(0.0, self.retry_at - self.mono()) if self.failures else 0.0
 
     def failed(self, exc: StoreError) -> float:
-        """A transient write error (a full disk, a lock held too long): wait, say so."""
+        """A transient write error (a full disk, a lock held too long, a database server
+        out of reach): wait, say so, and say what to look at."""
         self.failures += 1
         delay = min(STORE_BACKOFF_CAP, 2.0 ** (self.failures - 1))
         self.retry_at = self.mono() + delay
         if isinstance(exc, StoreFullError):
             what, fix = "the disk holding the history is full", "free some space"
+        elif isinstance(exc, StoreUnreachableError):
+            what = "the history's database server cannot be reached" + (
+                f" ({exc.detail})" if exc.detail else ""
+            )
+            fix = "check that the server runs and that this machine reaches it"
         else:
             what, fix = f"the history cannot be written ({exc})", "close what holds it"
         self.notify(

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg_server import PgServer, find_bin
 from processes import TEST_MARK, Processes, kill_pids, leftovers
 
 from seedance_tui.config import Settings, load_settings
@@ -139,3 +140,33 @@ def run_cli(*argv: str, input: str | None = None) -> tuple[int, str, str]:
 
     result = CliRunner().invoke(cli, list(argv), input=input, catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One throwaway PostgreSQL server for the whole run (tests/pg_server.py), stopped
+    when the run ends however it ends; skipped, saying so, only where no server binary
+    (or no psycopg: the `postgres` extra, which the test extra pulls in) is found."""
+    if find_bin() is None:
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed: pip install -e '.[test]' (the postgres extra)")
+    # Its processes carry a mark of their own: the per-test leftover check leaves the
+    # session's server alone, the end-of-run check still finds it should it outlive us.
+    server = PgServer.start(mark=os.environ[_RUN_VAR] + "/postgres")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, empty database of the session's server: its URL (dropped afterwards, so
+    the server's folder stays small however many tests run)."""
+    url = pg_server.create_database()
+    yield url
+    pg_server.drop_database(url)

@@ -42,13 +42,17 @@ from seedance_tui.store import (
     StoreNewerError,
     TaskNotFoundError,
 )
+from seedance_tui.store.pg_schema import SCHEMA_VERSION as PG_SCHEMA_VERSION
 
+SQLITE_STORE = Store
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 T = TypeVar("T")
 
 
 class SQLiteBackend:
     """The embedded history: one SQLite file."""
+
+    schema_version = SCHEMA_VERSION
 
     def __init__(self, tmp_path: Path) -> None:
         self.path = tmp_path / "history.db"
@@ -81,12 +85,66 @@ class SQLiteBackend:
         return digest, frozenset(p.name for p in self.path.parent.iterdir())
 
 
-BACKENDS: dict[str, Callable[[Path], Any]] = {"sqlite": SQLiteBackend}
+class PostgresBackend:
+    """Studio mode: a fresh database of the session's throwaway server (conftest.py)."""
+
+    schema_version = PG_SCHEMA_VERSION
+
+    def __init__(self, tmp_path: Path, url: str) -> None:
+        self.url = url
+        self.tmp_path = tmp_path
+
+    def open(self, owner: str | None = None) -> StoreBackend:
+        from seedance_tui.store.postgres import PgStore
+
+        return PgStore.open(self.url, owner=owner)
+
+    def open_copy(self, path: Path) -> StoreBackend:
+        """The history a `backup_to(path)` wrote: a SQLite history file."""
+        return Store.open(path, create=False)
+
+    def make_foreign(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE invoices (id SERIAL PRIMARY KEY, amount REAL)")
+            conn.execute("INSERT INTO invoices (amount) VALUES (12.5)")
+
+    def make_newer(self) -> None:
+        import psycopg
+
+        store = self.open()
+        store.create_intent(job("from the future"), estimate=4, key_fingerprint="k", now=NOW)
+        store.close()
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute("INSERT INTO _migrations VALUES ('pg999_from_the_future', 'later')")
+
+    def snapshot(self) -> Any:
+        """Every table of the database with all its rows."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            tables = sorted(
+                row[0] for row in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                )
+            )  # fmt: skip
+            return {t: sorted(map(repr, conn.execute(f"SELECT * FROM {t}"))) for t in tables}
+
+
+def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> PostgresBackend:
+    return PostgresBackend(tmp_path, request.getfixturevalue("pg_url"))
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Any]] = {
+    "sqlite": lambda request, tmp_path: SQLiteBackend(tmp_path),
+    "postgres": _postgres,
+}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    return BACKENDS[request.param](tmp_path)
+    return BACKENDS[request.param](request, tmp_path)
 
 
 @pytest.fixture
@@ -172,9 +230,19 @@ def load_benchmark():
 # -- the interface itself -----------------------------------------------------------------
 
 
-def test_the_sqlite_store_implements_the_whole_interface_and_nothing_unsaid() -> None:
-    """Every method of StoreBackend exists on Store with the same parameters, and every
-    public method of Store is one of them: the Protocol is the whole contract."""
+def _pg_store() -> type:
+    pytest.importorskip("psycopg", reason="psycopg is not installed (the postgres extra)")
+    from seedance_tui.store.postgres import PgStore
+
+    return PgStore
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_each_store_implements_the_whole_interface_and_nothing_unsaid(kind) -> None:
+    """Every method of StoreBackend exists on each backend's store with the same
+    parameters, and every public method of it is one of them: the Protocol is the whole
+    contract."""
+    Store = _pg_store() if kind == "postgres" else SQLITE_STORE
     wanted = {
         name for name, value in vars(StoreBackend).items()
         if not name.startswith("_") and callable(value)
@@ -211,7 +279,7 @@ def test_a_newer_history_is_refused_and_left_untouched(backend) -> None:
     before = backend.snapshot()
     with pytest.raises(StoreNewerError, match="newer seedance-tui") as refused:
         backend.open()
-    assert refused.value.version == SCHEMA_VERSION + 1
+    assert refused.value.version == backend.schema_version + 1
     assert backend.snapshot() == before
 
 
@@ -224,7 +292,7 @@ def test_a_reopened_history_keeps_everything(backend) -> None:
     try:
         assert again.get(task.id) == task
         assert again.get_state("queue_paused") == "1"
-        assert again.stats()["schema_version"] == SCHEMA_VERSION
+        assert again.stats()["schema_version"] == backend.schema_version
     finally:
         again.close()
 
@@ -514,6 +582,23 @@ def test_a_claim_of_a_dead_poller_on_this_machine_ends_with_it(backend, store, p
         gone.close()
     assert store.claim_poll(task.id, NOW + 11, 0.0)
     assert not store.claim_poll(task.id, NOW + 12, 0.0)  # and now it is ours
+
+
+def test_a_dead_pollers_task_is_taken_over_only_min_interval_after_its_poll(
+    backend, store, processes
+) -> None:
+    """Its request may have reached the server just before it died: no second poll of
+    the task sooner than any other poll would be."""
+    task = processing(store)
+    gone = backend.open(owner=dead_owner(processes))
+    try:
+        assert gone.claim_poll(task.id, NOW + 10, 4.0)
+    finally:
+        gone.close()
+    assert not store.claim_poll(task.id, NOW + 12, 4.0)
+    # Its request may have reached the server a moment after the claim: a margin more.
+    assert not store.claim_poll(task.id, NOW + 14.5, 4.0)
+    assert store.claim_poll(task.id, NOW + 15, 4.0)
 
 
 def test_a_poll_time_written_before_the_clock_was_set_back_is_not_believed(store) -> None:
@@ -859,14 +944,14 @@ def test_per_day_sums_cover_the_last_days_even_empty_ones(store) -> None:
     assert (row["all"], row["last_7_days"], row["today"]) == (12, 8, 0)
 
 
-def test_stats_count_the_history(store) -> None:
+def test_stats_count_the_history(backend, store) -> None:
     task = processing(store)
     store.insert_task(finished(1))
     claim(store, NOW, limit=None)
     stats = store.stats()
     assert stats["tasks"] == 2 and stats["by_status"] == {"processing": 1, "completed": 1}
     assert stats["events"] == len(store.events(task.id)) and stats["requests"] == 1
-    assert stats["schema_version"] == SCHEMA_VERSION
+    assert stats["schema_version"] == backend.schema_version
 
 
 def test_generation_history_learns_from_recent_sane_renders_per_profile(store) -> None:
@@ -927,6 +1012,42 @@ def test_a_backup_is_a_history_with_the_same_tasks(backend, store, tmp_path) -> 
     try:
         assert copy.list(limit=None) == store.list(limit=None)
         assert copy.count(Filter(search="koi")) == store.count(Filter(search="koi"))
+    finally:
+        copy.close()
+
+
+def test_every_task_records_who_submitted_it_and_lists_filter_by_it(backend, store) -> None:
+    from seedance_tui.store.rows import this_submitter
+
+    me = this_submitter()
+    user, host = me.split("@", 1)
+    intent = store.create_intent(job(), estimate=4, key_fingerprint="fp", now=NOW)
+    [queued] = store.enqueue([(job("queued"), 4, "fp")], NOW + 1)
+    assert store.get(intent.id).submitted_by == me == queued.submitted_by
+    store.insert_task(finished(1, submitted_by="ana@render-box"))
+    store.import_tasks([finished(2, submitted_by="ana@laptop_1"), finished(3)])
+    assert store.get(finished(2).id).submitted_by == "ana@laptop_1"
+    assert store.get(finished(3).id).submitted_by is None
+
+    def ids(who: str) -> set[str]:
+        flt = Filter(submitted_by=who)
+        listed = {t.id for t in store.list(flt, limit=None)}
+        assert store.count(flt) == len(listed)
+        assert {t.id for t in store.iter_tasks(flt)} == listed
+        return listed
+
+    assert ids(me) == {intent.id, queued.id}
+    assert ids(user) >= {intent.id, queued.id}
+    assert ids("ana") == {finished(1).id, finished(2).id}
+    assert ids("@render-box") == {finished(1).id}
+    assert ids("ana@laptop_1") == {finished(2).id}
+    assert ids("ana@laptop%") == set()  # taken literally
+    assert ids("@laptop_%") == set()
+    assert ids("an") == set()  # a user is named whole
+    store.backup_to(backend.tmp_path / "who.db")
+    copy = backend.open_copy(backend.tmp_path / "who.db")
+    try:
+        assert copy.get(finished(1).id).submitted_by == "ana@render-box"
     finally:
         copy.close()
 

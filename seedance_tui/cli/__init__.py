@@ -1,6 +1,6 @@
 """Entry point `seedance-tui`: the dashboard by default, plus headless commands (click).
 
-    seedance-tui [--db PATH] [--key PROVIDER=KEY]... [--demo] [COMMAND ...]
+    seedance-tui [--db PATH|URL] [--key PROVIDER=KEY]... [--demo] [COMMAND ...]
 
 One module per family of commands (`submit`, `tasks`: status/list/credits/settle/watch,
 `library`: download/open/frame/sheet, `keys`, `settings`: config, `history`:
@@ -52,7 +52,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "key": ("keys", "key", "store, list or delete API keys (OS keyring, else a 0600 file)"),
     "config": ("settings", "config", "the TOML config file: where it is, what is in force"),
     "export": ("history", "export", "write the history as CSV, JSON or JSON Lines (no secrets)"),
-    "import": ("history", "import_file", "add the tasks of an export file to the history"),
+    "import": ("history", "import_file", "add the tasks of an export file or history file"),
     "history": ("history", "history", "the history file: path, stats, backup"),
     "queue": ("queue", "queue", "the batch queue: status, pause, resume (persisted)"),
     "serve": ("serving", "serve", "the dashboard in a browser tab (on 127.0.0.1 only)"),
@@ -241,7 +241,8 @@ def _keys(_ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) 
 )
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_version,
               help="print the version and exit")  # fmt: skip
-@click.option("--db", metavar="PATH", help="the history file (env SEEDANCE_TUI_DB)")
+@click.option("--db", metavar="PATH|URL", help="the history file, or a postgresql://USER@HOST/DB "
+              "database shared by many machines (env SEEDANCE_TUI_DB)")  # fmt: skip
 @click.option("--key", "keys", multiple=True, metavar="PROVIDER=KEY", callback=_keys,
               help="an API key for this run, ahead of env, keyring and keys file (repeatable); "
               "other users may see it in the process list: prefer `key set` or the env")  # fmt: skip

@@ -65,12 +65,14 @@ def export(
     return EXIT_OK
 
 
-@click.command("import", short_help="add the tasks of an export file to the history")
+@click.command("import", short_help="add the tasks of an export file or history file")
 @click.argument("file")
 @click.option("--format", "fmt", type=FORMATS, help="default: from the file's suffix")
 @pass_options
 def import_file(options: Options, file: str, fmt: str | None) -> int:
-    """Add an export's tasks back to the history (tasks already in it are skipped)."""
+    """Add the tasks of an export file, or of another history file (a backup, a SQLite
+    history moving into a postgresql:// one), to the history (tasks already in it are
+    skipped)."""
     from ..exporting import ImportError_
     from ..exporting import import_file as import_tasks
 
@@ -92,8 +94,9 @@ def history() -> None:
 @history.command("path", short_help="print the history file's path")
 @pass_options
 def history_path(options: Options) -> int:
-    """Print where the history file is (`--db`, SEEDANCE_TUI_DB or the default)."""
-    out(str(options.settings().db_path))
+    """Print where the history is (`--db`, SEEDANCE_TUI_DB or the default): its file,
+    or in studio mode the database's URL without its password."""
+    out(options.settings().db_location)
     return EXIT_OK
 
 
@@ -110,7 +113,8 @@ def stats(options: Options, as_json: bool) -> int:
         out(to_json(found))
         return EXIT_OK
     out(f"path        {found['path']}")
-    out(f"size        {found['bytes']:,} bytes")
+    if found["bytes"] is not None:  # a PostgreSQL history is no file
+        out(f"size        {found['bytes']:,} bytes")
     out(f"tasks       {found['tasks']}")
     for status, count in sorted(found["by_status"].items()):
         out(f"  {status:<10}{count:>8}")

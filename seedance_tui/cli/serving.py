@@ -17,8 +17,12 @@ def serve_command(options: Options) -> str:
     """The shell command each browser session runs: this dashboard with the same options."""
     import shlex
 
+    from ..store.dsn import is_url
+
     parts = [sys.executable, "-m", "seedance_tui"]
-    if options.db:
+    if options.db and is_url(options.db):
+        os.environ["SEEDANCE_TUI_DB"] = options.db  # inherited: no password on a command line
+    elif options.db:
         parts += ["--db", os.path.abspath(os.path.expanduser(options.db))]
     if options.demo:
         parts.append("--demo")

@@ -103,7 +103,7 @@ def effective_config(settings: Settings) -> dict[str, Any]:
     from ..jobs import defaults_for
 
     return {
-        "db": str(settings.db_path),
+        "db": settings.db_location,
         "library": str(settings.library_dir()),
         "auto_download": settings.auto_download,
         "bell": settings.bell,

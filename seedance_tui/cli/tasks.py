@@ -100,6 +100,8 @@ async def _refreshed(settings: Settings, task: Task) -> tuple[Task, list[dict]]:
 @click.option("--search", metavar="TEXT", help="words the prompt contains")
 @click.option("--since", metavar="DATE", help="YYYY-MM-DD or an ISO time")
 @click.option("--group", metavar="ID", help="the tasks of one compare (`submit --compare`)")
+@click.option("--by", "by", metavar="WHO",
+              help="submitted by USER@HOST, USER (on any machine) or @HOST (anyone there)")  # fmt: skip
 @json_option
 @pass_options
 def list_tasks(
@@ -110,6 +112,7 @@ def list_tasks(
     search: str | None,
     since: str | None,
     group: str | None,
+    by: str | None,
     as_json: bool,
 ) -> int:
     """The history, newest first. With --json, a task of a compare carries its `group`
@@ -121,6 +124,7 @@ def list_tasks(
         search=check_search(search),
         since=parse_since(since),
         group=group,
+        submitted_by=by,
     )
     with Session(options.settings()) as session:
         store = session.store
@@ -146,7 +150,7 @@ def list_tasks(
             return EXIT_OK
         first = next(tasks, None)
         if first is None:
-            filtered = any((statuses, provider, search, since, group))
+            filtered = any((statuses, provider, search, since, group, by))
             err("no tasks" + (" match" if filtered else " yet"))
             return EXIT_OK
         from ..links import link_state

@@ -57,6 +57,9 @@ class SimTask:
     status: str = "processing"  # processing | completed | failed
     error: str | None = None
     finished_at: float | None = None
+    # When each status request for it was answered (the simulator's clock): how often,
+    # and by how many pollers at once, clients ask.
+    checks: list[float] = field(default_factory=list)
 
     @property
     def net(self) -> int:
@@ -78,6 +81,7 @@ class SimTask:
             "gen_time": self.gen_time,
             "error": self.error,
             "request": self.request,
+            "checks": list(self.checks),
         }
 
 
@@ -273,6 +277,7 @@ class SimState:
             task = self.tasks.get(task_id)
             if task is None or task.provider != provider or task.key_digest != digest:
                 return None
+            task.checks.append(self.now())
             return task
 
     def settle(self) -> None:

@@ -19,6 +19,11 @@ The modules: `interface` (what any backend guarantees: `StoreBackend`, `Filter`,
 its refusals), `rows` (a task and its row), `connection` (the one connection and its
 error boundary), then one mixin per concern — `lifecycle`, `request_ledger`, `queries`,
 `reports`, `transfer`, `queue_state` — assembled into `Store` by `sqlite`.
+
+PostgreSQL (studio mode, the optional extra `seedance-tui[postgres]`): the same mixins
+assembled into `PgStore` by `postgres`, over `pg_connection` (a pool, the psycopg error
+boundary), `pg_schema` (its own migrations) and `pg_search` (tsvector search).
+`locations.open_store` opens a history by its path or `postgresql://` URL.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from .errors import (
     StoreNewerError,
     StoreOpenError,
     StoreReadError,
+    StoreUnreachableError,
     StoreWriteError,
     TaskNotFoundError,
     damaged_message,
@@ -56,6 +62,7 @@ from .rows import (
     new_task_id,
     profile_of,
     this_owner,
+    this_submitter,
 )
 from .schema import MIGRATIONS, SCHEMA_VERSION
 from .sqlite import Store
@@ -81,6 +88,7 @@ __all__ = [
     "StoreNewerError",
     "StoreOpenError",
     "StoreReadError",
+    "StoreUnreachableError",
     "StoreWriteError",
     "TaskNotFoundError",
     "damaged_message",
@@ -92,4 +100,5 @@ __all__ = [
     "nothing_to_search",
     "search_words",
     "this_owner",
+    "this_submitter",
 ]

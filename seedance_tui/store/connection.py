@@ -21,6 +21,7 @@ from typing import Any
 from ..models import Task
 from .errors import translate
 from .rows import task_of, this_owner
+from .schema import SCHEMA_VERSION
 
 
 @contextmanager
@@ -55,6 +56,11 @@ class Connection:
     """One connection to a history file (or an in-memory one: `path` None). It belongs
     to the thread that opened it; `reader()` gives another thread its own."""
 
+    # The migration from which the ledger links each request to its task (see
+    # `orphan_stale_intents`), and how many migrations this backend has.
+    LEDGER_LINK_MIGRATION = "m006_request_task"
+    schema_version = SCHEMA_VERSION
+
     def __init__(
         self, conn: sqlite3.Connection, path: Path | None, *, owner: str | None = None
     ) -> None:
@@ -77,6 +83,11 @@ class Connection:
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with transaction(self.conn, self.path) as tx:
             yield tx
+
+    def _lock_key(self, tx: Any, name: str) -> None:
+        """Hold `name` (a key's budget) until the write transaction ends, so that
+        handles counting the same key's requests take turns. Nothing to do here: SQLite's
+        BEGIN IMMEDIATE already makes every writer of the file wait for the one before."""
 
     def _all(self, sql: str, args: Any = ()) -> list[tuple]:
         try:

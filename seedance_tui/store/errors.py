@@ -3,8 +3,9 @@
 Callers catch StoreError (or a subclass) and show its message, which says what is wrong
 and what to do; `path` names the history (None: in memory). `transient`: the same call
 may succeed later as it is (space freed, a lock released). The SQLite backend turns
-every `sqlite3.Error` into one of these in one place (`connection.py`); opening has its
-own refusals (`opening.py`).
+every `sqlite3.Error` into one of these in one place (`connection.py`), the PostgreSQL
+backend every `psycopg.Error` (`pg_connection.py`); opening has its own refusals
+(`opening.py`, `pg_schema.py`).
 """
 
 from __future__ import annotations
@@ -84,6 +85,18 @@ class StoreBusyError(StoreWriteError):
     write (or read) did not happen and may be tried again."""
 
     transient = True
+
+
+class StoreUnreachableError(StoreError):
+    """The database server of a shared history (PostgreSQL) cannot be reached or dropped
+    the connection: nothing was changed by the call, which may be tried again. `detail`:
+    what the driver said (never the password)."""
+
+    transient = True
+
+    def __init__(self, message: str, *, path: Path | None = None, detail: str = "") -> None:
+        super().__init__(message, path=path)
+        self.detail = detail
 
 
 class StoreConflictError(StoreWriteError):

@@ -11,7 +11,7 @@ this interface alone. Times are epoch seconds (the caller's clock: every write t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -33,13 +33,15 @@ MAX_SEARCH_WORDS = 16
 class Filter:
     """Which tasks a query means. Every field narrows it; an empty Filter is everything.
     `status`: any of these statuses; `since`: created at or after; `search`: see
-    `search_words`; `group`: the tasks of one compare."""
+    `search_words`; `group`: the tasks of one compare; `submitted_by`: "user@host",
+    "user" (on any host) or "@host" (by anyone there)."""
 
     status: tuple[str, ...] = ()
     provider: str | None = None
     search: str | None = None
     since: float | None = None
     group: str | None = None
+    submitted_by: str | None = None
 
 
 def search_words(text: str) -> list[str]:
@@ -64,6 +66,10 @@ class Claim:
     row: int | None  # the request's row in `requests` (None: refused, nothing written)
     retry_at: float | None = None  # refused: when a slot frees (or the pause ends)
     paused: bool = False  # refused by a 429's pause rather than by the window
+
+
+class ChangeFeed(Protocol):
+    def close(self) -> None: ...
 
 
 @runtime_checkable
@@ -167,7 +173,8 @@ class StoreBackend(Protocol):
         lease (until the answer, `release_poll`, or `lease` seconds) or when it was
         polled within `min_interval`, unless `own` is the poll time this handle wrote
         last and still the task's. A lease whose poller is known dead (a process gone on
-        this machine) ends with it. A poll time more than `slack` ahead, or a lease
+        this machine) ends with it, once its poll is `min_interval` and a second of
+        transit old (its request may have reached the server after the claim). A poll time more than `slack` ahead, or a lease
         longer than `lease` from now, is not believed (written before a clock change)."""
         ...
 
@@ -386,6 +393,15 @@ class StoreBackend(Protocol):
         ...
 
     def get_state(self, name: str) -> str | None: ...
+
+    # -- live changes -----------------------------------------------------------------
+
+    def changes(self, on_change: Callable[[str], None]) -> ChangeFeed | None:
+        """Tell `on_change` (on a thread of the feed's own) the id of each task another
+        process changes, as it commits, or "*" when many changed at once or some may
+        have been missed; None when the backend has no such feed (an SQLite file: its
+        readers look again every few seconds). Stopped by the feed's `close()`."""
+        ...
 
     def set_state(self, name: str, value: str | None) -> None:
         """Persist a small named value for every handle (None deletes it)."""

@@ -20,6 +20,7 @@ from .rows import (
     sane_credits,
     sane_seconds,
     task_row,
+    this_submitter,
 )
 
 
@@ -54,10 +55,16 @@ def insert_new(
         id=new_task_id(now), provider=spec.provider, status=status, prompt=spec.prompt,
         params=spec.params(), created_at=now, key_fingerprint=key_fingerprint,
         credits_estimated=estimate, updated_at=now, group=group,
+        submitted_by=this_submitter(),
     )  # fmt: skip
     committed = iso(now) if status is TaskStatus.SUBMITTING else None
     tx.execute(INSERT_NEW, (*task_row(task, owner), committed, int(over_cap)))
     return task
+
+
+# How long a claimed poll's request may take to reach the server (a loaded machine, a
+# slow network): a dead poller's task waits this much more before it is taken over.
+TAKEOVER_TRANSIT = 1.0
 
 
 class Lifecycle(Connection):
@@ -230,10 +237,15 @@ class Lifecycle(Connection):
             )  # fmt: skip
             if cursor.rowcount == 1:
                 return True
+            # A dead poller's request may have reached the server just before it died, a
+            # moment after its claim (the time written): its task is taken over once that
+            # claim is `min_interval` and TAKEOVER_TRANSIT old, so the server never sees
+            # two polls of it closer than `min_interval`.
             held = tx.execute(
                 "SELECT owner, poll_lease_until FROM tasks WHERE id=? "
-                "AND status IN ('processing') AND poll_lease_until > ?",
-                (id, iso(now)),
+                "AND status IN ('processing') AND poll_lease_until > ? "
+                "AND (last_polled_at IS NULL OR last_polled_at <= ? OR last_polled_at > ?)",
+                (id, iso(now), iso(now - min_interval - TAKEOVER_TRANSIT), iso(now + slack)),
             ).fetchone()
             if held is None or not held[0] or held[0] == owner or owner_alive(held[0]):
                 return False
@@ -261,12 +273,12 @@ class Lifecycle(Connection):
         (stopped while waiting for budget, say: nothing was sent, nothing charged).
 
         Intents older than the ledger's link between requests and tasks (migration
-        m006) cannot be told apart: they stay `orphaned`."""
+        LEDGER_LINK_MIGRATION) cannot be told apart: they stay `orphaned`."""
         rows = self._all(
             "SELECT id, owner, created_at FROM tasks WHERE status='submitting' AND task_id IS NULL"
         )
         linked_since = self._one(
-            "SELECT applied_at FROM _migrations WHERE name='m006_request_task'"
+            "SELECT applied_at FROM _migrations WHERE name=?", (self.LEDGER_LINK_MIGRATION,)
         )
         linked_from = from_iso(linked_since[0]) if linked_since and linked_since[0] else None
         ended = []

@@ -32,6 +32,17 @@ def filter_clauses(filter: Filter | None, *, walk: bool = False) -> tuple[list[s
     if filter.since is not None:
         clauses.append("created_at >= ?")
         args.append(iso(filter.since))
+    if filter.submitted_by:
+        who = filter.submitted_by.strip()
+        if who.startswith("@"):
+            clauses.append("submitted_by LIKE ? ESCAPE '\\'")
+            args.append("%" + _like(who))
+        elif "@" in who:
+            clauses.append("submitted_by = ?")
+            args.append(who)
+        else:
+            clauses.append("submitted_by LIKE ? ESCAPE '\\'")
+            args.append(_like(who) + "@%")
     query = fts_query(filter.search or "")
     if query:
         # `+rowid` keeps SQLite from looking each match up by rowid: it walks an index
@@ -40,6 +51,11 @@ def filter_clauses(filter: Filter | None, *, walk: bool = False) -> tuple[list[s
         clauses.append(f"{column} IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH ?)")
         args.append(query)
     return clauses, args
+
+
+def _like(text: str) -> str:
+    """Text matched literally by LIKE ... ESCAPE '\\'."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def fts_query(text: str) -> str:
@@ -70,6 +86,11 @@ def _where(clauses: list[str]) -> str:
 
 
 class Queries(Connection):
+    def _filter_clauses(
+        self, filter: Filter | None, *, walk: bool = False
+    ) -> tuple[list[str], list[Any]]:
+        return filter_clauses(filter, walk=walk)
+
     def get(self, id: str) -> Task:
         rows = self._tasks(f"{SELECT_TASKS} WHERE id=?", (id,))
         if not rows:
@@ -106,7 +127,7 @@ class Queries(Connection):
         """A page of tasks. `matches`, when the caller knows it, is how many rows the filter
         matches: it picks how a search is paged (asked of the prompt index otherwise)."""
         walk = limit is not None and self._walk(filter, sort, offset + limit, matches)
-        clauses, args = filter_clauses(filter, walk=walk)
+        clauses, args = self._filter_clauses(filter, walk=walk)
         sql = f"{SELECT_TASKS}{_where(clauses)} ORDER BY {SORTS[sort]}"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -115,11 +136,10 @@ class Queries(Connection):
 
     def count(self, filter: Filter | None = None) -> int:
         filter = filter or Filter()
-        if filter.search and not (
-            filter.status or filter.provider or filter.group or filter.since is not None
-        ):
+        narrowed = filter.status or filter.provider or filter.group or filter.since is not None
+        if filter.search and not (narrowed or filter.submitted_by):
             return self._count_matches(filter.search)
-        clauses, args = filter_clauses(filter)
+        clauses, args = self._filter_clauses(filter)
         return self._scalar(f"SELECT count(*) FROM tasks{_where(clauses)}", args)
 
     def _count_matches(self, search: str) -> int:
@@ -176,7 +196,7 @@ class Queries(Connection):
         created, id = anchor
         ascending = (sort == "oldest") != backwards
         order = SORTS["oldest" if ascending else "newest"]
-        clauses, args = filter_clauses(filter, walk=self._walk(filter, sort, limit, matches))
+        clauses, args = self._filter_clauses(filter, walk=self._walk(filter, sort, limit, matches))
         clauses.append(AFTER[ascending])
         args += [created, created, id]
         rows = self._tasks(
@@ -218,10 +238,10 @@ class Queries(Connection):
         keyset, order = AFTER[sort == "oldest"], SORTS[sort]
         if searching:
             walk = self._walk(filter, sort, self._max_rowid(), None)
-            clauses, args = filter_clauses(filter, walk=walk)
+            clauses, args = self._filter_clauses(filter, walk=walk)
             yield from self._stream(f"{SELECT_TASKS}{_where(clauses)} ORDER BY {order}", args, page)
             return
-        clauses, args = filter_clauses(filter)
+        clauses, args = self._filter_clauses(filter)
         anchor: tuple[str, str] | None = None
         while True:
             page_clauses, page_args = list(clauses), list(args)

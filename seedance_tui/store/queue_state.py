@@ -27,8 +27,7 @@ class QueueState(Connection):
         passes no cap of `windows` (checked in the same transaction). Nothing is sent."""
         tasks = []
         with self._tx() as tx:
-            if not over_cap:
-                enforce(tx, windows, costs_of(jobs))
+            enforce(tx, () if over_cap else windows, costs_of(jobs), self._lock_key)
             for offset, (spec, estimate, key_fingerprint) in enumerate(jobs):
                 at = now + offset * 0.001  # keeps the batch's order in a time sort
                 task = insert_new(
@@ -74,13 +73,15 @@ class QueueState(Connection):
             ).fetchone()
             if row is None or row[0] != TaskStatus.QUEUED.value:
                 return None
-            if not row[1]:
-                enforce(tx, windows, {Provider(row[2]): (row[3] or 0, 1)})
-            tx.execute(
+            cost = {Provider(row[2]): (row[3] or 0, 1)}
+            enforce(tx, () if row[1] else windows, cost, self._lock_key)
+            claimed = tx.execute(
                 "UPDATE tasks SET status='submitting', owner=?, updated_at=?, committed_at=? "
                 "WHERE id=? AND status='queued'",
                 (self.owner, iso(now), iso(now), id),
             )
+            if claimed.rowcount != 1:
+                return None  # another machine's claim committed first (PostgreSQL's rows)
             add_event_row(tx, id, now, "intent", TaskStatus.SUBMITTING, "from the queue")
             return read_task(tx, id)
 

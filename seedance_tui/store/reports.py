@@ -10,7 +10,6 @@ from typing import Any
 from ..models import TaskStatus, iso
 from .connection import Connection
 from .rows import profile_of, sane_seconds
-from .schema import SCHEMA_VERSION
 
 
 class Reports(Connection):
@@ -107,5 +106,5 @@ class Reports(Connection):
             "by_status": counts,
             "events": self._scalar("SELECT count(*) FROM events"),
             "requests": self._scalar("SELECT count(*) FROM requests"),
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": self.schema_version,
         }

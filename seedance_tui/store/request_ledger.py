@@ -57,6 +57,7 @@ class RequestLedger(Connection):
         bounds: a request time in the future still counts, a pause is cut to
         MAX_KEY_PAUSE from now."""
         with self._tx() as tx:
+            self._lock_key(tx, pause_name(provider, key_fingerprint))
             paused = tx.execute(
                 "SELECT value FROM app_state WHERE name=?",
                 (pause_name(provider, key_fingerprint),),
@@ -81,10 +82,10 @@ class RequestLedger(Connection):
                     return Claim(None, retry_at=min(max(frees, now + 1.0), now + window))
             cursor = tx.execute(
                 "INSERT INTO requests (at, provider, key_fingerprint, endpoint, http_status, sent, "
-                "elapsed_ms, error, task) VALUES (?,?,?,?,NULL,1,NULL,'in flight',?)",
+                "elapsed_ms, error, task) VALUES (?,?,?,?,NULL,1,NULL,'in flight',?) RETURNING id",
                 (iso(now), provider.value, key_fingerprint, endpoint, task),
             )
-            return Claim(cursor.lastrowid)
+            return Claim(cursor.fetchone()[0])
 
     def finish_request(
         self,
@@ -133,6 +134,7 @@ class RequestLedger(Connection):
         until = min(until, now + MAX_KEY_PAUSE)
         name = pause_name(provider, key_fingerprint)
         with self._tx() as tx:
+            self._lock_key(tx, name)
             current = tx.execute("SELECT value FROM app_state WHERE name=?", (name,)).fetchone()
             known = pause_until(current[0] if current else None, now)
             if known is not None and known >= until:

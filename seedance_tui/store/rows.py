@@ -3,6 +3,7 @@ the values the store keeps in them: ids, owners, sane figures."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import math
 import os
@@ -15,7 +16,8 @@ from ..models import Provider, Task, TaskStatus, from_iso, iso
 TASK_COLUMNS = (
     "id, provider, task_id, key_fingerprint, status, prompt, params, credits_estimated, "
     "credits_charged, credits_refunded, video_urls, error, created_at, submitted_at, "
-    'completed_at, updated_at, generation_time, last_polled_at, owner, local_path, "group"'
+    'completed_at, updated_at, generation_time, last_polled_at, owner, local_path, "group", '
+    "submitted_by"
 )
 _NAMES = TASK_COLUMNS.split(", ")
 ID, CREATED_AT = _NAMES.index("id"), _NAMES.index("created_at")
@@ -37,7 +39,7 @@ def task_row(task: Task, owner: str | None = None) -> tuple:
         task.credits_refunded, json.dumps(list(task.video_urls)), task.error,
         iso(task.created_at), iso(task.submitted_at), iso(task.completed_at),
         iso(task.updated_at or task.created_at), task.generation_time,
-        iso(task.last_polled_at), owner, task.local_path, task.group,
+        iso(task.last_polled_at), owner, task.local_path, task.group, task.submitted_by,
     )  # fmt: skip
 
 
@@ -46,7 +48,7 @@ def task_of(row: tuple) -> Task:
     (
         id, provider, task_id, key_fp, status, prompt, params, est, charged, refunded, urls,
         error, created, submitted, completed, updated, gen_time, polled, _owner, local_path,
-        group,
+        group, submitted_by,
     ) = row  # fmt: skip
     return Task(
         id=id,
@@ -69,6 +71,7 @@ def task_of(row: tuple) -> Task:
         last_polled_at=from_iso(polled),
         local_path=local_path,
         group=group,
+        submitted_by=submitted_by,
     )
 
 
@@ -85,6 +88,16 @@ def new_task_id(now: float) -> str:
 def this_owner() -> str:
     """Who writes an intent or holds a poll lease: this process, on this host."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def this_submitter() -> str:
+    """Who submits from this process, as tasks record it: "user@host" (the login name,
+    else the uid)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
 
 
 def owner_alive(owner: str | None) -> bool:

@@ -183,6 +183,17 @@ def m008_spending(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m009_submitted_by(conn: sqlite3.Connection) -> None:
+    """Who submitted each task ("user@host"): a history shared by several machines
+    (studio mode) shows and filters by it. Tasks from before stay unattributed."""
+    execute_script(
+        conn,
+        "ALTER TABLE tasks ADD COLUMN submitted_by TEXT;"
+        "CREATE INDEX idx_tasks_submitted_by ON tasks(submitted_by, created_at);",
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

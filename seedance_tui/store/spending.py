@@ -6,7 +6,8 @@ settling an orphan's charge by hand."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .. import caps
 from ..caps import Usage, Window
@@ -35,11 +36,25 @@ def usage_in(tx: sqlite3.Connection, provider: Provider, start: float, end: floa
     return caps.usage_of(tx.execute(USAGE_SQL, (provider.value, iso(start), iso(end))).fetchall())
 
 
+def cap_lock_name(provider: Provider) -> str:
+    return f"caps:{provider.value}"
+
+
 def enforce(
-    tx: sqlite3.Connection, windows: Sequence[Window], costs: dict[Provider, tuple[int, int]]
+    tx: sqlite3.Connection,
+    windows: Sequence[Window],
+    costs: dict[Provider, tuple[int, int]],
+    lock: Callable[[Any, str], None],
 ) -> None:
     """CapExceeded when a provider's (cost, jobs) would pass one of its windows' caps,
-    counted inside the open transaction."""
+    counted inside the open transaction. First `lock` (the store's `_lock_key`) holds
+    each provider among the jobs, in one order, until the transaction ends — also with
+    no cap in this handle's settings, as another machine's caps count these rows —, so
+    that handles writing that provider's money take turns: on a server where writers
+    do not wait for each other (PostgreSQL), two machines cannot both count the same
+    last credits of a cap."""
+    for provider in sorted((p for p, (_, jobs) in costs.items() if jobs), key=lambda p: p.value):
+        lock(tx, cap_lock_name(provider))
     for window in windows:
         cost, jobs = costs.get(window.provider, (0, 0))
         if jobs:
@@ -65,10 +80,11 @@ class Spending(Connection):
         windows: Sequence[Window] = (),
         group: str | None = None,
     ) -> list[Task]:
-        """Check the caps and write the intents in one transaction (BEGIN IMMEDIATE: a
-        second writer waits for this one's commit, then counts its rows)."""
+        """Check the caps and write the intents in one transaction (SQLite's BEGIN
+        IMMEDIATE, PostgreSQL's lock per provider: a second writer waits for this one's
+        commit, then counts its rows)."""
         with self._tx() as tx:
-            enforce(tx, windows, costs_of(jobs))
+            enforce(tx, windows, costs_of(jobs), self._lock_key)
             tasks = []
             for spec, estimate, fingerprint in jobs:
                 task = insert_new(

@@ -4,6 +4,7 @@ over one connection (see connection.py for why mixins)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from .lifecycle import Lifecycle
@@ -47,6 +48,10 @@ class Store(Lifecycle, Spending, RequestLedger, Queries, Reports, Transfer, Queu
         was opened, checked and migrated by the Store that owns it."""
         conn = open_reader(path, busy_timeout=busy_timeout)
         return cls(conn, Path(path))
+
+    def changes(self, on_change: Callable[[str], None]) -> None:
+        """No live feed from a file: its other handles look again every few seconds."""
+        return None
 
     def reader(self) -> Store | None:
         """A read-only handle on this history for another thread (None: in memory, where

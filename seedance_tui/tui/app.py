@@ -102,6 +102,18 @@ PROGRESS_EVERY = 0.1  # seconds between two progress messages of one download
 READY_FILE_VAR = "SEEDANCE_TUI_READY_FILE"
 
 
+def search_and_submitter(text: str) -> tuple[str, str | None]:
+    """The search box's words, and who submitted (a `by:WHO` word: USER@HOST, USER or
+    @HOST, as `list --by` takes; the last one counts)."""
+    words, who = [], None
+    for word in text.split():
+        if word.lower().startswith("by:") and len(word) > 3:
+            who = word[3:]
+        else:
+            words.append(word)
+    return " ".join(words), who
+
+
 class SeedanceApp(App[int]):
     TITLE = "seedance-tui"
     CSS_PATH = css_paths()
@@ -342,7 +354,7 @@ class SeedanceApp(App[int]):
     def _on_engine_event(self, event: EngineEvent) -> None:
         """Called by the engine on this loop, synchronously: post, don't touch widgets."""
         if isinstance(event, TaskChanged):
-            self.post_message(TaskUpdated(event.task, event.previous))
+            self.post_message(TaskUpdated(event.task, event.previous, external=event.external))
         elif isinstance(event, Notice):
             self.post_message(EngineNotice(event.level, event.message, persistent=event.persistent))
         elif isinstance(event, EngineDownloadProgress):
@@ -497,10 +509,12 @@ class SeedanceApp(App[int]):
         show_text(self.main.query_one("#query-label", Static), label)
 
     def current_filter(self) -> Filter:
+        search, submitted_by = search_and_submitter(self.search_text)
         return Filter(
             status=STATUS_FILTERS[self.status_filter][1],
             provider=PROVIDER_FILTERS[self.provider_filter],
-            search=self.search_text or None,
+            search=search or None,
+            submitted_by=submitted_by,
         )
 
     def current_sort(self) -> str:
@@ -569,10 +583,9 @@ class SeedanceApp(App[int]):
     @work(thread=True, group="credits", exclusive=True, exit_on_error=False)
     def _compute_credits(self) -> None:
         """Sum credits on a connection of this thread's own: it scans the whole history."""
-        path: Path | None = self.store.path
-        if path is None:
+        store = self.store.reader()  # the history's own kind: a file's, or a database's
+        if store is None:
             return
-        store = Store.open_reader(path)
         try:
             summary = store.credits_summary(self.clock())
             summary["caps"] = caps_report(

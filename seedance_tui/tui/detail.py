@@ -15,9 +15,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from ..models import Task, TaskStatus
+from ..store import this_submitter
 from ..text import inert
 from .format import LINK_MARKS, LINK_TEXT, STATUS_STYLES, clock_time, duration, status_glyph
 from .frame_view import FrameSource, FrameView
+
+# Who this dashboard submits as: its own tasks need no "by" line.
+_ME = this_submitter()
 
 
 class DetailPane(VerticalScroll, can_focus=False):
@@ -165,6 +169,9 @@ def render_task(
     if task.error:
         row("error", Text(inert(task.error), "bold red"))
     row("created", Text(clock_time(task.created_at), "dim"))
+    if task.submitted_by and task.submitted_by != _ME:
+        # A history shared by several machines (studio mode): someone else's task.
+        row("by", Text(inert(task.submitted_by, newlines=False), "bold"))
 
     prompt = Text("prompt\n", "bold")
     prompt.append(inert(task.prompt))

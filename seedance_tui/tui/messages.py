@@ -14,12 +14,13 @@ class DashboardReady(Message):
 class TaskUpdated(Message):
     """The engine changed a task (a newer update of the same task replaces a queued one)."""
 
-    def __init__(self, task: Task, previous: TaskStatus | None) -> None:
+    def __init__(self, task: Task, previous: TaskStatus | None, *, external: bool = False) -> None:
         super().__init__()
         self.task = task
         self.previous = previous
         # A row that did not exist before: the list must re-count, not repaint a line.
-        self.is_new = previous is None and task.status is TaskStatus.SUBMITTING
+        # Another machine's change (`external`) may be of a task not listed yet.
+        self.is_new = external or (previous is None and task.status is TaskStatus.SUBMITTING)
 
     def can_replace(self, message: Message) -> bool:
         """May the queued `message` (newer) stand in for this one (older)?"""
