@@ -36,18 +36,20 @@ def inert(text: str | None, *, newlines: bool = True) -> str:
 
 def one_line(text: str | None, width: int) -> str:
     """`text` inert on one line, at most `width` terminal cells wide (an emoji or a CJK
-    character takes two), cut with "…"."""
+    character takes two) and `width` characters long, cut with "…"."""
     flat = inert(text, newlines=False)
     if flat.isascii():  # a cell a character (inert left no control character)
         return flat if len(flat) <= width else flat[: max(1, width - 1)] + "…"
     from rich.cells import cell_len, get_character_cell_size
 
-    if cell_len(flat) <= width:
+    if len(flat) <= width and cell_len(flat) <= width:
         return flat
     room = max(1, width - 1)  # the cells left before "…"
     used = 0
     for index, char in enumerate(flat):
-        size = get_character_cell_size(char)
+        # A zero-width character (a joiner, a tag) counts as a cell: a line of them is
+        # bounded like any other, however little of it shows.
+        size = max(1, get_character_cell_size(char))
         if used + size > room:
             return flat[:index] + "…"
         used += size
