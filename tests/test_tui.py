@@ -287,7 +287,7 @@ async def test_a_row_updates_in_place_and_the_cursor_and_scroll_stay(seeded_sett
         changed = app.store.get(target.id)
         changed.status = TaskStatus.FAILED
         changed.error = HOSTILE
-        app.post_message(TaskUpdated(changed, TaskStatus.COMPLETED))
+        app.dashboard.post_message(TaskUpdated(changed, TaskStatus.COMPLETED))
         await pilot.pause()
         assert (tasks.cursor, tasks.scroll_y) == (cursor, scroll)
         assert tasks.task_at(cursor + 1).status is TaskStatus.FAILED
