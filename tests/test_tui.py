@@ -99,10 +99,10 @@ async def test_a_second_submit_while_one_is_in_flight_is_refused(live_settings, 
     class HeldEngine(Engine):
         """Holds each submission until the test opens the gate: one stays in flight."""
 
-        async def submit(self, spec):
-            calls.append(spec.prompt)
+        async def submit(self, job):
+            calls.append(job.spec.prompt)  # the form sends a PreparedJob (jobs.prepare)
             await gate.wait()
-            return await super().submit(spec)
+            return await super().submit(job)
 
     store = Store.open(live_settings.db_path)
     app = SeedanceApp(live_settings, store=store, engine=HeldEngine(live_settings, store))
@@ -128,9 +128,9 @@ async def test_an_answer_arriving_while_typing_the_next_prompt_keeps_the_focus(l
     gate = asyncio.Event()
 
     class HeldEngine(Engine):
-        async def submit(self, spec):
+        async def submit(self, job):
             await gate.wait()
-            return await super().submit(spec)
+            return await super().submit(job)
 
     store = Store.open(live_settings.db_path)
     app = SeedanceApp(live_settings, store=store, engine=HeldEngine(live_settings, store))
@@ -240,7 +240,7 @@ async def test_rerun_fills_the_form_with_the_tasks_job(seeded_settings):
         form = app.query_one(JobForm)
         assert isinstance(app.focused, TextArea)
         assert form.spec() == source.spec
-        assert form.revalidate() == source.spec
+        assert form.revalidate().spec == source.spec  # checked and priced: a PreparedJob
 
 
 # -- the list --------------------------------------------------------------------------

@@ -9,6 +9,8 @@ the gallery has its own keys without any gating here.
 Every worker runs on this screen in a named group — "engine" (the poll loop), "submit",
 "download" (a save started by a key), "credits" (a thread summing the history) — with
 `exit_on_error=False`; `_worker_state` is the one place their failures are reported.
+(A frame view's worker, group "frame", is exclusive per view and says what went wrong
+where the frame would be.)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Input
+from textual.widgets import Input, Static
 from textual.worker import Worker, WorkerState
 
 from .. import library
@@ -49,7 +51,7 @@ from .messages import (
 from .query import ListQuery
 from .submit import SubmitFlow
 from .task_list import TaskList
-from .unchanged import OneLineLabel, show_text
+from .unchanged import show_text
 
 if TYPE_CHECKING:
     from .app import SeedanceApp
@@ -83,13 +85,13 @@ class DashboardScreen(Screen[None]):
         # `check_action` (asked by the footer, also while the screen is being taken
         # down) and the engine's messages reach them without a query that could miss.
         self.search_input = Input(placeholder="/ search prompts", id="search", compact=True)
-        self.query_label = OneLineLabel(id="query-label")
+        self.query_label = Static(id="query-label")
         self.task_list = TaskList(
             self.store, clock=self.clock, eta=self.bridge.eta, link=self._link_state, id="tasks"
         )
         self.download_strip = DownloadStrip(id="downloads")
         self.detail = DetailPane(id="detail", frames=self.frame_source)
-        self.form = JobForm(id="form")
+        self.form = JobForm(self.settings, id="form")
         self.credits = CreditsPanel(id="credits")
 
     # -- layout ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -109,15 +110,15 @@ class FrameView(Container, can_focus=False):
     FrameView > .frame-note { color: $text-muted; width: 1fr; height: auto; }
     """
 
+    @dataclass
     class Loaded(Message):
-        def __init__(self, task_id: str, image: Image | None, cols: int, rows: int,
-                     note: str | None) -> None:  # fmt: skip
-            super().__init__()
-            self.task_id = task_id
-            self.image = image
-            self.cols = cols
-            self.rows = rows
-            self.note = note
+        """A frame scaled for the view (`image`, its size in cells), or why there is none."""
+
+        task_id: str
+        image: Image | None
+        cols: int
+        rows: int
+        note: str | None
 
     def __init__(
         self,
@@ -188,6 +189,11 @@ class FrameView(Container, can_focus=False):
             self.post_message(self.Loaded(task.id, None, 0, 0, "⚠ link expired, never saved: no frame"))  # fmt: skip
         except frames.FrameError as exc:
             self.post_message(self.Loaded(task.id, None, 0, 0, "no frame: " + one_line(str(exc), 200)))  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - said where the frame would be
+            # Every view runs its own worker (group "frame", exclusive per view); a
+            # failure it did not foresee is reported in the view, not lost with the worker.
+            note = f"no frame: {type(exc).__name__}: {one_line(str(exc), 200)}"
+            self.post_message(self.Loaded(task.id, None, 0, 0, note))
         else:
             self.post_message(self.Loaded(task.id, image, used_cols, used_rows, None))
 

@@ -30,7 +30,7 @@ from .format import STATUS_STYLES, status_glyph
 from .frame_view import FrameSource, FrameView
 from .keys import GALLERY_BINDINGS
 from .task_list import TaskPages
-from .unchanged import OneLineLabel, show_text
+from .unchanged import show_text
 
 if TYPE_CHECKING:
     from .dashboard import DashboardScreen
@@ -135,7 +135,7 @@ class GalleryScreen(Screen[int | None]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="gallery-bar"):
             yield Input(placeholder="/ search prompts", id="gallery-search", compact=True)
-            yield OneLineLabel(id="gallery-label")
+            yield Static(id="gallery-label")
         yield Grid(id="gallery-grid")
         yield KeyFooter(compact=True, show_command_palette=False)
 
@@ -201,7 +201,7 @@ class GalleryScreen(Screen[int | None]):
         summary = self.dashboard.query_state.summary()
         label.append(f"{total:,} task{'s' if total != 1 else ''} · {summary}")
         label.append(f" · frames: {self.source.graphics.reason}")
-        show_text(self.query_one("#gallery-label", OneLineLabel), label)
+        show_text(self.query_one("#gallery-label", Static), label)
 
     def _fill(self) -> None:
         """Give each tile its task (and the cursor its mark)."""

@@ -1,8 +1,8 @@
 """Submitting the form's job: checked, confirmed with its cost, sent in a worker.
 
-ctrl+s (or the form's button) → the form checks the job → `ConfirmSubmit` shows what
-will be sent and what it costs → on yes, a worker of the dashboard (group "submit")
-sends it through the engine → `SubmitFinished` (the server answered: accepted,
+ctrl+s (or the form's button) → the form checks and prices the job once
+(`jobs.prepare`) → `ConfirmSubmit` shows what will be sent and what it costs → on yes, a
+worker of the dashboard (group "submit") sends that prepared job through the engine → `SubmitFinished` (the server answered: accepted,
 rejected, orphaned) or `SubmitFailed` (refused before anything was sent).
 """
 
@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING
 
 from textual.widgets import Input, TextArea
 
-from .. import providers
 from ..config import MissingKeyError
-from ..models import JobSpec, JobValidationError, Task, TaskStatus
+from ..models import JobValidationError, PreparedJob, Task, TaskStatus
 from ..text import one_line
 from .messages import SubmitFailed, SubmitFinished
 from .screens import ConfirmSubmit
@@ -42,8 +41,8 @@ class SubmitFlow:
         form = self.screen.form
         if form.submitting or self.confirming:
             return
-        spec = form.revalidate(show_empty_prompt=True)
-        if spec is None:
+        job = form.revalidate(show_empty_prompt=True)
+        if job is None:
             error = form.error
             if error is not None:
                 form.focus_field(error.field)
@@ -54,26 +53,26 @@ class SubmitFlow:
                     markup=False,
                 )
             return
-        quote = providers.get(spec.provider).quote(spec)
         self.confirming = True
-        self.screen.app.push_screen(ConfirmSubmit(spec, quote), partial(self._confirmed, spec))
+        dialog = ConfirmSubmit(job.spec, job.quote)
+        self.screen.app.push_screen(dialog, partial(self._confirmed, job))
 
-    def _confirmed(self, spec: JobSpec, confirmed: bool | None) -> None:
+    def _confirmed(self, job: PreparedJob, confirmed: bool | None) -> None:
         self.confirming = False
         form = self.screen.form
         if not confirmed or form.submitting:
             return
         form.submitting = True
         self.screen.refresh_bindings()
-        self.screen.run_worker(self._send(spec), name="submit", group="submit",
+        self.screen.run_worker(self._send(job), name="submit", group="submit",
                                exit_on_error=False)  # fmt: skip
 
-    async def _send(self, spec: JobSpec) -> None:
+    async def _send(self, job: PreparedJob) -> None:
         self.screen.start_engine()  # a job confirmed before the first frame was painted
         engine = self.screen.engine
         assert engine is not None
         try:
-            task = await engine.submit(spec)
+            task = await engine.submit(job)
         except JobValidationError as exc:
             self.screen.post_message(SubmitFailed(f"{exc.field}: {exc.message}", exc.field))
         except MissingKeyError as exc:

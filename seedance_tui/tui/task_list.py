@@ -158,19 +158,24 @@ class TaskList(ScrollView, can_focus=True):
     TaskList > .task-list--dim { color: $text-muted; }
     """
 
+    @dataclass
     class Highlighted(Message):
-        """The cursor moved to another task (or the list became empty: None)."""
+        """The cursor moved to another task (or the list became empty: None); a newer
+        one replaces a queued one (the cursor is where the last one says)."""
 
-        def __init__(self, task_id: str | None) -> None:
-            super().__init__()
-            self.task_id = task_id
+        task_id: str | None
 
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, TaskList.Highlighted)
+
+    @dataclass
     class Reloaded(Message):
-        """The query changed or membership changed: a new count."""
+        """The query changed or membership changed: a new count (the newest counts)."""
 
-        def __init__(self, total: int) -> None:
-            super().__init__()
-            self.total = total
+        total: int
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, TaskList.Reloaded)
 
     def __init__(
         self,

@@ -26,15 +26,3 @@ def show_text(static: Static, text: Text) -> None:
     """`static.update(text)` unless it shows that text already."""
     if not same_text(static.content, text):
         static.update(text)
-
-
-class OneLineLabel(Static):
-    """A one-line Static sized by its text (the list's count and filters).
-
-    When its text gets shorter or longer, the layout that follows gives it its new width;
-    Textual then also sets its virtual size, which asks for the whole screen to be laid
-    out once more in the next frame (5 ms, and a frame that lands after a search was
-    painted). A line of text has nothing to scroll: its virtual size is set quietly."""
-
-    def _size_updated(self, size, virtual_size, container_size, layout: bool = True) -> bool:
-        return super()._size_updated(size, virtual_size, container_size, layout=False)
