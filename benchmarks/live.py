@@ -8,25 +8,31 @@ measured window, and divided by the window's wall time: the share of one core.
 Three scenarios, each in a fresh home folder with its own history and simulator:
   * idle     — 1,000 finished tasks, nothing pending;
   * pending  — the same plus `--pending` (200) tasks submitted just before the
-               dashboard starts, whose renders take hours: the dashboard polls them at
-               the providers' default budgets and nothing changes;
+               dashboard starts, whose renders take hours (and the history's took as
+               long, so the scheduler expects that): the engine checks them at the
+               providers' default budgets and nothing changes;
   * answers  — the same 200 pending tasks, but their renders end at `--rate` (3) a
-               second: the window lies inside the stretch where answers arrive; the
-               answers per second that arrived in it are printed beside the CPU.
+               second (the history's renders took as long, and the budgets let the
+               scheduler see each end soon after it happens): the window lies inside
+               the stretch where answers arrive; the answers per second that arrived in
+               it are printed beside the CPU.
 Each scenario runs the dashboard of this checkout ("ours") and, side by side in the
 same run, the dashboard of `--baseline` (a git revision, extracted with `git archive`;
-default: the main branch before the dashboard was reworked) — today's behaviour. The
-machine is shared and noisy, so compare the ratio of a run, not figures of two runs.
+default: this branch's base, before the dashboard got its Screen and rested) — today's
+behaviour — and `seedance-tui watch` ("watch": the same engine polling the same tasks
+with no dashboard, its output to a pipe), the floor under any dashboard's CPU. The
+machine is shared and noisy, so compare the ratios of a run, not figures of two runs.
 
 Besides CPU it prints the bytes the dashboard wrote to its terminal per second (what a
 slow SSH link carries) and the status requests the simulator served per second.
 
-The harness waits for states (the dashboard's ready file, the answers starting), not for
-guessed durations; the measured windows and the warm-up after the ready file are the
-benchmark's design. Every process it starts is killed when it ends, however it ends.
+The harness waits for states (the dashboard's ready file, watch's first line, the
+answers starting), not for guessed durations; the measured windows and the warm-up
+after the ready file are the benchmark's design. Every process it starts is killed when
+it ends, however it ends.
 
 Run: python benchmarks/live.py [--seconds 30] [--pending 200] [--rate 3]
-     [--baseline REV] [--no-baseline] [--scenarios idle,pending,answers]
+     [--baseline REV] [--no-baseline] [--no-floor] [--scenarios idle,pending,answers]
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ NANO_KEY = "sk-live-bench-nano-3c1d"
 SEED_KEY = "sk-live-bench-seed-8e2f"
 COLUMNS, ROWS = 160, 48
 FINISHED = 1_000  # finished tasks in every scenario's history
+PENDING_RENDERS = (36_000.0, 72_000.0)  # seconds a render takes while nothing changes
 WARM_UP = 5.0  # seconds after the ready file before a window opens (engine, credits, frames)
 ANSWERS_START = 25.0  # seconds after the submissions before the first render ends
 DEADLINE = 120.0  # for any state the harness waits for
@@ -179,6 +186,51 @@ class Dashboard:
             os.close(self.master)
 
 
+class Watcher:
+    """`seedance-tui watch`: the same engine, no dashboard — the floor under the
+    dashboard's CPU (what polling the pending tasks costs by itself). Its output goes to
+    a pipe (a line per change, as in a script), read and counted."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "seedance_tui", "watch"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**env, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        self.written = 0
+        self.tail = bytearray()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while data := self.proc.stdout.read1(65536):
+            self.written += len(data)
+            self.tail = (self.tail + data)[-2000:]
+
+    def check_running(self) -> None:
+        if self.proc.poll() is not None:
+            tail = bytes(self.tail[-400:]).decode("utf-8", "replace")
+            raise HarnessError(f"watch exited ({self.proc.returncode}): {tail!r}")
+
+    def wait_ready(self) -> None:
+        def ready() -> bool:
+            self.check_running()
+            return b"watching" in self.tail
+
+        wait_for(ready, "watch said what it watches")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
 @dataclass
 class Window:
     cpu: float  # share of one core, percent
@@ -188,7 +240,9 @@ class Window:
     seconds: float
 
 
-def measure(dashboard: Dashboard, sim: SimulatorServer, db: Path, seconds: float) -> Window:
+def measure(
+    dashboard: Dashboard | Watcher, sim: SimulatorServer, db: Path, seconds: float
+) -> Window:
     """CPU, output and requests of the dashboard over the next `seconds`."""
     pid = dashboard.proc.pid
 
@@ -281,7 +335,8 @@ def submit_pending(db: Path, env: dict[str, str], count: int) -> float:
     return asyncio.run(send())
 
 
-def run_scenario(scenario: str, source: Path, args: argparse.Namespace) -> Window:
+def run_scenario(scenario: str, source: Path | None, args: argparse.Namespace) -> Window:
+    """One window of `scenario`: the dashboard of `source`, or (None) `watch`."""
     lo = ANSWERS_START
     hi = lo + args.pending / args.rate
     if scenario == "answers":
@@ -289,7 +344,7 @@ def run_scenario(scenario: str, source: Path, args: argparse.Namespace) -> Windo
                                nanophoto_rate_limit=None)  # fmt: skip
         config = CONFIG_ANSWERS.format(lo=lo, hi=hi)
     else:
-        sim_config = SimConfig(generation_time=(36_000.0, 72_000.0), seed=3)
+        sim_config = SimConfig(generation_time=PENDING_RENDERS, seed=3)
         config = CONFIG_PENDING
     with tempfile.TemporaryDirectory(prefix="seedance-live-") as tmp:
         home = Path(tmp)
@@ -311,9 +366,17 @@ def run_scenario(scenario: str, source: Path, args: argparse.Namespace) -> Windo
                     "SEEDANCE15PRO_API_KEY": SEED_KEY,
                 }
                 env.pop("NO_COLOR", None)
-                build_history(db, (lo, hi) if scenario == "answers" else None)
+                # The history's renders took what the simulator's take: the scheduler
+                # expects the pending renders to take that long (hours while nothing
+                # changes; the answers' spread while they arrive).
+                build_history(db, (lo, hi) if scenario == "answers" else PENDING_RENDERS)
                 sent = submit_pending(db, env, args.pending) if scenario != "idle" else None
-                dashboard = Dashboard(source, env, home / "ready")
+                if source is None:
+                    if sent is None:
+                        raise HarnessError("watch ends at once with nothing pending")
+                    dashboard: Dashboard | Watcher = Watcher(env)
+                else:
+                    dashboard = Dashboard(source, env, home / "ready")
                 try:
                     dashboard.wait_ready()
                     time.sleep(WARM_UP)  # the warm-up: engine, first polls, credits scan
@@ -348,6 +411,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=3.0, help="answers per second")
     parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--no-floor", action="store_true", help="skip the `watch` runs")
     parser.add_argument("--scenarios", default="idle,pending,answers")
     args = parser.parse_args()
     scenarios = args.scenarios.split(",")
@@ -361,7 +425,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="seedance-live-src-") as src:
         baseline = None if args.no_baseline else extract(args.baseline, Path(src))
         for scenario in scenarios:
-            runs = [("ours", ROOT)] + ([(args.baseline, baseline)] if baseline else [])
+            runs: list[tuple[str, Path | None]] = [("ours", ROOT)]
+            if baseline:
+                runs.append((args.baseline, baseline))
+            if scenario != "idle" and not args.no_floor:
+                runs.append(("watch", None))  # the engine alone: the floor
             results = {}
             for name, source in runs:
                 window = run_scenario(scenario, source, args)
@@ -373,6 +441,9 @@ def main() -> None:
             line = f"{scenario:<9} "
             if baseline:
                 line += f"baseline/ours CPU {ratio(ours.cpu, results[args.baseline].cpu)}; "
+            if "watch" in results:
+                own = ours.cpu - results["watch"].cpu
+                line += f"the dashboard's own (ours - watch) {own:.1f} %; "
             target = targets.get(scenario)
             if target is not None:
                 met = "met" if ours.cpu <= target else "MISSED"

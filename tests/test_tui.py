@@ -7,12 +7,14 @@ fixed clock, the deterministic demo history and no polling.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from pathlib import Path
 
 import pytest
 from raw_sql import raw_sql
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.widgets import Input, TextArea
 from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, row_text, type_at_once, wait_until
 
@@ -273,6 +275,46 @@ async def test_filter_by_status_and_provider_and_search(seeded_settings):
         assert tasks.sort == "oldest"
         times = [tasks.task_at(i).created_at for i in range(tasks.total)]
         assert times == sorted(times)
+
+
+async def test_the_list_repaints_only_its_pending_rows_once_a_tick(seeded_settings):
+    """At rest the list's once-a-second tick (spinners, ages, ETAs) repaints the pending
+    rows in view and nothing else, in one refresh."""
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tasks = app.query_one(TaskList)
+        for index in (1, 3):
+            pending = dataclasses.replace(tasks.task_at(index), status=TaskStatus.PROCESSING)
+            app.dashboard.post_message(TaskUpdated(pending, TaskStatus.PROCESSING))
+        await wait_until(pilot, lambda: tasks.task_at(1).status is TaskStatus.PROCESSING)
+        await wait_until(pilot, lambda: tasks.task_at(3).status is TaskStatus.PROCESSING)
+        asked: list[tuple] = []
+        tasks.refresh = lambda *regions, **options: asked.append(regions)  # type: ignore[method-assign]
+        tasks._tick()
+        width = tasks.size.width
+        assert asked == [(Region(0, 2, width, 1), Region(0, 4, width, 1))]  # line 0: header
+
+
+async def test_tasks_finishing_together_are_announced_in_one_toast(seeded_settings):
+    """Answers arriving three a second make one toast a second, naming every task."""
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tasks = app.query_one(TaskList)
+        done = [
+            t for t in map(tasks.task_at, range(tasks.total)) if t.status is TaskStatus.COMPLETED
+        ]
+        finished = done[:4]
+        for task in finished:
+            app.dashboard.post_message(TaskUpdated(task, TaskStatus.PROCESSING))
+
+        def toasts() -> list:
+            return [n for n in app._notifications if "ready" in (n.title or "")]
+
+        def named() -> set[str]:
+            return {t.short_id for t in finished if any(t.short_id in n.message for n in toasts())}
+
+        await wait_until(pilot, lambda: len(named()) == len(finished), "every finish announced")
+        assert len(toasts()) <= 2  # the first at once, the others together a tick later
 
 
 async def test_a_row_updates_in_place_and_the_cursor_and_scroll_stay(seeded_settings):

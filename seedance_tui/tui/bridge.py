@@ -9,6 +9,7 @@ through the engine's face API, never its scheduler.
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING
 
 from ..events import DownloadProgress as EngineDownloadProgress
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
     from ..session import Session
 
 
+# How long a task's expected finish is reused: every pending row in view asks for it at
+# each repaint, and the engine works it out from its plan each time.
+ETA_REUSE = 1.0
+
+
 class EngineBridge:
     def __init__(self, session: Session, downloads: Downloads, *, poll: bool) -> None:
         """`poll=False` builds the engine but leaves its loop stopped (snapshots,
@@ -32,6 +38,8 @@ class EngineBridge:
         self.poll = poll
         self.engine: Engine | None = None
         self._target: DOMNode | None = None
+        self._etas: dict[str, float | None] = {}
+        self._etas_at = 0.0  # time.monotonic() when _etas was started
 
     def start(self, target: DOMNode) -> Engine:
         """Once: build the engine, listen to it, and run its loop in a worker of
@@ -52,6 +60,7 @@ class EngineBridge:
         if target is None:
             return
         if isinstance(event, TaskChanged):
+            self._etas.pop(event.task.id, None)
             target.post_message(TaskUpdated(event.task, event.previous))
         elif isinstance(event, Notice):
             target.post_message(EngineNotice(event.level, event.message,
@@ -68,9 +77,14 @@ class EngineBridge:
         (the list and the detail pane say "overdue"); None before the engine runs."""
         if self.engine is None:
             return None
-        if self.engine.overdue(task_id):
-            return math.inf
-        return self.engine.eta(task_id)
+        now = time.monotonic()
+        if now - self._etas_at >= ETA_REUSE:
+            self._etas.clear()
+            self._etas_at = now
+        if task_id not in self._etas:
+            overdue = self.engine.overdue(task_id)
+            self._etas[task_id] = math.inf if overdue else self.engine.eta(task_id)
+        return self._etas[task_id]
 
     def next_check(self, task_id: str) -> float | None:
         return self.engine.next_check(task_id) if self.engine is not None else None

@@ -15,6 +15,7 @@ where the frame would be.)
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -56,7 +57,15 @@ from .unchanged import show_text
 if TYPE_CHECKING:
     from .app import SeedanceApp
 
-CREDITS_REFRESH_DELAY = 0.5
+
+def credits_of(task: Task) -> tuple:
+    """What the credits panel sums of a task (with its status: held while pending)."""
+    return (task.status, task.credits_estimated, task.credits_charged, task.credits_refunded)
+
+
+CREDITS_REFRESH_DELAY = 1.0  # a recount scans the history: at most one a second
+BUDGET_EVERY = 5.0  # seconds between two budget lines while nothing is answered
+ANNOUNCE_EVERY = 1.0  # seconds between two toasts about finished tasks, at least
 # Actions on the selected task: their keys apply only when the task allows them.
 TASK_ACTIONS = ("copy_url", "open_video", "rerun", "poll_now", "download")
 
@@ -81,6 +90,12 @@ class DashboardScreen(Screen[None]):
         self.download_flow = DownloadFlow(self, self.downloads)
         self._credits_timer = None
         self._keys_state: tuple[bool, ...] = ()
+        self._flush_queued = False  # a _flush is queued behind the updates
+        self._detail_due = False  # the selected task changed since the pane showed it
+        self._budget_due = False  # requests were answered since the budget line showed
+        self._budget_shown_at = 0.0  # time.monotonic() of the last budget line
+        self._finished: list[Task] = []  # finished since the last toast about finishes
+        self._announced_at = 0.0  # time.monotonic() of that toast
         # The widgets this screen changes, made here and yielded by `compose`: handlers,
         # `check_action` (asked by the footer, also while the screen is being taken
         # down) and the engine's messages reach them without a query that could miss.
@@ -162,17 +177,42 @@ class DashboardScreen(Screen[None]):
 
     @on(TaskUpdated)
     def _task_updated(self, message: TaskUpdated) -> None:
+        """The row repaints in place (with every other row changed in this frame); the
+        detail pane follows once per burst of updates, the budget line at the next tick,
+        the credits when a task's credits changed (a recount scans the history)."""
         task, previous = message.task, message.previous
+        held = self.task_list.held_task(task.id)
         self.task_list.update_task(task, is_new=message.is_new)
         if isinstance(self.app.screen, GalleryScreen):
             self.app.screen.task_updated(task, is_new=message.is_new)
         selected = self.task_list.selected
         if selected is not None and selected.id == task.id:
-            self._show_detail(task.id)
+            self._detail_due = True
         if task.status.is_terminal and previous is not None and previous.is_pending:
-            notices.announce_finish(self, task, bell=self.settings.bell)
-        self._schedule_credits()
-        self._show_budget()
+            self._finished.append(task)
+            if time.monotonic() - self._announced_at >= ANNOUNCE_EVERY:
+                self._announce_finished()
+        if held is None or message.is_new or credits_of(held) != credits_of(task):
+            self._schedule_credits()
+        self._budget_due = True
+        if not self._flush_queued:
+            self._flush_queued = True
+            self.call_later(self._flush)  # behind the updates already queued
+
+    def _announce_finished(self) -> None:
+        """The tasks that finished since the last toast, in one (or two) toasts: one
+        toast a second at most, however fast the answers come."""
+        finished, self._finished = self._finished, []
+        self._announced_at = time.monotonic()
+        notices.announce_finished(self, finished, bell=self.settings.bell)
+
+    def _flush(self) -> None:
+        """After a burst of updates: the selected task's details, once."""
+        self._flush_queued = False
+        if self._detail_due:
+            self._detail_due = False
+            selected = self.task_list.selected
+            self._show_detail(selected.id if selected is not None else None)
 
     @on(EngineNotice)
     def _engine_notice(self, message: EngineNotice) -> None:
@@ -277,13 +317,18 @@ class DashboardScreen(Screen[None]):
         self.task_list.focus()
 
     def _tick(self) -> None:
-        """Once a second: keep the selected pending task's timing and the budget current."""
+        """Once a second: keep the selected pending task's timing current, and the budget
+        line after requests were answered (else every BUDGET_EVERY seconds: its hourly
+        window slides)."""
         self.dashboard_app.key_order.check_stuck()
+        if self._finished:
+            self._announce_finished()
         selected = self.task_list.selected
         if selected is not None and selected.status.is_pending:
             self._show_detail(selected.id)
         self.download_flow.prune_auto()
-        self._show_budget()
+        if self._budget_due or time.monotonic() - self._budget_shown_at >= BUDGET_EVERY:
+            self._show_budget()
 
     # -- credits -----------------------------------------------------------------------
 
@@ -317,6 +362,8 @@ class DashboardScreen(Screen[None]):
         engine = self.bridge.engine
         if engine is None:
             return
+        self._budget_due = False
+        self._budget_shown_at = time.monotonic()
         budgets = engine.budgets()
         panel = self.credits
         panel.show_budget(

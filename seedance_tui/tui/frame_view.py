@@ -136,6 +136,7 @@ class FrameView(Container, can_focus=False):
         self.shown: str | None = None  # the task id whose frame is on screen
         self.note: str | None = None  # the text shown instead of a frame
         self._image_widget = None
+        self._noted: tuple | None = None  # what _note last showed (see _note)
 
     def compose(self) -> ComposeResult:
         yield Static(classes="frame-note", markup=False)
@@ -207,6 +208,16 @@ class FrameView(Container, can_focus=False):
             self._picture(message.task_id, message.image, message.cols, message.rows)
 
     def _note(self, text: str | Text | None) -> None:
+        # The same note again (a pending task's view, asked once a second) changes
+        # nothing on screen: an update would lay the whole screen out again.
+        noted = (
+            (text.plain, text.spans, text.style, text.justify)
+            if isinstance(text, Text)
+            else (text,)
+        )
+        if self._noted == noted and self.shown is None and self._image_widget is None:
+            return
+        self._noted = noted
         self.shown = None
         self.note = text.plain if isinstance(text, Text) else text
         if self._image_widget is not None:
@@ -222,6 +233,7 @@ class FrameView(Container, can_focus=False):
 
     def _picture(self, task_id: str, image: Image, cols: int, rows: int) -> None:
         self.note = None
+        self._noted = None
         self.query_one(".frame-note", Static).display = False
         self.display = True
         widget = self._image_widget

@@ -7,6 +7,7 @@ Text from outside (prompts, server messages, links, error texts) is passed with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .. import library
@@ -15,8 +16,6 @@ from ..text import one_line
 from .opener import over_ssh
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from textual.widget import Widget
     from textual.worker import Worker
 
@@ -26,24 +25,52 @@ PERSISTENT_NOTICE = 86_400.0  # seconds a persistent notice stays unless dismiss
 SEVERITIES = ("information", "warning", "error")
 
 
-def announce_finish(node: Widget, task: Task, *, bell: bool) -> None:
-    """A toast (and the bell, if enabled) when a task finishes."""
-    excerpt = one_line(task.prompt, 40)
-    if task.status is TaskStatus.COMPLETED:
+LISTED = 5  # finished tasks named in one toast, at most
+
+
+def announce_finished(node: Widget, tasks: list[Task], *, bell: bool) -> None:
+    """A toast (and the bell, if enabled) when tasks finish: one for a task, and one for
+    the completed and one for the others of several that finished together."""
+    completed = [task for task in tasks if task.status is TaskStatus.COMPLETED]
+    others = [task for task in tasks if task.status is not TaskStatus.COMPLETED]
+    if len(completed) == 1:
+        task = completed[0]
         took = f" in {task.generation_time:.0f}s" if task.generation_time else ""
-        node.notify(f"{task.short_id} completed{took}: {excerpt}", title="Video ready",
-                    markup=False)  # fmt: skip
-    else:
-        reason = one_line(task.error or task.status.value, 120)
+        node.notify(f"{task.short_id} completed{took}: {one_line(task.prompt, 40)}",
+                    title="Video ready", markup=False)  # fmt: skip
+    elif completed:
+        node.notify(_listed(completed, lambda task: one_line(task.prompt, 40)),
+                    title=f"{len(completed)} videos ready", markup=False)  # fmt: skip
+    if len(others) == 1:
+        task = others[0]
         node.notify(
-            f"{task.short_id} {task.status.value}: {reason}",
+            f"{task.short_id} {task.status.value}: {_reason(task)}",
             title="Job " + task.status.value,
             severity="error",
             markup=False,
             timeout=8,
         )
-    if bell:
+    elif others:
+        node.notify(
+            _listed(others, lambda task: f"{task.status.value}: {_reason(task)}"),
+            title=f"{len(others)} jobs did not complete",
+            severity="error",
+            markup=False,
+            timeout=8,
+        )
+    if bell and tasks:
         node.app.bell()
+
+
+def _reason(task: Task) -> str:
+    return one_line(task.error or task.status.value, 120)
+
+
+def _listed(tasks: list[Task], say: Callable[[Task], str]) -> str:
+    lines = [f"{task.short_id} {say(task)}" for task in tasks[:LISTED]]
+    if len(tasks) > LISTED:
+        lines.append(f"and {len(tasks) - LISTED} more (the list shows them all)")
+    return "\n".join(lines)
 
 
 def engine_notice(node: Widget, level: str, text: str, *, persistent: bool) -> None:

@@ -7,6 +7,7 @@ messages that follow a search or a poll would otherwise redo that for the same t
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import Static
 
@@ -22,7 +23,16 @@ def same_text(a: object, b: Text) -> bool:
     )
 
 
+def same_shape(a: object, b: Text) -> bool:
+    """Lines of the same lengths (then the widget keeps its size: no layout needed)."""
+    return isinstance(a, Text) and [cell_len(line) for line in a.plain.split("\n")] == [
+        cell_len(line) for line in b.plain.split("\n")
+    ]
+
+
 def show_text(static: Static, text: Text) -> None:
-    """`static.update(text)` unless it shows that text already."""
-    if not same_text(static.content, text):
-        static.update(text)
+    """`static.update(text)` unless it shows that text already; without a layout of the
+    screen when only characters changed, not the lengths of its lines."""
+    content = static.content
+    if not same_text(content, text):
+        static.update(text, layout=not same_shape(content, text))
