@@ -16,11 +16,10 @@ where the frame would be.)
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -32,13 +31,13 @@ from ..models import Task, TaskStatus
 from ..store import Store, TaskNotFoundError
 from . import notices
 from .bridge import EngineBridge
-from .credits import CreditsPanel
+from .credits import CreditsFlow, CreditsPanel
 from .detail import DetailPane
 from .downloads import DownloadFlow, Downloads, DownloadStrip
 from .footer import KeyFooter
 from .form import JobForm
 from .gallery import GalleryScreen
-from .keys import APP_BINDINGS, effective_keys
+from .keys import APP_BINDINGS
 from .messages import (
     CreditsComputed,
     DownloadFailed,
@@ -63,8 +62,6 @@ def credits_of(task: Task) -> tuple:
     return (task.status, task.credits_estimated, task.credits_charged, task.credits_refunded)
 
 
-CREDITS_REFRESH_DELAY = 1.0  # a recount scans the history: at most one a second
-BUDGET_EVERY = 5.0  # seconds between two budget lines while nothing is answered
 ANNOUNCE_EVERY = 1.0  # seconds between two toasts about finished tasks, at least
 # Actions on the selected task: their keys apply only when the task allows them.
 TASK_ACTIONS = ("copy_url", "open_video", "rerun", "poll_now", "download")
@@ -88,12 +85,9 @@ class DashboardScreen(Screen[None]):
         self.bridge = EngineBridge(app.session, self.downloads, poll=app.poll)
         self.submit_flow = SubmitFlow(self)
         self.download_flow = DownloadFlow(self, self.downloads)
-        self._credits_timer = None
         self._keys_state: tuple[bool, ...] = ()
         self._flush_queued = False  # a _flush is queued behind the updates
         self._detail_due = False  # the selected task changed since the pane showed it
-        self._budget_due = False  # requests were answered since the budget line showed
-        self._budget_shown_at = 0.0  # time.monotonic() of the last budget line
         self._finished: list[Task] = []  # finished since the last toast about finishes
         self._announced_at = 0.0  # time.monotonic() of that toast
         # The widgets this screen changes, made here and yielded by `compose`: handlers,
@@ -108,6 +102,7 @@ class DashboardScreen(Screen[None]):
         self.detail = DetailPane(id="detail", frames=self.frame_source)
         self.form = JobForm(self.settings, id="form")
         self.credits = CreditsPanel(id="credits")
+        self.credits_flow = CreditsFlow(self, self.credits)
 
     # -- layout ------------------------------------------------------------------------
 
@@ -163,8 +158,8 @@ class DashboardScreen(Screen[None]):
         if self.bridge.engine is not None:
             return
         self.dashboard_app.engine = self.bridge.start(self)
-        self._show_budget()
-        self._compute_credits()
+        self.credits_flow.show_budget()
+        self.credits_flow.recount()
 
     @property
     def engine(self):
@@ -193,8 +188,8 @@ class DashboardScreen(Screen[None]):
             if time.monotonic() - self._announced_at >= ANNOUNCE_EVERY:
                 self._announce_finished()
         if held is None or message.is_new or credits_of(held) != credits_of(task):
-            self._schedule_credits()
-        self._budget_due = True
+            self.credits_flow.recount_soon()
+        self.credits_flow.budget_due = True
         if not self._flush_queued:
             self._flush_queued = True
             self.call_later(self._flush)  # behind the updates already queued
@@ -317,9 +312,8 @@ class DashboardScreen(Screen[None]):
         self.task_list.focus()
 
     def _tick(self) -> None:
-        """Once a second: keep the selected pending task's timing current, and the budget
-        line after requests were answered (else every BUDGET_EVERY seconds: its hourly
-        window slides)."""
+        """Once a second: the finishes since the last toast, the selected pending task's
+        timing, the auto-downloads that ended, the budget line if due."""
         self.dashboard_app.key_order.check_stuck()
         if self._finished:
             self._announce_finished()
@@ -327,60 +321,13 @@ class DashboardScreen(Screen[None]):
         if selected is not None and selected.status.is_pending:
             self._show_detail(selected.id)
         self.download_flow.prune_auto()
-        if self._budget_due or time.monotonic() - self._budget_shown_at >= BUDGET_EVERY:
-            self._show_budget()
+        self.credits_flow.tick()
 
     # -- credits -----------------------------------------------------------------------
-
-    def _schedule_credits(self) -> None:
-        """Several updates in a burst cost one recount."""
-        if self._credits_timer is None:
-            self._credits_timer = self.set_timer(CREDITS_REFRESH_DELAY, self._credits_due)
-
-    def _credits_due(self) -> None:
-        self._credits_timer = None
-        self._compute_credits()
-
-    @work(thread=True, group="credits", exclusive=True, exit_on_error=False)
-    def _compute_credits(self) -> None:
-        """Sum credits on a connection of this thread's own: it scans the whole history."""
-        path: Path | None = self.store.path
-        if path is None:
-            return
-        store = Store.open_reader(path)
-        try:
-            summary = store.credits_summary(self.clock())
-        finally:
-            store.close()
-        self.post_message(CreditsComputed(summary))
 
     @on(CreditsComputed)
     def _credits_computed(self, message: CreditsComputed) -> None:
         self.credits.show_summary(message.summary)
-
-    def _show_budget(self) -> None:
-        engine = self.bridge.engine
-        if engine is None:
-            return
-        self._budget_due = False
-        self._budget_shown_at = time.monotonic()
-        budgets = engine.budgets()
-        panel = self.credits
-        panel.show_budget(
-            {p: b.state for p, b in budgets.items()}, {p: b.trouble for p, b in budgets.items()}
-        )
-        queue = self.session.queue
-        if queue is not None:
-            panel.show_queue(queue.counts(), queue.paused(), self._key_for("toggle_queue"))
-
-    def _key_for(self, action: str) -> str:
-        """How the footer writes the (possibly rebound) key of an action."""
-        overrides = self.dashboard_app.keymap_overrides
-        for binding in APP_BINDINGS:
-            if binding.action == action:
-                keys = effective_keys(binding, overrides)
-                return self.app.get_key_display(binding.with_key(keys[0])) if keys else ""
-        return ""
 
     # -- submitting --------------------------------------------------------------------
 
@@ -489,7 +436,7 @@ class DashboardScreen(Screen[None]):
             queue.resume()
         else:
             queue.pause()
-        self._show_budget()
+        self.credits_flow.show_budget()
 
     def action_rerun(self) -> None:
         task = self.selected_task
