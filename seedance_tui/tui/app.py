@@ -52,12 +52,6 @@ class SeedanceApp(App[int]):
     CSS_PATH = css_paths()
     BINDINGS = [binding for binding in APP_BINDINGS if binding.action in APP_WIDE_ACTIONS]
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
-    # The dashboard is the bottom of the one screen stack. A mode's first screen is
-    # mounted whole before the app counts as running (Textual awaits it, where it would
-    # not await a `get_default_screen`): the first frame, Pilot and a ready callback
-    # see it, and keys sent at once are not dropped as typed before it was ready.
-    MODES = {"dashboard": DashboardScreen}
-    DEFAULT_MODE = "dashboard"
 
     def __init__(
         self,
@@ -103,9 +97,17 @@ class SeedanceApp(App[int]):
         assert isinstance(screen, DashboardScreen)
         return screen
 
-    def on_mount(self) -> None:
+    def get_default_screen(self) -> DashboardScreen:
+        """The dashboard: the first screen, the bottom of the stack."""
+        return DashboardScreen()
+
+    async def on_mount(self) -> None:
         self._apply_keymap()
         self._apply_theme()
+        # Textual does not wait for the default screen to be mounted: wait here, so the
+        # app counts as running (the first frame, Pilot, a ready callback) only with the
+        # dashboard whole, and keys sent at once are not dropped as typed too early.
+        await self.dashboard.mounted.wait()
 
     @property
     def cursor_blink_enabled(self) -> bool:

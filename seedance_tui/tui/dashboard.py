@@ -15,6 +15,7 @@ where the frame would be.)
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, cast
 
@@ -71,8 +72,9 @@ class DashboardScreen(Screen[None]):
     BINDINGS = APP_BINDINGS
 
     def __init__(self) -> None:
-        """Made by Textual for the app's mode (`SeedanceApp.MODES`), inside the app."""
+        """Made by the app (`SeedanceApp.get_default_screen`), inside it."""
         super().__init__()
+        self.mounted = asyncio.Event()  # set once on_mount has run (the app waits for it)
         app = cast("SeedanceApp", self.app)
         self.dashboard_app = app
         self.settings = app.settings
@@ -102,6 +104,10 @@ class DashboardScreen(Screen[None]):
         self.detail = DetailPane(id="detail", frames=self.frame_source)
         self.form = JobForm(self.settings, id="form")
         self.credits = CreditsPanel(id="credits")
+        # Titles and settings before the first frame, which shows them.
+        self.form.border_title = "New job"
+        self.credits.border_title = "Credits"
+        self.search_input.cursor_blink = app.cursor_blink_enabled
         self.credits_flow = CreditsFlow(self, self.credits)
 
     # -- layout ------------------------------------------------------------------------
@@ -110,7 +116,9 @@ class DashboardScreen(Screen[None]):
         self._apply_breakpoint()
         with Horizontal(id="main"):
             with Vertical(id="tasks-column"):
-                with Vertical(id="tasks-box"):
+                tasks_box = Vertical(id="tasks-box")
+                tasks_box.border_title = "Tasks"
+                with tasks_box:
                     with Horizontal(id="list-bar"):
                         yield self.search_input
                         yield self.query_label
@@ -134,17 +142,16 @@ class DashboardScreen(Screen[None]):
         self.update_classes({name: name == chosen for _, name in breakpoints}, animate=False)
 
     def on_mount(self) -> None:
-        self.query_one("#tasks-box").border_title = "Tasks"
-        self.form.border_title = "New job"
-        self.credits.border_title = "Credits"
-        self.search_input.cursor_blink = self.dashboard_app.cursor_blink_enabled
-        self.task_list.focus()
-        self._show_list_state()
-        # The first frame shows the list; the engine (and its HTTP stack) and the credits
-        # scan come right after it.
-        self.call_after_refresh(self.start_engine)
-        self.set_interval(1.0, self._tick)
-        self.dashboard_app.announce_ready()
+        try:
+            self.task_list.focus()
+            self._show_list_state()
+            # The first frame shows the list; the engine (and its HTTP stack) and the
+            # credits scan come right after it.
+            self.call_after_refresh(self.start_engine)
+            self.set_interval(1.0, self._tick)
+            self.dashboard_app.announce_ready()
+        finally:
+            self.mounted.set()
 
     def on_screen_suspend(self) -> None:
         """A dialog or the gallery is on top: their keys apply (the footer shows none)."""
