@@ -211,10 +211,17 @@ def load_batch(path: Path, settings: Settings) -> Batch:
     return Batch(jobs, problems)
 
 
-def queue_batch(batch: Batch, store: Store, settings: Settings, now: float) -> list[Task]:
-    """Queue every job of a checked batch in one transaction."""
+def queue_batch(
+    batch: Batch, store: Store, settings: Settings, now: float, *, over_cap: bool = False
+) -> list[Task]:
+    """Queue every job of a checked batch in one transaction, only when its total passes
+    none of the providers' spending caps (caps.CapExceeded: nothing queued); `over_cap`
+    lets the whole batch past them, once."""
     if batch.problems:
         raise ValueError("a batch with problems cannot be queued")
     return store.enqueue(
-        [(j.spec, j.credits, settings.key_fingerprint(j.spec.provider)) for j in batch.jobs], now
+        [(j.spec, j.credits, settings.key_fingerprint(j.spec.provider)) for j in batch.jobs],
+        now,
+        windows=settings.cap_windows((j.spec.provider for j in batch.jobs), now),
+        over_cap=over_cap,
     )

@@ -17,6 +17,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from .caps import CapExceeded
 from .events import Notice, TaskChanged
 from .models import BudgetKey, JobValidationError, TaskStatus
 from .store import Store, StoreError, is_transient
@@ -50,6 +51,8 @@ class BatchQueue:
         self.settings = engine.settings
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # provider → (until when its queued jobs wait, the cap that stopped them)
+        self._capped: dict[str, tuple[float, CapExceeded]] = {}
 
     # -- what the faces use ------------------------------------------------------------
 
@@ -100,8 +103,34 @@ class BatchQueue:
         if self.busy():
             self._task = asyncio.get_running_loop().create_task(self._drain())
 
+    def capped(self) -> dict[str, CapExceeded]:
+        """Providers whose queued jobs wait for a spending cap's period to end, and the
+        cap that stopped them."""
+        now = self.engine.clock()
+        return {p: exc for p, (until, exc) in self._capped.items() if now < until}
+
     def _keyed_providers(self) -> list[str]:
-        return [p.value for p in self.settings.providers if self.settings.key(p)]
+        capped = self.capped()
+        return [
+            p.value
+            for p in self.settings.providers
+            if self.settings.key(p) and p.value not in capped
+        ]
+
+    def _stop_at_cap(self, exc: CapExceeded) -> None:
+        """A queued job would pass a cap (the estimates were low, or other work spent
+        meanwhile): the provider's queue waits until the cap's period ends."""
+        self._capped[exc.provider.value] = (exc.window.end, exc)
+        waiting = self.store.count_queued().get(exc.provider.value, 0)
+        self.engine.emit(
+            Notice(
+                "warning",
+                f"the queue stopped at a spending cap: {exc} "
+                f"({waiting} {exc.provider.value} job(s) stay queued)",
+                persistent=True,
+                topic=f"cap:{exc.provider.value}",
+            )
+        )
 
     async def _drain(self) -> None:
         engine = self.engine
@@ -117,7 +146,12 @@ class BatchQueue:
                         await engine.sleep(min(delay, WAIT_SLICE))
                     continue
                 try:
-                    claimed = self.store.claim_queued(task.id, engine.clock())
+                    claimed = self.store.claim_queued(
+                        task.id, engine.clock(), engine.cap_windows([task.provider])
+                    )
+                except CapExceeded as exc:
+                    self._stop_at_cap(exc)
+                    continue
                 except StoreError as exc:
                     if not is_transient(exc):
                         raise

@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .caps import Caps, Window, windows
 from .errors import ConfigError, MissingKeyError
+from .hosts import HOSTS
 from .keys import KeyLookup, Secret, fingerprint
 from .models import Provider
 from .paths import config_path, default_db_path, default_library_dir, demo_library_dir
-from .providers import ADAPTERS
 
 IMAGE_MODES = ("auto", "kitty", "sixel", "halfblocks")
+# Desktop notifications through the terminal (`notify.py`): "auto" where it is known to
+# show them, "on" on any terminal, "off" never.
+NOTIFY_MODES = ("auto", "on", "off")
 
 
 # -- settings --------------------------------------------------------------------------
@@ -45,6 +49,9 @@ class ProviderSettings:
     defaults: dict[str, Any] = field(default_factory=dict)
     # A finished render's link is taken as likely expired this long after completion.
     link_ttl_hours: float = 24.0
+    # Spending caps in credits per local calendar day and month (None: no cap; caps.py).
+    daily_cap: int | None = None
+    monthly_cap: int | None = None
     lookup: KeyLookup = field(default_factory=KeyLookup, repr=False)
     _found: tuple[Secret | None, str | None] | None = field(default=None, repr=False)
 
@@ -79,9 +86,14 @@ class Settings:
     auto_download: bool = True  # save each render as soon as it completes
     theme: str | None = None  # a Textual theme name (None: Textual's default)
     keymap: dict[str, str] = field(default_factory=dict)  # action → key(s), the user's overrides
+    # `[keymap]` entries refused at load (`keymap.checked`), each a message to show.
+    keymap_problems: list[str] = field(default_factory=list)
     default_provider: Provider = Provider.NANOPHOTO
     # How the dashboard draws frames: "auto" (detected), "kitty", "sixel" or "halfblocks".
     images: str = "auto"
+    desktop_notifications: str = "auto"  # one of NOTIFY_MODES
+    # Run (no shell) with a task's JSON on stdin when it ends: argv, split by shlex.
+    notify_command: tuple[str, ...] | None = None
 
     def library_dir(self) -> Path:
         """Where downloads go; the demo keeps its own folder apart from the user's."""
@@ -97,7 +109,7 @@ class Settings:
         """The provider's key, or MissingKeyError saying how to set one."""
         key = self.key(provider)
         if not key:
-            raise MissingKeyError(provider, ADAPTERS[provider].env_key)
+            raise MissingKeyError(provider, HOSTS[provider].env_key)
         return key
 
     def key_fingerprint(self, provider: Provider) -> str | None:
@@ -106,6 +118,16 @@ class Settings:
 
     def limits(self) -> dict[str, int | None]:
         return {p.value: s.requests_per_hour for p, s in self.providers.items()}
+
+    def caps(self, provider: Provider) -> Caps:
+        """The provider's spending caps (`daily_cap`, `monthly_cap`; 0 or absent: none)."""
+        section = self.providers[provider]
+        return Caps.of(section.daily_cap, section.monthly_cap)
+
+    def cap_windows(self, providers: Iterable[Provider], now: float) -> tuple[Window, ...]:
+        """The caps of these providers that apply at `now`, with their local calendar
+        periods' bounds: what the store checks a job against (caps.py)."""
+        return tuple(w for p in dict.fromkeys(providers) for w in windows(p, self.caps(p), now))
 
     def rate_windows(self) -> dict[str, float]:
         """Seconds over which each provider's limit counts (see `rate_window`)."""
@@ -128,13 +150,13 @@ def load_settings(
     file = parse_config(read_config_file())
     lookup = KeyLookup(keys, env)
     providers: dict[Provider, ProviderSettings] = {}
-    for provider, adapter in ADAPTERS.items():
+    for provider, host in HOSTS.items():
         section = file.providers.get(provider) or ProviderConfig()
-        base_url = env.get(adapter.env_base_url) or section.base_url or adapter.default_base_url
+        base_url = env.get(host.env_base_url) or section.base_url or host.base_url
         limit = (
             section.requests_per_hour
             if section.requests_per_hour is not None
-            else adapter.requests_per_hour
+            else host.requests_per_hour
         )
         providers[provider] = ProviderSettings(
             provider=provider,
@@ -143,6 +165,8 @@ def load_settings(
             defaults=dict(section.defaults),
             link_ttl_hours=section.link_ttl_hours,
             rate_window=section.rate_window,
+            daily_cap=section.daily_cap or None,
+            monthly_cap=section.monthly_cap or None,
             lookup=lookup,
         )
     db_path = db or env.get("SEEDANCE_TUI_DB") or file.db
@@ -151,6 +175,9 @@ def load_settings(
     images = env.get("SEEDANCE_TUI_IMAGES", "").strip().lower() or file.images
     if images not in IMAGE_MODES:
         raise ConfigError(f"SEEDANCE_TUI_IMAGES={images!r}: use one of {', '.join(IMAGE_MODES)}")
+    from .keymap import checked
+
+    keymap, keymap_problems = checked(file.keymap)
     return Settings(
         db_path=Path(db_path).expanduser() if db_path else default_db_path(),
         providers=providers,
@@ -159,9 +186,14 @@ def load_settings(
         library=Path(library).expanduser() if library else None,
         auto_download=file.auto_download if auto is None else _env_flag(auto),
         theme=file.theme,
-        keymap=dict(file.keymap),
+        keymap=keymap,
+        keymap_problems=keymap_problems,
         default_provider=file.provider,
         images=images,
+        desktop_notifications=file.desktop_notifications,
+        notify_command=_argv("notify_command", file.notify_command)
+        if file.notify_command
+        else None,
     )
 
 
@@ -197,6 +229,8 @@ class ProviderConfig:
     requests_per_hour: int | None = None  # 0: no limit
     rate_window: float = 3600.0  # seconds the limit counts over
     link_ttl_hours: float = 24.0
+    daily_cap: int | None = None  # credits; 0: no cap
+    monthly_cap: int | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -211,6 +245,8 @@ class ConfigFile:
     theme: str | None = None
     provider: Provider = Provider.NANOPHOTO
     images: str = "auto"
+    desktop_notifications: str = "auto"
+    notify_command: str | None = None
     keymap: Mapping[str, str] = field(default_factory=dict)
     polling: Mapping[str, Any] = field(default_factory=dict)
     providers: Mapping[Provider, ProviderConfig] = field(default_factory=dict)
@@ -286,10 +322,39 @@ def _count(name: str, value: Any) -> int:
     return int(number)
 
 
+def _cap(name: str, value: Any) -> int:
+    """A spending cap: a whole number of credits, 0 (no cap) or more."""
+    try:
+        return _count(name, value)
+    except _Bad:
+        raise _Bad(name, "should be a whole number of credits, 0 or more (0: no cap)") from None
+
+
 def _duration(name: str, value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return _text(name, value)
+
+
+def _argv(name: str, value: Any) -> tuple[str, ...]:
+    """A command line, split as a shell would split it (it is run without one)."""
+    import shlex
+
+    try:
+        argv = tuple(shlex.split(_text(name, value)))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: cannot be split into words ({exc})") from None
+    if not argv:
+        raise ConfigError(f"{name}: is empty (unset it instead)")
+    return argv
+
+
+def _command(name: str, value: Any) -> str:
+    try:
+        _argv(name, value)
+    except ConfigError as exc:
+        raise _Bad(name, str(exc).split(": ", 1)[1]) from None
+    return value
 
 
 def _one_of(*allowed: str) -> Check:
@@ -355,6 +420,8 @@ PROVIDER_SCHEMA: dict[str, Check] = {
     "requests_per_hour": _count,
     "rate_window": _positive,
     "link_ttl_hours": _positive,
+    "daily_cap": _cap,
+    "monthly_cap": _cap,
 }
 SCHEMA: dict[str, Check] = {
     "db": _text,
@@ -364,6 +431,8 @@ SCHEMA: dict[str, Check] = {
     "theme": _text,
     "provider": _provider,
     "images": _one_of(*IMAGE_MODES),
+    "desktop_notifications": _one_of(*NOTIFY_MODES),
+    "notify_command": _command,
     "keymap": _text_table,
     "polling": _polling,
 }
@@ -457,7 +526,13 @@ def save_setting(name: str, value: Any, path: Path | None = None) -> Path:
         node.pop(parts[-1], None)
     else:
         node[parts[-1]] = value
-    parse_config(document.unwrap(), path)
+    checked_file = parse_config(document.unwrap(), path)
+    if parts[0] == "keymap":
+        from .keymap import checked
+
+        _, problems = checked(checked_file.keymap)
+        if problems:
+            raise ConfigError("; ".join(problems))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(tomlkit.dumps(document))
@@ -472,6 +547,7 @@ def keymap(path: Path | None = None) -> dict[str, str]:
 
 __all__ = [
     "IMAGE_MODES",
+    "NOTIFY_MODES",
     "ConfigError",
     "ConfigFile",
     "MissingKeyError",

@@ -21,6 +21,15 @@ from .store import Store, new_task_id
 DEMO_PORT = int(os.environ.get("SEEDANCE_TUI_DEMO_PORT", "47615"))
 DEMO_KEY = "demo-key"  # the simulator accepts any key; this one is not a secret
 DEMO_RENDER_SECONDS = (8.0, 20.0)
+# The demo's polling: its simulator has no rate limit to save, so a job is first checked
+# about when the fastest render can be done and every couple of seconds after (the real
+# providers' defaults wait up to 30 s between checks, to spare a 100-an-hour budget).
+DEMO_POLLING = {
+    "min_interval": 1.0,
+    "target_latency": 2.0,
+    "max_interval": 4.0,
+    "prior": DEMO_RENDER_SECONDS,
+}
 UNSAVED_EVERY = 6  # one seeded render in this many was never saved (its link expired)
 
 PROMPTS = (
@@ -92,6 +101,9 @@ def start_demo(db_path: Path | None = None, *, now: float | None = None) -> Demo
     }
     settings = load_settings(db=db_path or demo_db_path(), env=env)
     settings.demo = True
+    settings.polling = dict(DEMO_POLLING)  # the user's [polling] is for real providers
+    for provider_settings in settings.providers.values():
+        provider_settings.requests_per_hour = None  # the simulator counts no budget
     store = Store.open(settings.db_path)
     try:
         if store.count() == 0:

@@ -35,7 +35,7 @@ FORMATS = ("csv", "json", "jsonl")
 COLUMNS = (
     "id", "provider", "task_id", "status", "prompt", "params", "credits_estimated",
     "credits_charged", "credits_refunded", "video_urls", "error", "created_at",
-    "submitted_at", "completed_at", "generation_time", "local_path",
+    "submitted_at", "completed_at", "generation_time", "local_path", "group",
 )  # fmt: skip
 JSON_CELLS = ("params", "video_urls")
 INT_CELLS = ("credits_estimated", "credits_charged", "credits_refunded")
@@ -137,6 +137,7 @@ def task_from_public(row: dict[str, Any]) -> Task:
         completed_at=from_iso(cell("completed_at")),
         generation_time=None if generation_time is None else float(generation_time),
         local_path=cell("local_path"),
+        group=cell("group"),
     )
 
 

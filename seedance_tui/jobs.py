@@ -116,17 +116,71 @@ def prepare(spec: JobSpec) -> PreparedJob:
     return providers.get(spec.provider).prepare(spec)
 
 
-def prepare_fields(fields: JobFields, settings: Settings | None) -> PreparedJob:
-    """`build_spec` then `prepare`."""
-    return prepare(build_spec(fields, settings))
+# -- compare: one prompt on both providers ------------------------------------------------
+
+# Each provider's nearest value of the other's field. nanophoto has no square: 1:1 is
+# closest to its landscape. A duration between two takes the shorter (and cheaper).
+ASPECT_NEAREST = {
+    Provider.SEEDANCE15PRO: {"landscape": "16:9", "portrait": "9:16"},
+    Provider.NANOPHOTO: {"16:9": "landscape", "9:16": "portrait", "1:1": "landscape"},
+}
+DURATION_NEAREST = {
+    Provider.SEEDANCE15PRO: {"4": "5", "8": "10", "12": "10"},
+    Provider.NANOPHOTO: {"5": "4", "10": "8"},
+}
+
+
+def counterpart(spec: JobSpec, provider: Provider) -> JobFields:
+    """The job `spec` (checked, defaults filled in) describes, for `provider`, each field
+    mapped to that provider's nearest: landscape ↔ 16:9, portrait ↔ 9:16 (1:1 →
+    landscape), 4/8/12 s ↔ 5/10 s, audio ↔ sound, the same images (image-to-video on
+    both). A field the provider does not have (resolution, fixed lens) is left to its
+    defaults; seedance15pro takes no aspect ratio with images."""
+    if provider is spec.provider:
+        return JobFields(
+            prompt=spec.prompt, provider=provider, images=spec.image_urls,
+            mode=spec.mode.value, aspect=spec.aspect_ratio, resolution=spec.resolution,
+            duration=spec.duration, audio=spec.audio, fixed_lens=spec.fixed_lens,
+        )  # fmt: skip
+    images = bool(spec.image_urls)
+    aspect = None
+    if spec.aspect_ratio is not None and takes(provider, "aspect_ratio", images=images):
+        aspect = ASPECT_NEAREST[provider].get(spec.aspect_ratio, spec.aspect_ratio)
+    duration = None
+    if spec.duration is not None:
+        duration = DURATION_NEAREST[provider].get(spec.duration, spec.duration)
+    return JobFields(
+        prompt=spec.prompt, provider=provider, images=spec.image_urls, mode=spec.mode.value,
+        aspect=aspect, duration=duration, audio=spec.audio,
+    )  # fmt: skip
+
+
+def compare_jobs(fields: JobFields, settings: Settings | None) -> list[PreparedJob]:
+    """The same prompt on every provider, in the providers' order: the job `fields`
+    describe for its provider, and its counterpart (mapped fields, `counterpart`) for
+    each other one, each checked and priced."""
+    return compare_with(prepare(build_spec(fields, settings)), settings)
+
+
+def compare_with(first: PreparedJob, settings: Settings | None) -> list[PreparedJob]:
+    """A prepared job and its counterparts on the other providers, in the providers'
+    order (see `compare_jobs`)."""
+    return [
+        first
+        if provider is first.provider
+        else prepare(build_spec(counterpart(first.spec, provider), settings))
+        for provider in Provider
+    ]
 
 
 __all__ = [
     "JobFields",
+    "compare_jobs",
+    "compare_with",
+    "counterpart",
     "build_spec",
     "defaults_for",
     "prepare",
-    "prepare_fields",
     "provider_of",
     "takes",
 ]

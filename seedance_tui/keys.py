@@ -16,7 +16,6 @@ imported only when a lookup reaches step 3.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -26,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .hosts import HOSTS
 from .models import Provider
 from .paths import APP, keys_path
-from .providers import ADAPTERS
 
 SERVICE = APP
 SOURCES = ("flag", "env", "keyring", "file")  # the lookup order
@@ -59,6 +58,8 @@ class Secret:
 
 def fingerprint(provider: Provider | str, key: str) -> str:
     """A stable, non-reversible label for a key: what the request ledger stores."""
+    import hashlib  # only where a key is fingerprinted (its C module costs start-up time)
+
     digest = hashlib.sha256(f"seedance-tui:{Provider(provider).value}:{key}".encode()).hexdigest()
     return digest[:12]
 
@@ -177,7 +178,7 @@ class KeyLookup:
         if source == "flag":
             return self.flags.get(provider) or None
         if source == "env":
-            return self.env.get(ADAPTERS[provider].env_key) or None
+            return self.env.get(HOSTS[provider].env_key) or None
         if source == "keyring":
             return keyring_get(provider, self.env)
         return self._stored().get(provider.value) or None
@@ -216,9 +217,9 @@ def key_status(env: Mapping[str, str] | None = None) -> list[KeyStatus]:
     """Which providers have a key and where it comes from (never the key itself)."""
     lookup = KeyLookup(env=env)
     out = []
-    for provider, adapter in ADAPTERS.items():
+    for provider, host in HOSTS.items():
         sources = lookup.sources(provider)
-        out.append(KeyStatus(provider, sources[0] if sources else None, sources, adapter.env_key))
+        out.append(KeyStatus(provider, sources[0] if sources else None, sources, host.env_key))
     return out
 
 

@@ -40,20 +40,19 @@ from .client import Client, Exchange, OutcomeUnknown
 from .models import BudgetKey, PreparedJob, Task
 from .providers import ApiError, RateLimitError, SubmitAnswer, TransportError
 from .scheduler import RATE_LIMIT_DEFAULT, Scheduler
-from .store import Store, StoreError, StoreFullError, is_transient
+from .store import Store, StoreError, is_transient
+from .write_backoff import Notify, WriteBackoff
 
 if TYPE_CHECKING:
     from .models import TaskUpdate
 
 T = TypeVar("T")
-Notify = Callable[[str, str, str], None]  # (topic, level, message)
 Sleep = Callable[[float], Awaitable[None]]
 
 BACKOFF_BASE = 1.0  # seconds before the first retry of an unreachable host
 BACKOFF_CAP = 180.0  # the longest wait between two tries of an unreachable host
 SUBMIT_PATIENCE = 900.0  # seconds of "certainly not sent" failures before a job is cancelled
 WAIT_SLICE = 15.0  # a waiting submission looks again at least this often
-STORE_BACKOFF_CAP = 60.0  # the longest wait before trying a full disk again
 # A request reaches the provider's limiter a little after the ledger counts it, and the
 # limiter's clock is not ours: a request stays counted this share of the window longer
 # (at most MARGIN_CAP seconds), so that a slot is never used the instant it frees.
@@ -89,47 +88,6 @@ class _KeyState:
     paused_until: float = 0.0  # monotonic: a 429's pause as this process knows it
     spent_until: float = 0.0  # monotonic: the shared ledger refused a claim (budget spent)
     wait_said: str | None = None  # the last wait announced for this key (no repeats)
-
-
-class WriteBackoff:
-    """A full disk under the history: how long to wait before trying to write again,
-    growing while writes keep failing, and saying so once per step."""
-
-    def __init__(self, mono: Callable[[], float], notify: Notify) -> None:
-        self.mono = mono
-        self.notify = notify
-        self.failures = 0
-        self.retry_at = 0.0
-
-    @property
-    def troubled(self) -> bool:
-        return self.failures > 0
-
-    def blocked_for(self) -> float:
-        """Seconds until the next write may be tried (0: now)."""
-        return max(0.0, self.retry_at - self.mono()) if self.failures else 0.0
-
-    def failed(self, exc: StoreError) -> float:
-        """A transient write error (a full disk, a lock held too long): wait, say so."""
-        self.failures += 1
-        delay = min(STORE_BACKOFF_CAP, 2.0 ** (self.failures - 1))
-        self.retry_at = self.mono() + delay
-        if isinstance(exc, StoreFullError):
-            what, fix = "the disk holding the history is full", "free some space"
-        else:
-            what, fix = f"the history cannot be written ({exc})", "close what holds it"
-        self.notify(
-            "store",
-            "error",
-            f"{what}: nothing is sent that cannot be recorded; trying again in {delay:.0f} s "
-            f"({fix}: work resumes by itself)",
-        )
-        return delay
-
-    def succeeded(self) -> None:
-        if self.failures:
-            self.failures = 0
-            self.notify("store", "information", "the history can be written again: resuming")
 
 
 class Ledger:
@@ -323,9 +281,15 @@ class Ledger:
             sent = note.started
             raise
         finally:
-            self._finish(key, row, note.http_status, sent, self.mono() - started, error)
+            # A sent request counts from the end of its exchange: the server counted it
+            # somewhere between the claim and now, so its slot frees no earlier than the
+            # server's does, however long the request took to reach it.
+            ended = self.mono()
+            self._finish(key, row, note.http_status, sent, ended - started, error)
             if sent:
-                self.scheduler.record_request(key, claimed_at)
+                if row in state.own:
+                    state.own[row] = ended
+                self.scheduler.record_request(key, max(claimed_at, ended))
             else:
                 state.own.pop(row, None)
             if sent and note.http_status is not None:
@@ -347,7 +311,12 @@ class Ledger:
     ) -> None:
         try:
             self.store.finish_request(
-                row, http_status=http_status, sent=sent, elapsed=elapsed, error=error
+                row,
+                http_status=http_status,
+                sent=sent,
+                elapsed=elapsed,
+                error=error,
+                answered_at=self.wall(),
             )
         except StoreError as exc:
             # The row stays "in flight", counted as sent: never fewer requests than made.

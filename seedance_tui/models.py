@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -199,9 +199,8 @@ class Task:
     generation_time: float | None = None
     updated_at: float | None = None
     last_polled_at: float | None = None
-    next_poll_at: float | None = None
     local_path: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    group: str | None = None  # shared by the tasks of one compare (`submit --compare`)
 
     @property
     def spec(self) -> JobSpec:
@@ -243,6 +242,7 @@ class Task:
             "completed_at": iso(self.completed_at),
             "generation_time": self.generation_time,
             "local_path": self.local_path,
+            "group": self.group,
         }
 
 

@@ -77,6 +77,17 @@ def backups_dir() -> Path:
     return data_dir() / "backups"
 
 
+def screenshots_dir() -> Path:
+    """Where the dashboard's "Save screenshot" writes: the user's downloads folder
+    (Textual's choice), or `screenshots` in SEEDANCE_TUI_HOME when that is set."""
+    root = home()
+    if root is not None:
+        return root / "screenshots"
+    from platformdirs import user_downloads_path
+
+    return user_downloads_path()
+
+
 def frames_dir(library: Path) -> Path:
     """The poster frames cache inside a library folder (one PNG per task)."""
     return library / "frames"
@@ -96,4 +107,5 @@ __all__ = [
     "frames_dir",
     "home",
     "keys_path",
+    "screenshots_dir",
 ]

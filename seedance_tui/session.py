@@ -97,10 +97,6 @@ class Session:
 
     # -- the engine --------------------------------------------------------------------
 
-    @property
-    def engine_started(self) -> bool:
-        return self.engine is not None
-
     def start_engine(self) -> Engine:
         """Build the engine, the auto-downloader (when `auto_download`) and the batch
         queue, and attach them; once (later calls return the same engine).

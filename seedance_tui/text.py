@@ -35,8 +35,23 @@ def inert(text: str | None, *, newlines: bool = True) -> str:
 
 
 def one_line(text: str | None, width: int) -> str:
+    """`text` inert on one line, at most `width` terminal cells wide (an emoji or a CJK
+    character takes two), cut with "…"."""
     flat = inert(text, newlines=False)
-    return flat if len(flat) <= width else flat[: max(1, width - 1)] + "…"
+    if flat.isascii():  # a cell a character (inert left no control character)
+        return flat if len(flat) <= width else flat[: max(1, width - 1)] + "…"
+    from rich.cells import cell_len, get_character_cell_size
+
+    if cell_len(flat) <= width:
+        return flat
+    room = max(1, width - 1)  # the cells left before "…"
+    used = 0
+    for index, char in enumerate(flat):
+        size = get_character_cell_size(char)
+        if used + size > room:
+            return flat[:index] + "…"
+        used += size
+    return flat
 
 
 # Built once: json.dumps builds an encoder per call when given options (exports call this
@@ -65,6 +80,11 @@ def to_json_array(items: Iterable[Any]) -> Iterator[str]:
         yield ("[\n  " if count == 0 else ",\n  ") + body
         count += 1
     yield "\n]" if count else "[]"
+
+
+def plural(count: int, word: str) -> str:
+    """ "1 request", "3 requests", "0 requests"."""
+    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 SPAN_CAP_DAYS = 999  # longer spans (an infinite one included) show as "999d+"

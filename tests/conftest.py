@@ -128,3 +128,14 @@ def live_settings(settings: Settings) -> Settings:
     for provider in Provider:
         settings.providers[provider].requests_per_hour = None
     return settings
+
+
+def run_cli(*argv: str, input: str | None = None) -> tuple[int, str, str]:
+    """Run `seedance-tui ARGV...` in this process through click's CliRunner: (exit code,
+    stdout, stderr). A bug's exception is raised, not turned into an exit code."""
+    from click.testing import CliRunner
+
+    from seedance_tui.cli import cli
+
+    result = CliRunner().invoke(cli, list(argv), input=input, catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr

@@ -180,3 +180,41 @@ async def test_the_browser_shows_the_dashboards_task_list(served: str, chromium:
             colours = await tools.evaluate(f"{COUNT_COLOURS}({shot!r})", await_promise=True)
         if target := os.environ.get("SEEDANCE_TUI_WEB_SCREENSHOT"):
             Path(target).write_bytes(base64.b64decode(shot))
+
+
+async def test_keys_reach_the_dashboard_without_a_click(served: str, chromium: int):
+    """The page gives the terminal the keyboard once the dashboard shows: a key typed
+    without clicking anywhere (here `?`, the help screen) reaches it."""
+    import aiohttp
+
+    prompts = {p.split(",")[0][:16] for p in PROMPTS}
+    targets = httpx.get(f"http://127.0.0.1:{chromium}/json/list").json()
+    page = next(t for t in targets if t["type"] == "page")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(page["webSocketDebuggerUrl"], max_msg_size=0) as ws,
+    ):
+        tools = DevTools(ws)
+        await tools.call("Page.enable")
+        await tools.call("Page.addScriptToEvaluateOnNewDocument", source=CAPTURE_SOCKET)
+        await tools.call("Page.navigate", url=served)
+        received = ""
+        deadline = time.monotonic() + DEADLINE
+        while not any(p in received for p in prompts):
+            assert time.monotonic() < deadline, f"the dashboard never showed: {received[-800:]}"
+            await asyncio.sleep(POLL_INTERVAL)
+            received = ANSI.sub("", await tools.evaluate("window.__received || ''") or "")
+        focused = "document.activeElement && document.activeElement.className"
+        deadline = time.monotonic() + DEADLINE
+        while "xterm-helper-textarea" not in (await tools.evaluate(focused) or ""):
+            assert time.monotonic() < deadline, "the terminal never took the keyboard"
+            await asyncio.sleep(POLL_INTERVAL)
+        shown = len(received)
+        for kind in ("keyDown", "char", "keyUp"):  # `?`, typed (DevTools sends it to the focus)
+            await tools.call("Input.dispatchKeyEvent", type=kind, text="?", key="?",
+                             code="Slash", windowsVirtualKeyCode=191, modifiers=8)  # fmt: skip
+        deadline = time.monotonic() + DEADLINE
+        while "Keys" not in received[shown:] or "Dashboard" not in received[shown:]:
+            assert time.monotonic() < deadline, f"`?` did not reach it: {received[shown:][-800:]}"
+            await asyncio.sleep(POLL_INTERVAL)
+            received = ANSI.sub("", await tools.evaluate("window.__received || ''") or "")

@@ -143,20 +143,24 @@ def test_config_commands(capsys, monkeypatch) -> None:
 
 def test_submit_takes_defaults_from_the_config(sim_env, tmp_path) -> None:
     write_config(SAMPLE)
-    parser = cli.build_parser()
+    from seedance_tui.cli.submit import fields_from_flags, submit
+    from seedance_tui.jobs import build_spec
+
     settings = load_settings(env={})
-    args = parser.parse_args(["submit", "--prompt", "a cat"])
-    spec = cli.spec_from_args(args, settings)
+
+    def spec_from_args(*argv: str):
+        flags = submit.make_context("submit", list(argv)).params
+        return build_spec(fields_from_flags(flags), settings)
+
+    spec = spec_from_args("--prompt", "a cat")
     assert spec.provider is Provider.SEEDANCE15PRO and spec.duration == "10"
-    args = parser.parse_args(["submit", "--provider", "nanophoto", "--prompt", "a cat"])
-    spec = cli.spec_from_args(args, settings)
+    spec = spec_from_args("--provider", "nanophoto", "--prompt", "a cat")
     assert (spec.resolution, spec.duration, spec.aspect_ratio, spec.audio) == (
         "1080p", "8", "portrait", True,
     )  # fmt: skip
-    args = parser.parse_args(
-        ["submit", "--provider", "nanophoto", "--prompt", "a cat", "--no-audio", "--duration", "4"]
+    spec = spec_from_args(
+        "--provider", "nanophoto", "--prompt", "a cat", "--no-audio", "--duration", "4"
     )
-    spec = cli.spec_from_args(args, settings)
     assert spec.audio is False and spec.duration == "4"
 
 
@@ -185,3 +189,36 @@ def test_config_set_keeps_the_users_comments_and_layout() -> None:
     save_setting("providers.nanophoto.defaults.resolution", None)
     assert "1080p" not in config_path().read_text()
     assert "# long clips" in config_path().read_text()
+
+
+def test_spending_caps_are_read_per_provider_and_zero_is_none() -> None:
+    config_path().parent.mkdir(parents=True, exist_ok=True)
+    config_path().write_text(
+        "[providers.nanophoto]\ndaily_cap = 100\nmonthly_cap = 0\n"
+        "[providers.seedance15pro]\nmonthly_cap = 2000\n"
+    )
+    settings = load_settings()
+    assert (settings.caps(Provider.NANOPHOTO).daily, settings.caps(Provider.NANOPHOTO).monthly) == (
+        100, None,
+    )  # fmt: skip
+    assert settings.caps(Provider.SEEDANCE15PRO).monthly == 2000
+    assert not settings.caps(Provider.SEEDANCE15PRO).daily
+
+
+@pytest.mark.parametrize("value", ["-5", "2.5", "lots", "true"])
+def test_config_set_refuses_a_cap_that_is_not_a_count_of_credits(capsys, value) -> None:
+    code = cli.main(["config", "set", "providers.nanophoto.daily_cap", value])
+    assert code == 2
+    message = capsys.readouterr().err
+    assert "providers.nanophoto.daily_cap: should be a whole number of credits" in message
+    assert not config_path().exists() or "daily_cap" not in config_path().read_text()
+
+
+def test_config_set_accepts_a_cap_and_show_reports_it(capsys) -> None:
+    assert cli.main(["config", "set", "providers.seedance15pro.daily_cap", "300"]) == 0
+    assert load_settings().caps(Provider.SEEDANCE15PRO).daily == 300
+    capsys.readouterr()
+    assert cli.main(["config", "show", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["providers"]["seedance15pro"]["daily_cap"] == 300
+    assert shown["providers"]["nanophoto"]["daily_cap"] == 0

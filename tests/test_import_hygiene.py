@@ -52,6 +52,69 @@ def test_the_session_and_events_load_neither_textual_nor_the_http_stack():
     assert not loaded & {*FACES, "httpx", "httpcore"}, sorted(loaded & {*FACES, "httpx"})
 
 
+def modules_after_command(*argv: str) -> set[str]:
+    """Every module in sys.modules after `seedance-tui ARGV...` ran (exit 0) in a fresh
+    interpreter, with the test's home."""
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from seedance_tui.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main({list(argv)!r})\n"
+        "print(json.dumps([code, sorted(sys.modules)]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    code, modules = json.loads(done.stdout.splitlines()[-1])
+    assert code == 0, (argv, done.stderr)
+    return set(modules)
+
+
+# What no history-only command needs: the engine and what it sends with, the providers'
+# adapters and wire models, the faces, the event loop, the config writer, the keyring.
+NOT_FOR_READING = {
+    *FACES, "httpx", "httpcore", "pydantic", "rich", "asyncio", "tomlkit", "keyring", "av",
+    "PIL", "platformdirs", "seedance_tui.engine", "seedance_tui.client",
+    "seedance_tui.providers", "seedance_tui.ledger", "seedance_tui.scheduler",
+    "seedance_tui.events", "seedance_tui.library",
+}  # fmt: skip
+
+
+def test_help_imports_only_the_root_of_the_command_line():
+    """`seedance-tui --help` answers from the command table: no command's module, not
+    even the domain models (#13 §4; figures: benchmarks/startup.py)."""
+    ours = {m for m in modules_after_command("--help") if m.startswith("seedance_tui")}
+    assert ours == {"seedance_tui", "seedance_tui.cli", "seedance_tui.cli.common"}, sorted(ours)
+
+
+def test_history_only_commands_import_only_the_history(isolated_home):
+    """`list`, `status ID` of a finished task, `credits`, `export`, `history stats` read
+    the history: nothing of the engine, the providers, the faces or the event loop is
+    imported (#13 §4)."""
+    from seedance_tui.models import Provider, Task, TaskStatus
+    from seedance_tui.paths import default_db_path
+    from seedance_tui.store import Store, new_task_id
+
+    default_db_path().parent.mkdir(parents=True, exist_ok=True)
+    task = Task(
+        id=new_task_id(1.8e9), provider=Provider.NANOPHOTO, status=TaskStatus.COMPLETED,
+        prompt="a lantern", params={"mode": "text-to-video"}, created_at=1.8e9,
+        task_id="t1", video_urls=("https://cdn.example/1.mp4",),
+    )  # fmt: skip
+    store = Store.open(default_db_path())
+    try:
+        store.bulk_import([task])
+    finally:
+        store.close()
+    commands = [("list", "--limit", "5"), ("status", task.id), ("credits",),
+                ("export", "--format", "csv"), ("history", "stats")]  # fmt: skip
+    for argv in commands:
+        loaded = modules_after_command(*argv)
+        heavy = {m for m in loaded if m in NOT_FOR_READING or m.split(".")[0] in NOT_FOR_READING}
+        assert not heavy, (argv, sorted(heavy))
+
+
 def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
     """Tarjan's strongly connected components of `graph` (module → modules it imports),
     iteratively (no recursion limit), each sorted; only those of more than one module."""

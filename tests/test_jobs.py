@@ -86,11 +86,14 @@ def test_unknown_provider_and_mode_are_field_errors(configured: Settings) -> Non
 
 
 def test_flags_and_a_batch_row_build_the_same_job(configured: Settings, tmp_path) -> None:
-    args = cli.build_parser().parse_args(
-        ["submit", "--provider", "nanophoto", "--prompt", "a fox", "--image", "https://x/a.png",
-         "--duration", "12", "--no-audio"]
-    )  # fmt: skip
-    from_flags = cli.spec_from_args(args, configured)
+    from seedance_tui.cli.submit import fields_from_flags, submit
+
+    flags = submit.make_context(
+        "submit",
+        ["--provider", "nanophoto", "--prompt", "a fox", "--image", "https://x/a.png",
+         "--duration", "12", "--no-audio"],
+    ).params  # fmt: skip
+    from_flags = build_spec(fields_from_flags(flags), configured)
     row = {"provider": "nanophoto", "prompt": "a fox", "image": "https://x/a.png",
            "duration": "12", "audio": "no"}  # fmt: skip
     from_row = spec_from_row(row, configured)

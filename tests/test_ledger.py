@@ -241,8 +241,10 @@ async def test_a_wall_clock_set_forward_an_hour_does_not_empty_the_budget(tmp_pa
             key = budget_key(Provider.NANOPHOTO, task.key_fingerprint)
             # The server counts a request as it arrives, the engine once its answer is in.
             await wait_for(
-                lambda: server.count(NANO_STATUS) >= 2
-                and engine.budget(Provider.NANOPHOTO).state.used >= 3,
+                lambda: (
+                    server.count(NANO_STATUS) >= 2
+                    and engine.budget(Provider.NANOPHOTO).state.used >= 3
+                ),
                 "the polls' budget spent and both answers recorded",
             )
             assert engine.budget(Provider.NANOPHOTO).key == key

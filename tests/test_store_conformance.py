@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import pytest
 from store_cases import tied_tasks
 
+from seedance_tui.caps import CapExceeded, Usage, Window
 from seedance_tui.demo import seed_history
 from seedance_tui.models import JobSpec, Provider, Task, TaskStatus, TaskUpdate
 from seedance_tui.store import (
@@ -561,6 +562,24 @@ def test_a_request_never_sent_gives_its_slot_back(store) -> None:
     assert row == second.row and at == pytest.approx(NOW + 1)
 
 
+def test_a_sent_request_counts_from_its_answer_never_from_earlier(store) -> None:
+    """The server counted it between the claim and the answer: its slot frees a window
+    after the answer, so a slow exchange never lets a request in before the server's
+    window has let go of it."""
+    slow = claim(store, NOW, limit=1)
+    store.finish_request(slow.row, http_status=200, sent=True, elapsed=5.0, error=None,
+                         answered_at=NOW + 5)  # fmt: skip
+    early = claim(store, NOW + 61, limit=1)  # a window after the claim, not the answer
+    assert early.row is None and early.retry_at == pytest.approx(NOW + 65)
+    assert claim(store, NOW + 66, limit=1).row is not None
+    # An answer time before the claim (another clock) never moves the request back.
+    fast = claim(store, NOW + 200, limit=None)
+    store.finish_request(fast.row, http_status=200, sent=True, elapsed=0.1, error=None,
+                         answered_at=NOW + 100)  # fmt: skip
+    times = dict(store.request_rows(Provider.NANOPHOTO, "k", NOW))
+    assert times[fast.row] == pytest.approx(NOW + 200)
+
+
 def test_keys_and_providers_have_budgets_of_their_own(store) -> None:
     assert claim(store, NOW, limit=1).row is not None
     assert claim(store, NOW, limit=1).row is None
@@ -953,3 +972,117 @@ def test_app_state_is_shared_and_deletable(backend, store) -> None:
         assert store.get_state("queue_paused") is None
     finally:
         other.close()
+
+
+# -- spending caps and compare groups -------------------------------------------------------
+
+
+def cap_window(cap: int, *, start: float = NOW - 3600, end: float = NOW + 3600,
+               provider: Provider = Provider.NANOPHOTO) -> Window:  # fmt: skip
+    return Window(provider, "daily", cap, start, end)
+
+
+def intent_within(handle: StoreBackend, cap: int, estimate: int = 16, **fields: Any) -> Task | None:
+    """One intent under a cap: the task, or None when the cap refused it."""
+    try:
+        [task] = handle.create_intents(
+            [(job(), estimate, "fp")], now=NOW, windows=[cap_window(cap)], **fields
+        )
+    except CapExceeded:
+        return None
+    return task
+
+
+def test_of_handles_racing_for_a_caps_last_credits_exactly_one_gets_through(backend, store) -> None:
+    store.insert_task(finished(1, credits_charged=4))  # 4 of 20 spent: room for one 16
+    passed = race(backend, 8, lambda handle, i: intent_within(handle, 20))
+    through = [task for task in passed if task is not None]
+    assert len(through) == 1, passed
+    assert store.spending(Provider.NANOPHOTO, NOW - 3600, NOW + 3600) == Usage(spent=4, held=16)
+    assert store.count(Filter(status=("submitting",))) == 1
+
+
+def test_an_intent_over_a_cap_writes_nothing_and_says_what_counts(store) -> None:
+    store.insert_task(finished(1, credits_charged=10))
+    processing(store, estimate=8)  # held
+    with pytest.raises(CapExceeded) as raised:
+        store.create_intents([(job(), 16, "fp")], now=NOW, windows=[cap_window(30)])
+    exc = raised.value
+    assert (exc.cap, exc.usage, exc.cost) == (30, Usage(spent=10, held=8), 16)
+    assert store.count() == 2
+    assert intent_within(store, 34) is not None  # 10 + 8 + 16 = 34: reaching it is allowed
+
+
+def test_a_cap_counts_its_period_and_its_providers_tasks_only(store) -> None:
+    store.insert_task(finished(1, credits_charged=8))
+    store.insert_task(finished(2, created_at=NOW - 7200, credits_charged=100))  # the day before
+    store.insert_task(finished(3, provider=Provider.SEEDANCE15PRO, task_id="s3",
+                               credits_charged=130))  # fmt: skip
+    store.insert_task(finished(4, status=TaskStatus.FAILED, task_id="f4", credits_charged=8,
+                               credits_refunded=8))  # fmt: skip
+    store.insert_task(finished(5, status=TaskStatus.CANCELLED, task_id=None, credits_charged=None))
+    store.insert_task(finished(6, status=TaskStatus.COMPLETED, task_id="n6", credits_charged=None,
+                               credits_estimated=12))  # fmt: skip
+    usage = store.spending(Provider.NANOPHOTO, NOW - 3600, NOW + 3600)
+    assert usage == Usage(spent=8 + 12)
+
+
+def test_an_orphan_counts_its_estimate_until_it_is_settled(store) -> None:
+    [lost] = store.create_intents([(job(), 16, "fp")], now=NOW)
+    store.record_refusal(lost.id, TaskStatus.ORPHANED, "interrupted", NOW + 1)
+    window = (Provider.NANOPHOTO, NOW - 3600, NOW + 3600)
+    assert store.spending(*window) == Usage(at_risk=16)
+    assert intent_within(store, 20, estimate=8) is None  # 16 at risk + 8 > 20
+    settled = store.settle(lost.id, 4, NOW + 2)
+    assert (settled.status, settled.credits_charged) == (TaskStatus.ORPHANED, 4)
+    assert store.spending(*window) == Usage(spent=4)
+    assert store.settle(lost.id, None, NOW + 3).credits_charged == 0
+    assert store.spending(*window) == Usage()
+    assert [e["kind"] for e in store.events(lost.id)][-2:] == ["settled", "settled"]
+    done = processing(store)
+    with pytest.raises(StoreConflictError, match="not orphaned"):
+        store.settle(done.id, 4, NOW)
+    with pytest.raises(TaskNotFoundError):
+        store.settle("no-such-task", 4, NOW)
+
+
+def test_a_batch_over_a_cap_queues_nothing_unless_let_past_it(store) -> None:
+    jobs = [(job(f"take {i}"), 8, "fp") for i in range(3)]
+    with pytest.raises(CapExceeded) as raised:
+        store.enqueue(jobs, NOW, windows=[cap_window(20)])
+    assert (raised.value.cost, raised.value.jobs) == (24, 3)
+    assert store.count_queued() == {}
+    queued = store.enqueue(jobs, NOW, windows=[cap_window(20)], over_cap=True)
+    for task in queued:  # let past the caps: each is claimed however far over it goes
+        assert store.claim_queued(task.id, NOW, windows=[cap_window(20)]) is not None
+    assert store.spending(Provider.NANOPHOTO, NOW - 3600, NOW + 3600) == Usage(held=24)
+
+
+def test_a_queued_job_is_claimed_only_within_the_caps_and_counts_from_then(store) -> None:
+    yesterday = NOW - 86_400
+    [early, late] = store.enqueue([(job("a"), 8, "fp"), (job("b"), 8, "fp")], yesterday)
+    today = [cap_window(12)]
+    assert store.spending(Provider.NANOPHOTO, NOW - 3600, NOW + 3600) == Usage()  # queued: 0
+    claimed = store.claim_queued(early.id, NOW, windows=today)
+    assert claimed is not None and claimed.status is TaskStatus.SUBMITTING
+    # Its money is committed today, though it was queued yesterday.
+    assert store.spending(Provider.NANOPHOTO, NOW - 3600, NOW + 3600) == Usage(held=8)
+    assert store.spending(Provider.NANOPHOTO, yesterday - 3600, yesterday + 3600) == Usage()
+    with pytest.raises(CapExceeded):
+        store.claim_queued(late.id, NOW, windows=today)
+    assert store.get(late.id).status is TaskStatus.QUEUED
+    assert store.claim_queued(early.id, NOW, windows=today) is None  # taken already
+
+
+def test_the_tasks_of_a_compare_share_a_group_all_or_none(store) -> None:
+    pair = [(job("fox"), 16, "fp"), (job("fox", Provider.SEEDANCE15PRO), 260, "fp2")]
+    with pytest.raises(CapExceeded) as raised:  # the second's cap refuses the pair
+        store.create_intents(pair, now=NOW, group="g1", windows=[
+            cap_window(100), cap_window(200, provider=Provider.SEEDANCE15PRO)])  # fmt: skip
+    assert raised.value.provider is Provider.SEEDANCE15PRO
+    assert store.count() == 0
+    tasks = store.create_intents(pair, now=NOW, group="g1", windows=[cap_window(100)])
+    assert {t.group for t in tasks} == {"g1"}
+    assert {t.id for t in store.list(Filter(group="g1"))} == {t.id for t in tasks}
+    assert store.count(Filter(group="g1", provider="nanophoto")) == 1
+    assert store.get(tasks[1].id).group == "g1"

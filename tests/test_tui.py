@@ -16,7 +16,16 @@ from raw_sql import raw_sql
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.widgets import Input, TextArea
-from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, row_text, type_at_once, wait_until
+from tui_helpers import (
+    CLOSED_MEDIA,
+    FIXED_NOW,
+    fixed_clock,
+    noted,
+    notes,
+    row_text,
+    type_at_once,
+    wait_until,
+)
 
 from seedance_tui.config import Settings, load_settings
 from seedance_tui.demo import seed_history
@@ -70,7 +79,7 @@ async def test_a_job_submitted_with_keys_goes_processing_then_completed(live_set
         if isinstance(message, TaskUpdated):
             statuses.append((message.task.id, message.task.status.value))
 
-    app = SeedanceApp(live_settings)
+    app = noted(SeedanceApp(live_settings))
     async with app.run_test(size=(120, 40), message_hook=hook) as pilot:
         await pilot.press("n")
         assert isinstance(app.focused, TextArea)
@@ -87,7 +96,7 @@ async def test_a_job_submitted_with_keys_goes_processing_then_completed(live_set
         assert "processing" in seen and seen[-1] == "completed"
         assert seen.index("processing") < seen.index("completed")
         assert tasks.selected.id == task_id
-        assert "Video ready" in [n.title for n in app._notifications]
+        assert "Video ready" in [note.title for note in notes(app)]
         stored = Store.open(live_settings.db_path).get(task_id)
         assert stored.prompt == "a koi pond at dawn" and stored.video_urls
 
@@ -403,7 +412,7 @@ async def test_copy_and_open_fall_back_to_the_clipboard_over_ssh(seeded_settings
     monkeypatch.setenv("SSH_CONNECTION", "10.0.0.1 5000 10.0.0.2 22")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    app = noted(SeedanceApp(seeded_settings, clock=fixed_clock, poll=False))
     async with app.run_test(size=(120, 40)) as pilot:
         tasks = app.query_one(TaskList)
         url = tasks.selected.video_urls[0]
@@ -412,7 +421,7 @@ async def test_copy_and_open_fall_back_to_the_clipboard_over_ssh(seeded_settings
         app.copy_to_clipboard("")
         await pilot.press("o")
         assert app.clipboard == url
-        assert any("No system opener over SSH" in str(n.message) for n in app._notifications)
+        assert any("No system opener over SSH" in note.message for note in notes(app))
 
 
 async def test_help_lists_every_binding_and_the_palette_every_action(seeded_settings):

@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from textual.widgets import Checkbox, Input, ProgressBar, Static, TextArea
-from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, footer_keys, row_text, wait_until
+from tui_helpers import (
+    CLOSED_MEDIA,
+    FIXED_NOW,
+    fixed_clock,
+    footer_keys,
+    noted,
+    notes,
+    row_text,
+    wait_until,
+)
 
 from seedance_tui import jobs, library
 from seedance_tui.batch_queue import BatchQueue
@@ -51,7 +60,7 @@ def plain(renderable) -> str:
 
 
 def messages(app) -> list[str]:
-    return [str(n.message) for n in app._notifications]
+    return [note.message for note in notes(app)]
 
 
 # -- keymap ----------------------------------------------------------------------------
@@ -62,7 +71,7 @@ async def test_a_rebound_key_works_and_the_old_one_does_not(seeded_db):
     save_setting("keymap.download", "x")
     save_setting("keymap.no_such_action", "ctrl+y")
     settings = load_settings(db=seeded_db, env={})
-    app = SeedanceApp(settings, clock=fixed_clock, poll=False)
+    app = noted(SeedanceApp(settings, clock=fixed_clock, poll=False))
     async with app.run_test(size=(120, 40)) as pilot:
         tasks = app.query_one(TaskList)
         assert app.focused is tasks
@@ -76,7 +85,9 @@ async def test_a_rebound_key_works_and_the_old_one_does_not(seeded_db):
         assert app.focused is tasks
         keys = await footer_keys(pilot)
         assert keys["search"] == "^f"
-        assert any("no_such_action" in m for m in messages(app))
+        await wait_until(
+            pilot, lambda: any("no_such_action" in m for m in messages(app)), "keymap warned"
+        )
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         help_text = plain(app.screen.query(Static)[1].content)
@@ -119,11 +130,12 @@ async def test_a_chosen_theme_is_saved_and_used_at_the_next_start(seeded_db):
 
 async def test_an_unknown_theme_is_reported_not_fatal(seeded_db):
     save_setting("theme", "no-such-theme")
-    app = SeedanceApp(load_settings(db=seeded_db, env={}), clock=fixed_clock, poll=False)
+    app = noted(SeedanceApp(load_settings(db=seeded_db, env={}), clock=fixed_clock, poll=False))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.pause()
+        await wait_until(
+            pilot, lambda: any("no-such-theme" in m for m in messages(app)), "theme warned"
+        )
         assert app.theme == "textual-dark"
-        assert any("no-such-theme" in m for m in messages(app))
         assert read_config_file()["theme"] == "no-such-theme"  # left for the user to fix
 
 
@@ -256,7 +268,7 @@ async def test_a_failed_download_says_why(live_settings, sim):
     task.video_urls = (f"{sim.base_url}/nowhere/{task.id}.mp4",)
     store.insert_task(task)
     store.close()
-    app = SeedanceApp(live_settings, poll=False)
+    app = noted(SeedanceApp(live_settings, poll=False))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("d")
         await wait_until(pilot, lambda: any("Could not save" in m for m in messages(app)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from textual import events
 from textual.app import App
@@ -23,6 +24,42 @@ FIXED_NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 CLOSED_MEDIA = "http://127.0.0.1:1"
 # Long enough for a busy 2-core machine; only a broken condition ever waits this long.
 DEADLINE = 30.0
+
+
+@dataclass(frozen=True)
+class Note:
+    """A notification as the app posted it."""
+
+    message: str
+    title: str
+    severity: str
+
+
+def noted(app: App) -> App:
+    """The app, keeping every notification it posts: a toast leaves the screen (and
+    `app._notifications`) 5 s after it is raised, and on a loaded machine that can be
+    before a test first looks."""
+    seen: list[Note] = []
+    notify = app.notify
+
+    def keep(message, *args, **kwargs):
+        seen.append(
+            Note(
+                str(message),
+                str(kwargs.get("title", "")),
+                str(kwargs.get("severity", "information")),
+            )
+        )
+        return notify(message, *args, **kwargs)
+
+    app.notify = keep  # type: ignore[method-assign]
+    app.seen_notifications = seen  # type: ignore[attr-defined]
+    return app
+
+
+def notes(app: App) -> list[Note]:
+    """Every notification a `noted` app posted."""
+    return list(app.seen_notifications)  # type: ignore[attr-defined]
 
 
 def fixed_clock() -> float:

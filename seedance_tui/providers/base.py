@@ -75,7 +75,12 @@ class AuthError(ApiError):
 
     @property
     def hint(self) -> str:
-        return "check the API key: `seedance-tui key set PROVIDER` or the *_API_KEY variable"
+        if self.provider is None:
+            return "check the API key: `seedance-tui key list` shows where each one comes from"
+        from ..hosts import HOSTS
+
+        name = self.provider.value
+        return f"check the API key: `seedance-tui key set {name}` or {HOSTS[self.provider].env_key}"
 
 
 class InsufficientCreditsError(ApiError):
@@ -163,10 +168,7 @@ class SubmitAnswer:
 
 class ProviderAdapter(Protocol):
     name: Provider
-    default_base_url: str
-    env_key: str
-    env_base_url: str
-    requests_per_hour: int | None  # documented limit; None when undocumented
+    requests_per_hour: int | None  # its host's limit (`hosts.py`)
 
     def validate(self, spec: JobSpec) -> JobSpec: ...
     def prepare(self, spec: JobSpec) -> PreparedJob: ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..hosts import HOSTS
 from ..models import CreditQuote, JobSpec, JobValidationError, PreparedJob, Provider, TaskUpdate
 from .base import (
     RequestSpec,
@@ -33,10 +34,7 @@ PRICES: dict[tuple[str, str], int] = {
 
 class Nanophoto:
     name = NAME
-    default_base_url = "https://nanophoto.ai"
-    env_key = "NANOPHOTO_API_KEY"
-    env_base_url = "NANOPHOTO_BASE_URL"
-    requests_per_hour: int | None = 100
+    requests_per_hour: int | None = HOSTS[NAME].requests_per_hour
 
     # -- jobs --------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from ..hosts import HOSTS
 from ..models import CreditQuote, JobSpec, JobValidationError, PreparedJob, Provider, TaskUpdate
 from .base import RequestSpec, SubmitAnswer, check_choice, check_images, check_prompt
 
@@ -19,10 +20,7 @@ PRICES = {"5": 65, "10": 130}  # silent; sound doubles
 
 class Seedance15Pro:
     name = NAME
-    default_base_url = "https://seedance1-5pro.com"
-    env_key = "SEEDANCE15PRO_API_KEY"
-    env_base_url = "SEEDANCE15PRO_BASE_URL"
-    requests_per_hour: int | None = 600  # undocumented: a polite default (config: 0 = none)
+    requests_per_hour: int | None = HOSTS[NAME].requests_per_hour  # undocumented: polite
 
     # -- jobs --------------------------------------------------------------------------
 

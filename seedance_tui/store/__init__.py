@@ -39,7 +39,15 @@ from .errors import (
     is_damage,
     is_transient,
 )
-from .interface import MAX_KEY_PAUSE, SORT_NAMES, Claim, Filter, StoreBackend, search_words
+from .interface import (
+    MAX_KEY_PAUSE,
+    SORT_NAMES,
+    Claim,
+    Filter,
+    StoreBackend,
+    nothing_to_search,
+    search_words,
+)
 from .queries import fts_query
 from .rows import (
     MAX_CREDITS,
@@ -81,6 +89,7 @@ __all__ = [
     "is_transient",
     "new_task_id",
     "profile_of",
+    "nothing_to_search",
     "search_words",
     "this_owner",
 ]

@@ -11,11 +11,12 @@ this interface alone. Times are epoch seconds (the caller's clock: every write t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from ..caps import Usage, Window
 from ..models import JobSpec, Provider, Task, TaskStatus, TaskUpdate
 
 # A persisted 429 pause further ahead than this is not believed (a clock set back, a
@@ -32,12 +33,13 @@ MAX_SEARCH_WORDS = 16
 class Filter:
     """Which tasks a query means. Every field narrows it; an empty Filter is everything.
     `status`: any of these statuses; `since`: created at or after; `search`: see
-    `search_words`."""
+    `search_words`; `group`: the tasks of one compare."""
 
     status: tuple[str, ...] = ()
     provider: str | None = None
     search: str | None = None
     since: float | None = None
+    group: str | None = None
 
 
 def search_words(text: str) -> list[str]:
@@ -47,6 +49,12 @@ def search_words(text: str) -> list[str]:
     case ("golden retr" matches "Golden retriever at dusk"). No word: no search."""
     words = "".join(c if c.isalnum() else " " for c in text).split()
     return words[:MAX_SEARCH_WORDS]
+
+
+def nothing_to_search(text: str | None) -> bool:
+    """Text was typed, but no word of it can be searched for (`"`, `*`, `(`, an emoji):
+    say so rather than list everything as an empty search would."""
+    return bool(text and text.strip()) and not search_words(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +94,24 @@ class StoreBackend(Protocol):
         """Record a submission before its request is sent: a new `submitting` task owned
         by this handle's owner, with an "intent" event, durable (visible to every other
         handle, surviving a crash) when this returns."""
+        ...
+
+    def create_intents(
+        self,
+        jobs: Sequence[tuple[JobSpec, int | None, str | None]],
+        *,
+        now: float,
+        windows: Sequence[Window] = (),
+        group: str | None = None,
+    ) -> list[Task]:
+        """Record (spec, estimate, key fingerprint) submissions as `create_intent` does,
+        all or none, in `group` (None: none), only if they pass the spending caps of
+        `windows`: for each window of a provider among the jobs, what the window's
+        period counts (caps.py: `committed_at`, else `created_at`, within its bounds)
+        plus the jobs' estimates for that provider is at most its cap. The check and
+        the rows are one transaction: of handles racing for a cap's last credits,
+        however many, no more get through than the credits allow. Over a cap:
+        caps.CapExceeded (the first window passed), nothing written."""
         ...
 
     def record_submitted(
@@ -156,6 +182,13 @@ class StoreBackend(Protocol):
         intents are left alone. Returns the tasks it ended."""
         ...
 
+    def settle(self, id: str, charged: int | None, now: float) -> Task:
+        """The user's word on an orphan's charge (`settle ID --charged N|--none`): its
+        credits charged become `charged` (None: 0), no refund, with a "settled" event;
+        it then counts that, not its estimate. StoreConflictError, nothing written, for a
+        task that is not orphaned; TaskNotFoundError for no task."""
+        ...
+
     # -- the request ledger -------------------------------------------------------------
 
     def claim_request(
@@ -178,10 +211,20 @@ class StoreBackend(Protocol):
         ...
 
     def finish_request(
-        self, row: int, *, http_status: int | None, sent: bool, elapsed: float, error: str | None
+        self,
+        row: int,
+        *,
+        http_status: int | None,
+        sent: bool,
+        elapsed: float,
+        error: str | None,
+        answered_at: float | None = None,
     ) -> None:
         """How a claimed request went; `sent=False` (its connection was never made)
-        gives its slot back and means it cannot have reached the server."""
+        gives its slot back and means it cannot have reached the server. A sent
+        request's time moves to `answered_at` when given (never back): the server
+        counted it somewhere between the claim and its answer, so from then on its slot
+        frees no earlier than the server's does, however long it took to get there."""
         ...
 
     def request_rows(
@@ -276,6 +319,11 @@ class StoreBackend(Protocol):
         per_day has the last `days` days, each present even when empty."""
         ...
 
+    def spending(self, provider: Provider, start: float, end: float) -> Usage:
+        """What the provider's tasks committed at or after `start` and before `end`
+        count against a cap (caps.py's rule): spent, held, at risk."""
+        ...
+
     def stats(self) -> dict[str, Any]:
         """Counts: tasks, by_status, events, requests; and the schema_version."""
         ...
@@ -307,9 +355,18 @@ class StoreBackend(Protocol):
 
     # -- the batch queue and app state ------------------------------------------------
 
-    def enqueue(self, jobs: list[tuple[JobSpec, int | None, str | None]], now: float) -> list[Task]:
+    def enqueue(
+        self,
+        jobs: list[tuple[JobSpec, int | None, str | None]],
+        now: float,
+        windows: Sequence[Window] = (),
+        over_cap: bool = False,
+    ) -> list[Task]:
         """Queue (spec, estimate, key fingerprint) jobs as `queued` tasks, whole or not
-        at all, in their order (creation times 1 ms apart). Nothing is sent."""
+        at all, in their order (creation times 1 ms apart). Nothing is sent. Unless
+        `over_cap`, the batch's total per provider is checked against `windows` as
+        `create_intents` checks, in the same transaction (caps.CapExceeded: nothing
+        queued); `over_cap` marks the jobs as let past the caps when they are claimed."""
         ...
 
     def next_queued(self, providers: list[str] | None = None) -> Task | None:
@@ -320,10 +377,12 @@ class StoreBackend(Protocol):
         """Queued tasks per provider."""
         ...
 
-    def claim_queued(self, id: str, now: float) -> Task | None:
+    def claim_queued(self, id: str, now: float, windows: Sequence[Window] = ()) -> Task | None:
         """Turn a queued task into this process's submission intent, atomically: of
         any number of handles asking at once, exactly one gets the task, the others
-        None, so a queued job is never sent twice."""
+        None, so a queued job is never sent twice. Its money is committed now; unless it
+        was queued `over_cap`, its estimate must pass `windows` as in `create_intents`,
+        checked in the same transaction (caps.CapExceeded: it stays queued)."""
         ...
 
     def get_state(self, name: str) -> str | None: ...

@@ -12,7 +12,8 @@ from .connection import Connection
 from .errors import TaskNotFoundError
 from .request_ledger import generate_left
 from .rows import (
-    INSERT_TASK,
+    PLACEHOLDERS,
+    TASK_COLUMNS,
     new_task_id,
     owner_alive,
     read_task,
@@ -36,17 +37,26 @@ def add_event_row(
     )
 
 
+INSERT_NEW = (
+    f"INSERT INTO tasks ({TASK_COLUMNS}, committed_at, over_cap) VALUES ({PLACEHOLDERS},?,?)"
+)
+
+
 def insert_new(
     tx: sqlite3.Connection, spec: JobSpec, status: TaskStatus, now: float,
     estimate: int | None, key_fingerprint: str | None, owner: str | None,
+    group: str | None = None, over_cap: bool = False,
 ) -> Task:  # fmt: skip
-    """Insert the row of a job not yet sent (submitting, or queued in a batch)."""
+    """Insert the row of a job not yet sent (submitting, or queued in a batch). A
+    submission's money is committed now (`committed_at`); a queued job's when it leaves
+    the queue."""
     task = Task(
         id=new_task_id(now), provider=spec.provider, status=status, prompt=spec.prompt,
         params=spec.params(), created_at=now, key_fingerprint=key_fingerprint,
-        credits_estimated=estimate, updated_at=now,
+        credits_estimated=estimate, updated_at=now, group=group,
     )  # fmt: skip
-    tx.execute(INSERT_TASK, task_row(task, owner))
+    committed = iso(now) if status is TaskStatus.SUBMITTING else None
+    tx.execute(INSERT_NEW, (*task_row(task, owner), committed, int(over_cap)))
     return task
 
 

@@ -26,6 +26,9 @@ def filter_clauses(filter: Filter | None, *, walk: bool = False) -> tuple[list[s
     if filter.provider:
         clauses.append("provider = ?")
         args.append(filter.provider)
+    if filter.group:
+        clauses.append('"group" = ?')
+        args.append(filter.group)
     if filter.since is not None:
         clauses.append("created_at >= ?")
         args.append(iso(filter.since))
@@ -112,7 +115,9 @@ class Queries(Connection):
 
     def count(self, filter: Filter | None = None) -> int:
         filter = filter or Filter()
-        if filter.search and not (filter.status or filter.provider or filter.since is not None):
+        if filter.search and not (
+            filter.status or filter.provider or filter.group or filter.since is not None
+        ):
             return self._count_matches(filter.search)
         clauses, args = filter_clauses(filter)
         return self._scalar(f"SELECT count(*) FROM tasks{_where(clauses)}", args)

@@ -87,14 +87,33 @@ class RequestLedger(Connection):
             return Claim(cursor.lastrowid)
 
     def finish_request(
-        self, row: int, *, http_status: int | None, sent: bool, elapsed: float, error: str | None
+        self,
+        row: int,
+        *,
+        http_status: int | None,
+        sent: bool,
+        elapsed: float,
+        error: str | None,
+        answered_at: float | None = None,
     ) -> None:
         """How a claimed request went: its HTTP status, and `sent=False` when the
-        connection was never made (the server cannot have counted it)."""
+        connection was never made (the server cannot have counted it). A sent request
+        counts from `answered_at` (never earlier than its claim): the latest moment the
+        server can have counted it."""
+        answered = iso(answered_at) if sent and answered_at is not None else None
         with self._tx() as tx:
             tx.execute(
-                "UPDATE requests SET http_status=?, sent=?, elapsed_ms=?, error=? WHERE id=?",
-                (http_status, int(sent), min(int(elapsed * 1000), 2**31), error, row),
+                "UPDATE requests SET http_status=?, sent=?, elapsed_ms=?, error=?, "
+                "at=CASE WHEN ? > at THEN ? ELSE at END WHERE id=?",
+                (
+                    http_status,
+                    int(sent),
+                    min(int(elapsed * 1000), 2**31),
+                    error,
+                    answered,
+                    answered,
+                    row,
+                ),
             )
 
     def request_rows(

@@ -15,7 +15,7 @@ from ..models import Provider, Task, TaskStatus, from_iso, iso
 TASK_COLUMNS = (
     "id, provider, task_id, key_fingerprint, status, prompt, params, credits_estimated, "
     "credits_charged, credits_refunded, video_urls, error, created_at, submitted_at, "
-    "completed_at, updated_at, generation_time, last_polled_at, owner, local_path"
+    'completed_at, updated_at, generation_time, last_polled_at, owner, local_path, "group"'
 )
 _NAMES = TASK_COLUMNS.split(", ")
 ID, CREATED_AT = _NAMES.index("id"), _NAMES.index("created_at")
@@ -37,7 +37,7 @@ def task_row(task: Task, owner: str | None = None) -> tuple:
         task.credits_refunded, json.dumps(list(task.video_urls)), task.error,
         iso(task.created_at), iso(task.submitted_at), iso(task.completed_at),
         iso(task.updated_at or task.created_at), task.generation_time,
-        iso(task.last_polled_at), owner, task.local_path,
+        iso(task.last_polled_at), owner, task.local_path, task.group,
     )  # fmt: skip
 
 
@@ -46,6 +46,7 @@ def task_of(row: tuple) -> Task:
     (
         id, provider, task_id, key_fp, status, prompt, params, est, charged, refunded, urls,
         error, created, submitted, completed, updated, gen_time, polled, _owner, local_path,
+        group,
     ) = row  # fmt: skip
     return Task(
         id=id,
@@ -67,6 +68,7 @@ def task_of(row: tuple) -> Task:
         updated_at=from_iso(updated),
         last_polled_at=from_iso(polled),
         local_path=local_path,
+        group=group,
     )
 
 

@@ -158,6 +158,31 @@ def m006_request_task(conn: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m007_group(conn: sqlite3.Connection) -> None:
+    """Tasks submitted together to compare providers (`submit --compare`) share a
+    `group` id; NULL for a task of its own."""
+    execute_script(
+        conn,
+        'ALTER TABLE tasks ADD COLUMN "group" TEXT;'
+        'CREATE INDEX idx_tasks_group ON tasks("group") WHERE "group" IS NOT NULL;',
+    )
+
+
+@migration
+def m008_spending(conn: sqlite3.Connection) -> None:
+    """What spending caps count (caps.py): `committed_at`, when a job's money was
+    committed — its intent written, or for a batch job when it left the queue (NULL in
+    rows written before: their `created_at` stands for it) —, with an index per provider
+    on that time; `over_cap` 1 for a queued job the user let past the caps."""
+    execute_script(
+        conn,
+        "ALTER TABLE tasks ADD COLUMN committed_at TEXT;"
+        "ALTER TABLE tasks ADD COLUMN over_cap INTEGER NOT NULL DEFAULT 0;"
+        "CREATE INDEX idx_tasks_spending ON tasks(provider, COALESCE(committed_at, created_at));",
+    )
+
+
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

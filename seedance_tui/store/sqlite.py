@@ -12,13 +12,14 @@ from .queries import Queries
 from .queue_state import QueueState
 from .reports import Reports
 from .request_ledger import RequestLedger
+from .spending import Spending
 from .transfer import Transfer
 
 # How long a statement waits for another connection's lock before StoreBusyError.
 BUSY_TIMEOUT = 10.0
 
 
-class Store(Lifecycle, RequestLedger, Queries, Reports, Transfer, QueueState):
+class Store(Lifecycle, Spending, RequestLedger, Queries, Reports, Transfer, QueueState):
     """The history in one SQLite file (WAL), shared safely by every instance on the
     machine that opens it. Conforms to `StoreBackend` (interface.py)."""
 

@@ -6,7 +6,9 @@ the layout, the dashboard's keys and the handlers that change its widgets. The a
 what is the whole program's: typed keys in order and the ready signal (`typeahead.py`),
 the `[keymap]` and theme from the config (a theme picked later in the command palette is
 saved), the command palette's commands, the keys that also apply in the gallery (help,
-submit, quit), and the end: the session closed, the ready file withdrawn.
+submit, compare, quit), what reaches the terminal itself (a desktop notification when a task ends,
+a screenshot into a folder that exists), and the end: the session closed, the ready file
+withdrawn.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from textual.screen import Screen
 from textual.widgets import Input, TextArea
 
 from ..config import ConfigError, Settings, save_setting
+from ..models import Task
 from ..session import Session
 from ..store import Store, StoreDamagedError, is_transient
 from ..text import one_line
@@ -41,7 +44,7 @@ if TYPE_CHECKING:
 
 # Keys of the whole app: the dashboard's screen binds them too (first, in this order,
 # as the footer shows them); here they also apply in the gallery.
-APP_WIDE_ACTIONS = ("help", "submit", "quit")
+APP_WIDE_ACTIONS = ("help", "submit", "compare", "quit")
 # Set to a path, the dashboard writes its pid there once it takes keys, and removes the
 # file when it quits (README, "Working with other tools": driving it from a script).
 READY_FILE_VAR = "SEEDANCE_TUI_READY_FILE"
@@ -188,6 +191,8 @@ class SeedanceApp(App[int]):
     def _apply_keymap(self) -> None:
         if self.keymap_overrides:
             self.set_keymap(self.keymap_overrides)
+        for problem in self.settings.keymap_problems:  # refused at load (keymap.py)
+            self.notify(problem, title="Keymap", severity="warning", markup=False, timeout=10)
         if self.unknown_keymap_actions:
             self.notify(
                 "Unknown action(s) in [keymap], ignored: "
@@ -235,9 +240,37 @@ class SeedanceApp(App[int]):
         """Which of the app's keys apply (the dashboard's screen answers for its own)."""
         if self.typing_hides(action):
             return False  # the key types a character here
-        if action == "submit":
+        if action in ("submit", "compare"):
             return self.dashboard.submit_flow.can_submit()
         return True
+
+    def tell_ended(self, task: Task) -> None:
+        """The desktop notification and notify_command of a task that ended (notify.py),
+        after the dashboard's toast and bell. Textual 8.2.8 has no public call that writes
+        an escape sequence; App.bell and copy_to_clipboard write through the driver as
+        this does (none headless or in a browser)."""
+        from ..notify import tell
+
+        driver = None if self.is_headless or self.is_web else self._driver
+        tell(task, self.settings, write=driver.write if driver else None,
+             report=lambda text: self.notify(text, severity="warning", markup=False))  # fmt: skip
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Textual's, into a folder that exists (Textual's own fails when ~/Downloads
+        does not); in a browser the file is handed to the browser, as Textual does."""
+        if not self.is_web:
+            from ..paths import screenshots_dir
+
+            folder = Path(path).expanduser() if path else screenshots_dir()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self.notify(f"Screenshot not saved: {exc}", severity="error", markup=False)
+                return None
+            path = str(folder)
+        return super().deliver_screenshot(filename, path, time_format)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -246,6 +279,10 @@ class SeedanceApp(App[int]):
     def action_submit(self) -> None:
         """The dashboard's form, from the gallery too (the dialog opens on top of it)."""
         self.dashboard.action_submit()
+
+    def action_compare(self) -> None:
+        """The form's job on both providers, from the gallery too."""
+        self.dashboard.action_compare()
 
     async def action_quit(self) -> None:
         self.exit(0)

@@ -1,5 +1,5 @@
-"""The credits panel (what each provider's jobs cost, refunds, holds, a daily chart, the
-budget) and what keeps it current (`CreditsFlow`)."""
+"""The credits panel (what each provider's jobs cost, refunds, holds, each spending cap
+with a gauge, a daily chart, the budget) and what keeps it current (`CreditsFlow`)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,17 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from ..caps import DAILY, MONTHLY, CapStatus, gauge
+from ..caps import report as caps_report
 from ..models import Provider
 from ..store import Store
+from ..text import plural
+from .format import PROVIDER_SHORT
 from .keys import APP_BINDINGS, effective_keys
 from .messages import CreditsComputed
 from .unchanged import show_text
+
+PERIOD_WORDS = {DAILY: "day", MONTHLY: "month"}
 
 if TYPE_CHECKING:
     from ..scheduler import BudgetState
@@ -28,6 +34,9 @@ BUDGET_EVERY = 5.0  # seconds between two budget lines while nothing is answered
 class CreditsPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="credits-table")
+        caps = Static(id="credits-caps")
+        caps.display = False  # until a provider has a spending cap
+        yield caps
         yield Sparkline([0], id="credits-chart")
         yield Static(id="credits-chart-label")
         yield Static(id="credits-budget")
@@ -53,6 +62,7 @@ class CreditsPanel(Vertical):
         if totals["risk"]:
             table.append(f" · at risk {totals['risk']}", "magenta")
         show_text(self.query_one("#credits-table", Static), table)
+        self.show_caps(summary.get("caps", {}))
         per_day = summary.get("per_day", {})
         values = [sum(day.values()) for day in per_day.values()] or [0]
         self.query_one("#credits-chart", Sparkline).data = values
@@ -60,6 +70,29 @@ class CreditsPanel(Vertical):
         label = Text(no_wrap=True, overflow="ellipsis", style="dim")
         label.append(f"credits/day, last {days} days, max {max(values)}")
         show_text(self.query_one("#credits-chart-label", Static), label)
+
+    def show_caps(self, caps: dict[str, dict[str, CapStatus]]) -> None:
+        """Each spending cap in two lines: a gauge and what is used of the cap (a warning
+        past 80 % of it), then spent, held, at risk and left."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for provider, periods in caps.items():
+            for period, status in periods.items():
+                if text:
+                    text.append("\n")
+                style = "bold red" if status.left == 0 else "yellow" if status.warning else "green"
+                usage = status.usage
+                text.append(f"{PROVIDER_SHORT[Provider(provider)]} {PERIOD_WORDS[period]:<5} ")
+                text.append(gauge(status.share, 8), style)
+                text.append(f" {usage.total}/{status.cap}")
+                if status.warning:
+                    text.append(" ⚠ >80%", "bold yellow")
+                text.append(f"\n  spent {usage.spent} · held {usage.held}", "dim")
+                if usage.at_risk:
+                    text.append(f" · at risk {usage.at_risk}", "magenta")
+                text.append(f" · left {status.left}", "dim")
+        widget = self.query_one("#credits-caps", Static)
+        show_text(widget, text)
+        widget.display = bool(text)
 
     def show_budget(
         self,
@@ -79,7 +112,7 @@ class CreditsPanel(Vertical):
             elif state.paused_until is not None:
                 text.append("paused by the server (429)", "bold red")
             elif state.limit is None:
-                text.append(f"{state.used} requests this hour, no limit known", "dim")
+                text.append(f"{plural(state.used, 'request')} this hour, no limit known", "dim")
             else:
                 style = "bold red" if not state.remaining else ""
                 text.append(f"{state.remaining}/{state.limit} requests left this hour", style)
@@ -139,7 +172,10 @@ class CreditsFlow:
             return
         store = Store.open_reader(path)
         try:
-            summary = store.credits_summary(screen.clock())
+            now = screen.clock()
+            summary = store.credits_summary(now)
+            summary["caps"] = caps_report(Provider, screen.settings.cap_windows,
+                                          store.spending, now)  # fmt: skip
         finally:
             store.close()
         screen.post_message(CreditsComputed(summary))

@@ -29,7 +29,7 @@ from textual.worker import Worker, WorkerState
 
 from .. import library
 from ..models import Task, TaskStatus
-from ..store import Store, TaskNotFoundError
+from ..store import Filter, Store, TaskNotFoundError
 from . import notices
 from .bridge import EngineBridge
 from .credits import CreditsFlow, CreditsPanel
@@ -207,6 +207,8 @@ class DashboardScreen(Screen[None]):
         finished, self._finished = self._finished, []
         self._announced_at = time.monotonic()
         notices.announce_finished(self, finished, bell=self.settings.bell)
+        for task in finished:  # the desktop notification and notify_command, each task
+            self.dashboard_app.tell_ended(task)
 
     def _flush(self) -> None:
         """After a burst of updates: the selected task's details, once."""
@@ -266,9 +268,12 @@ class DashboardScreen(Screen[None]):
             eta = self.bridge.eta(task.id)
             next_check = self.bridge.next_check(task.id)
             waiting = self.bridge.waiting_reason(task.id)
+        # A compare's pair: each provider's task of the group, beside this one.
+        group = self.store.list(Filter(group=task.group), limit=None) if task.group else []
         pane.show(
             task,
             self.store.events(task.id),
+            group=group,
             now=self.clock(),
             eta=eta,
             next_check=next_check,
@@ -345,6 +350,9 @@ class DashboardScreen(Screen[None]):
     def action_submit(self) -> None:
         self.submit_flow.request()
 
+    def action_compare(self) -> None:
+        self.submit_flow.compare()
+
     @on(SubmitFinished)
     def _submit_finished(self, message: SubmitFinished) -> None:
         self.submit_flow.finished(message.task)
@@ -361,7 +369,7 @@ class DashboardScreen(Screen[None]):
             return False  # the key types a character here
         if action == "focus_list":
             return not isinstance(self.focused, TaskList)
-        if action == "submit":
+        if action in ("submit", "compare"):
             return self.submit_flow.can_submit()
         if action in TASK_ACTIONS:
             task = self.selected_task

@@ -44,6 +44,7 @@ class DetailPane(VerticalScroll, can_focus=False):
         next_check: float | None = None,
         link: str | None = None,
         waiting: str | None = None,
+        group: list[Task] | None = None,
     ) -> None:
         # The same task, events and timing show the same text: rendering it again would
         # repaint and lay out the screen for nothing. `now` only shows for pending work.
@@ -52,7 +53,7 @@ class DetailPane(VerticalScroll, can_focus=False):
         if task is not None and task.status.is_pending:
             line = timing_line(task, now, eta, next_check, waiting).plain
             timing = (status_glyph(task.status, now), line)
-        shown = (task, events, link, waiting, timing)
+        shown = (task, events, link, waiting, timing, group or None)
         if shown == self._shown:
             return
         # Once a second a pending task's spinner and timing change and nothing else: when
@@ -65,6 +66,9 @@ class DetailPane(VerticalScroll, can_focus=False):
             and timing is not None
             and previous[4] is not None
             and len(timing[1]) == len(previous[4][1])
+            # A compare's rows show the pair's timings too: their lengths may change.
+            and shown[5] is None
+            and previous[5] is None
         )
         self._shown = shown
         body = self.query_one("#detail-body", Static)
@@ -80,7 +84,14 @@ class DetailPane(VerticalScroll, can_focus=False):
             self.border_title = title  # each setting repaints the pane
         body.update(
             render_task(
-                task, events, now=now, eta=eta, next_check=next_check, link=link, waiting=waiting
+                task,
+                events,
+                now=now,
+                eta=eta,
+                next_check=next_check,
+                link=link,
+                waiting=waiting,
+                group=group,
             ),
             layout=not same_shape,
         )
@@ -115,6 +126,7 @@ def render_task(
     next_check: float | None = None,
     link: str | None = None,
     waiting: str | None = None,
+    group: list[Task] | None = None,
 ) -> Group:
     """Fields as a two-column grid (values wrap under themselves), then prompt and timeline."""
     grid = Table.grid(padding=(0, 1))
@@ -143,6 +155,21 @@ def render_task(
     if task.credits_mismatch:
         credits.append("  ⚠ charged ≠ estimate", "bold yellow")
     row("credits", credits)
+    for member in group or ():
+        # A compare: each provider's task of the group, its time to finish and credits.
+        line = Text(f"{status_glyph(member.status, now)} {member.provider.value} ",
+                    STATUS_STYLES[member.status])  # fmt: skip
+        line.append(member.status.value)
+        credits_ = member.credits_net if member.credits_charged is not None else (
+            member.credits_estimated or 0)  # fmt: skip
+        line.append(f" · {'' if member.credits_charged is not None else '≈'}{credits_} credits")
+        if member.generation_time is not None:
+            line.append(f" · {member.generation_time:.1f}s")
+        elif member.status.is_pending:
+            line.append(f" · running {duration(now - member.created_at)}")
+        if member.id == task.id:
+            line.append("  (this)", "dim")
+        row("compare", line)
     params = [f"{k}={v}" for k, v in task.params.items() if k != "image_urls"]
     row("params", Text(inert(" ".join(params), newlines=False)))
     for url in task.params.get("image_urls", ()):

@@ -307,7 +307,7 @@ class JobForm(Vertical):
             meta.append(f"≈ {self.quote.credits} credits", "bold")
             meta.append(f"  ({self.quote.basis})", "dim")
         else:
-            meta.append("≈ - credits", "dim")
+            meta.append("no estimate until the fields are valid", "dim")
         show_text(self.query_one("#prompt-meta", Static), meta)
 
     def watch_submitting(self, submitting: bool) -> None:

@@ -39,6 +39,13 @@ APP_BINDINGS: list[Binding] = identified(
             # before it, so a fast typist's last characters are in the job.
             tooltip="Check the job, show its cost and ask to confirm",
         ),
+        Binding(
+            "ctrl+b",
+            "compare",
+            "Compare",
+            show=False,
+            tooltip="The job on both providers, prices side by side",
+        ),
         Binding("n", "new_job", "New", tooltip="Write a new job: to the prompt editor"),
         Binding("slash", "search", "Search", tooltip="Search the prompts of the whole history"),
         Binding(
@@ -149,6 +156,11 @@ HELP_BINDINGS: list[Binding] = identified(
 
 COMMANDS: list[Command] = [
     Command("Submit job", "Check the form, show the cost and ask to confirm", "submit"),
+    Command(
+        "Compare on both providers",
+        "The form's job on nanophoto and seedance15pro, fields mapped, prices side by side",
+        "compare",
+    ),
     Command("New job", "Move to the prompt editor", "new_job"),
     Command("Search prompts", "Search the history's prompts", "search"),
     Command("Filter by status", "Cycle all / pending / completed / failed", "cycle_status"),
