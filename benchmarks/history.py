@@ -189,8 +189,8 @@ async def run_ours(db: Path) -> dict:
 
         tasks.render_line = timed_render_line  # notes when the new first row is painted
         started = time.perf_counter()
-        app.search_text = SEARCH_WORD
-        app.apply_query()
+        app.dashboard.query_state.search = SEARCH_WORD
+        app.dashboard.apply_query()
         await pilot.pause()
         settled = time.perf_counter() - started
         search = painted[0] - started

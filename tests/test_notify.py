@@ -169,7 +169,8 @@ async def test_the_dashboard_runs_notify_command_when_a_task_ends(tmp_path):
     done = next(t for t in tasks if t.status is TaskStatus.COMPLETED)
     app = SeedanceApp(load_settings(db=db, env={}), clock=fixed_clock, poll=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        app.post_message(TaskUpdated(done, TaskStatus.PROCESSING))  # as the engine posts it
+        # As the engine's bridge posts it, to the dashboard's screen.
+        app.dashboard.post_message(TaskUpdated(done, TaskStatus.PROCESSING))
         await wait_until(pilot, lambda: told(got), "the command ran with the task's JSON")
     assert json.loads(got.read_text())["id"] == done.id
 

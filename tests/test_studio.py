@@ -457,7 +457,8 @@ async def test_the_dashboards_search_takes_by_who(pg_url, live_settings) -> None
     from tui_helpers import wait_until
 
     from seedance_tui.models import Provider, Task, TaskStatus
-    from seedance_tui.tui.app import SeedanceApp, search_and_submitter
+    from seedance_tui.tui.app import SeedanceApp
+    from seedance_tui.tui.query import search_and_submitter
     from seedance_tui.tui.task_list import TaskList
 
     assert search_and_submitter("fox by:ana@box beach") == ("fox beach", "ana@box")
@@ -475,9 +476,9 @@ async def test_the_dashboards_search_takes_by_who(pg_url, live_settings) -> None
     async with app.run_test(size=(120, 40)) as pilot:
         tasks = app.query_one(TaskList)
         await wait_until(pilot, lambda: tasks.total == 3)
-        app.set_search("by:@render-box")
+        app.dashboard.set_search("by:@render-box")
         await wait_until(pilot, lambda: tasks.total == 2)
-        app.set_search("fox 2 by:ana")
+        app.dashboard.set_search("fox 2 by:ana")
         await wait_until(pilot, lambda: tasks.total == 1 and tasks.task_at(0).prompt == "fox 2")
 
 

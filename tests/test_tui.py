@@ -7,12 +7,14 @@ fixed clock, the deterministic demo history and no polling.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from pathlib import Path
 
 import pytest
 from raw_sql import raw_sql
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.widgets import Input, TextArea
 from tui_helpers import (
     CLOSED_MEDIA,
@@ -108,10 +110,10 @@ async def test_a_second_submit_while_one_is_in_flight_is_refused(live_settings, 
     class HeldEngine(Engine):
         """Holds each submission until the test opens the gate: one stays in flight."""
 
-        async def submit(self, spec):
-            calls.append(spec.prompt)
+        async def submit(self, job):
+            calls.append(job.spec.prompt)  # the form sends a PreparedJob (jobs.prepare)
             await gate.wait()
-            return await super().submit(spec)
+            return await super().submit(job)
 
     store = Store.open(live_settings.db_path)
     app = SeedanceApp(live_settings, store=store, engine=HeldEngine(live_settings, store))
@@ -137,9 +139,9 @@ async def test_an_answer_arriving_while_typing_the_next_prompt_keeps_the_focus(l
     gate = asyncio.Event()
 
     class HeldEngine(Engine):
-        async def submit(self, spec):
+        async def submit(self, job):
             await gate.wait()
-            return await super().submit(spec)
+            return await super().submit(job)
 
     store = Store.open(live_settings.db_path)
     app = SeedanceApp(live_settings, store=store, engine=HeldEngine(live_settings, store))
@@ -249,7 +251,7 @@ async def test_rerun_fills_the_form_with_the_tasks_job(seeded_settings):
         form = app.query_one(JobForm)
         assert isinstance(app.focused, TextArea)
         assert form.spec() == source.spec
-        assert form.revalidate() == source.spec
+        assert form.revalidate().spec == source.spec  # checked and priced: a PreparedJob
 
 
 # -- the list --------------------------------------------------------------------------
@@ -284,6 +286,46 @@ async def test_filter_by_status_and_provider_and_search(seeded_settings):
         assert times == sorted(times)
 
 
+async def test_the_list_repaints_only_its_pending_rows_once_a_tick(seeded_settings):
+    """At rest the list's once-a-second tick (spinners, ages, ETAs) repaints the pending
+    rows in view and nothing else, in one refresh."""
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tasks = app.query_one(TaskList)
+        for index in (1, 3):
+            pending = dataclasses.replace(tasks.task_at(index), status=TaskStatus.PROCESSING)
+            app.dashboard.post_message(TaskUpdated(pending, TaskStatus.PROCESSING))
+        await wait_until(pilot, lambda: tasks.task_at(1).status is TaskStatus.PROCESSING)
+        await wait_until(pilot, lambda: tasks.task_at(3).status is TaskStatus.PROCESSING)
+        asked: list[tuple] = []
+        tasks.refresh = lambda *regions, **options: asked.append(regions)  # type: ignore[method-assign]
+        tasks._tick()
+        width = tasks.size.width
+        assert asked == [(Region(0, 2, width, 1), Region(0, 4, width, 1))]  # line 0: header
+
+
+async def test_tasks_finishing_together_are_announced_in_one_toast(seeded_settings):
+    """Answers arriving three a second make one toast a second, naming every task."""
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tasks = app.query_one(TaskList)
+        done = [
+            t for t in map(tasks.task_at, range(tasks.total)) if t.status is TaskStatus.COMPLETED
+        ]
+        finished = done[:4]
+        for task in finished:
+            app.dashboard.post_message(TaskUpdated(task, TaskStatus.PROCESSING))
+
+        def toasts() -> list:
+            return [n for n in app._notifications if "ready" in (n.title or "")]
+
+        def named() -> set[str]:
+            return {t.short_id for t in finished if any(t.short_id in n.message for n in toasts())}
+
+        await wait_until(pilot, lambda: len(named()) == len(finished), "every finish announced")
+        assert len(toasts()) <= 2  # the first at once, the others together a tick later
+
+
 async def test_a_row_updates_in_place_and_the_cursor_and_scroll_stay(seeded_settings):
     app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -296,7 +338,7 @@ async def test_a_row_updates_in_place_and_the_cursor_and_scroll_stay(seeded_sett
         changed = app.store.get(target.id)
         changed.status = TaskStatus.FAILED
         changed.error = HOSTILE
-        app.post_message(TaskUpdated(changed, TaskStatus.COMPLETED))
+        app.dashboard.post_message(TaskUpdated(changed, TaskStatus.COMPLETED))
         await pilot.pause()
         assert (tasks.cursor, tasks.scroll_y) == (cursor, scroll)
         assert tasks.task_at(cursor + 1).status is TaskStatus.FAILED

@@ -63,7 +63,7 @@ async def settle(pilot) -> None:
 
 
 def detail_frame(app: SeedanceApp) -> FrameView:
-    return app.main.query_one("#detail-frame", FrameView)
+    return app.dashboard.query_one("#detail-frame", FrameView)
 
 
 # -- the detail pane -------------------------------------------------------------------
@@ -169,17 +169,17 @@ async def test_the_gallery_shares_the_lists_filters_and_search(framed_settings) 
         gallery = app.screen
         assert isinstance(gallery, GalleryScreen)
         await pilot.press("f", "f")  # pending, then completed
-        tasks = app.main.query_one(TaskList)
-        assert app.status_filter == 2
+        tasks = app.dashboard.query_one(TaskList)
+        assert app.dashboard.query_state.status == 2
         assert gallery.pages.total == tasks.total < 48
         assert all(t.status is TaskStatus.COMPLETED for t in
                    (gallery.pages.task_at(i) for i in range(gallery.pages.total)))  # fmt: skip
         await pilot.press("slash", *"koi")
-        assert app.search_text == "koi" and gallery.pages.total == tasks.total >= 1
+        assert app.dashboard.query_state.search == "koi" and gallery.pages.total == tasks.total >= 1
         assert "koi" in gallery.pages.task_at(0).prompt.lower()
         await pilot.press("escape", "escape")  # leave the field, then the gallery
         assert not isinstance(app.screen, GalleryScreen)
-        assert app.main.query_one("#search").value == "koi"
+        assert app.dashboard.query_one("#search").value == "koi"
 
 
 async def test_the_gallery_pages_a_large_history(tmp_path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from textual.widgets import Input, ProgressBar, Static
+from textual.widgets import Checkbox, Input, ProgressBar, Static, TextArea
 from tui_helpers import (
     CLOSED_MEDIA,
     FIXED_NOW,
@@ -24,18 +24,21 @@ from tui_helpers import (
     wait_until,
 )
 
-from seedance_tui import library
+from seedance_tui import jobs, library
 from seedance_tui.batch_queue import BatchQueue
 from seedance_tui.config import load_settings, read_config_file, save_setting
 from seedance_tui.demo import seed_history
 from seedance_tui.engine import Engine
+from seedance_tui.jobs import JobFields
 from seedance_tui.models import JobSpec, Provider, Task, TaskStatus
+from seedance_tui.paths import config_path
 from seedance_tui.session import Session
 from seedance_tui.simulator.media import media_bytes
 from seedance_tui.store import Store, new_task_id
 from seedance_tui.tui.app import SeedanceApp
 from seedance_tui.tui.credits import CreditsPanel
 from seedance_tui.tui.downloads import DownloadStrip
+from seedance_tui.tui.form import Choice, JobForm
 from seedance_tui.tui.messages import DownloadProgress
 from seedance_tui.tui.screens import HelpScreen
 from seedance_tui.tui.task_list import TaskList
@@ -134,6 +137,59 @@ async def test_an_unknown_theme_is_reported_not_fatal(seeded_db):
         )
         assert app.theme == "textual-dark"
         assert read_config_file()["theme"] == "no-such-theme"  # left for the user to fix
+
+
+# -- the form's defaults ----------------------------------------------------------------
+
+FORM_CONFIG = """
+provider = "seedance15pro"
+
+[providers.nanophoto.defaults]
+resolution = "1080p"
+duration = 12
+aspect = "portrait"
+audio = true
+
+[providers.seedance15pro.defaults]
+duration = "10"
+aspect = "9:16"
+audio = true
+"""
+
+
+async def test_the_form_starts_from_the_configs_provider_and_defaults(seeded_db):
+    """The form builds its job as `submit` does: the config's provider and
+    `[providers.NAME.defaults]` fill what the user has not chosen."""
+    config_path().parent.mkdir(parents=True, exist_ok=True)
+    config_path().write_text(FORM_CONFIG)
+    settings = load_settings(db=seeded_db, env={})
+    app = SeedanceApp(settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = app.query_one(JobForm)
+        assert form.provider is Provider.SEEDANCE15PRO
+        assert app.query_one("#provider", Choice).value == "seedance15pro"
+        assert app.query_one("#duration", Choice).value == "10"
+        assert app.query_one("#aspect_ratio", Choice).value == "9:16"
+        assert app.query_one("#audio", Checkbox).value is True
+        app.query_one("#prompt", TextArea).text = "a heron in fog"
+        await pilot.pause()
+        job = form.revalidate()
+        assert job is not None
+        expected = jobs.prepare(jobs.build_spec(JobFields(prompt="a heron in fog"), settings))
+        assert job == expected  # the spec `submit "a heron in fog"` sends, and its price
+
+        app.query_one("#provider", Choice).value = "nanophoto"
+        await wait_until(pilot, lambda: form.provider is Provider.NANOPHOTO)
+        chosen = tuple(
+            app.query_one(f"#{name}", Choice).value
+            for name in ("resolution", "duration", "aspect_ratio")
+        )
+        assert chosen == ("1080p", "12", "portrait")
+        assert app.query_one("#audio", Checkbox).value is True
+        job = form.revalidate()
+        assert job is not None
+        fields = JobFields(prompt="a heron in fog", provider="nanophoto")
+        assert job == jobs.prepare(jobs.build_spec(fields, settings))
 
 
 # -- downloads -------------------------------------------------------------------------

@@ -62,7 +62,7 @@ async def test_a_job_typed_at_once_goes_into_the_prompt_and_nowhere_else(
         assert newest.status is TaskStatus.PROCESSING
         assert [t.prompt for t in app.store.list(limit=None)] == [PROMPT, *prompts]  # no re-run
         assert not isinstance(app.screen, ConfirmSubmit)
-        assert opened == [] and app.downloads == {}
+        assert opened == [] and app.dashboard.downloads.running == {}
         assert app.store.get(selected.id).local_path is None
         assert not app.session.queue.paused()
         assert not any("Re-run" in n for n in notices(app))
@@ -103,7 +103,7 @@ async def test_keys_read_before_the_dashboard_was_ready_are_dropped_and_said(tmp
                    for n in notices(app))  # fmt: skip
         assert app.focused is tasks
         assert app.query_one("#prompt", TextArea).text == ""  # `r` re-ran nothing
-        assert app.downloads == {}
+        assert app.dashboard.downloads.running == {}
         await pilot.press("n")  # keys after it go where they are sent
         assert isinstance(app.focused, TextArea)
 

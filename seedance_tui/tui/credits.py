@@ -1,7 +1,9 @@
-"""The credits panel: what each provider's jobs cost, refunds, holds, a daily chart, budget."""
+"""The credits panel (what each provider's jobs cost, refunds, holds, each spending cap
+with a gauge, a daily chart, the budget) and what keeps it current (`CreditsFlow`)."""
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -10,15 +12,22 @@ from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
 from ..caps import DAILY, MONTHLY, CapStatus, gauge
+from ..caps import report as caps_report
 from ..models import Provider
 from ..text import plural
 from .format import PROVIDER_SHORT
+from .keys import APP_BINDINGS, effective_keys
+from .messages import CreditsComputed
 from .unchanged import show_text
 
 PERIOD_WORDS = {DAILY: "day", MONTHLY: "month"}
 
 if TYPE_CHECKING:
     from ..scheduler import BudgetState
+    from .dashboard import DashboardScreen
+
+RECOUNT_DELAY = 1.0  # a recount scans the history: at most one a second
+BUDGET_EVERY = 5.0  # seconds between two budget lines while nothing is answered
 
 
 class CreditsPanel(Vertical):
@@ -126,3 +135,73 @@ class CreditsPanel(Vertical):
         queue = self.query_one("#credits-queue", Static)
         show_text(queue, text)
         queue.display = bool(waiting or paused)
+
+
+class CreditsFlow:
+    """Keeps the dashboard's credits panel current: the sums recounted in a thread worker
+    of the dashboard (group "credits", exclusive) a moment after credits changed, one
+    recount for a burst; the budget line at the dashboard's tick once requests were
+    answered (`budget_due`), else every BUDGET_EVERY seconds (its hourly window
+    slides). Working out the budgets costs the engine its plan: never once per update."""
+
+    def __init__(self, screen: DashboardScreen, panel: CreditsPanel) -> None:
+        self.screen = screen
+        self.panel = panel
+        self.budget_due = False
+        self._budget_shown_at = 0.0  # time.monotonic() of the last budget line
+        self._timer = None
+
+    def recount_soon(self) -> None:
+        if self._timer is None:
+            self._timer = self.screen.set_timer(RECOUNT_DELAY, self._recount_due)
+
+    def _recount_due(self) -> None:
+        self._timer = None
+        self.recount()
+
+    def recount(self) -> None:
+        self.screen.run_worker(self._sum, name="credits", group="credits", thread=True,
+                               exclusive=True, exit_on_error=False)  # fmt: skip
+
+    def _sum(self) -> None:
+        """Sum credits on a connection of this thread's own: it scans the whole history."""
+        screen = self.screen
+        store = screen.store.reader()  # the history's own kind: a file's, or a database's
+        if store is None:
+            return
+        try:
+            now = screen.clock()
+            summary = store.credits_summary(now)
+            summary["caps"] = caps_report(Provider, screen.settings.cap_windows,
+                                          store.spending, now)  # fmt: skip
+        finally:
+            store.close()
+        screen.post_message(CreditsComputed(summary))
+
+    def tick(self) -> None:
+        if self.budget_due or time.monotonic() - self._budget_shown_at >= BUDGET_EVERY:
+            self.show_budget()
+
+    def show_budget(self) -> None:
+        screen = self.screen
+        engine = screen.engine
+        if engine is None:
+            return
+        self.budget_due = False
+        self._budget_shown_at = time.monotonic()
+        budgets = engine.budgets()
+        self.panel.show_budget(
+            {p: b.state for p, b in budgets.items()}, {p: b.trouble for p, b in budgets.items()}
+        )
+        queue = screen.session.queue
+        if queue is not None:
+            self.panel.show_queue(queue.counts(), queue.paused(), self._key_for("toggle_queue"))
+
+    def _key_for(self, action: str) -> str:
+        """How the footer writes the (possibly rebound) key of an action."""
+        overrides = self.screen.dashboard_app.keymap_overrides
+        for binding in APP_BINDINGS:
+            if binding.action == action:
+                keys = effective_keys(binding, overrides)
+                return self.screen.app.get_key_display(binding.with_key(keys[0])) if keys else ""
+        return ""

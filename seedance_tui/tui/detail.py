@@ -52,27 +52,40 @@ class DetailPane(VerticalScroll, can_focus=False):
     ) -> None:
         # The same task, events and timing show the same text: rendering it again would
         # repaint and lay out the screen for nothing. `now` only shows for pending work.
-        shown = (
-            task,
-            events,
-            eta,
-            next_check,
-            link,
-            waiting,
-            now if task and task.status.is_pending else None,
-            group or None,
-        )
+        # The clock shows only in a pending task's spinner and timing row.
+        timing = None
+        if task is not None and task.status.is_pending:
+            line = timing_line(task, now, eta, next_check, waiting).plain
+            timing = (status_glyph(task.status, now), line)
+        shown = (task, events, link, waiting, timing, group or None)
         if shown == self._shown:
             return
+        # Once a second a pending task's spinner and timing change and nothing else: when
+        # the timing row keeps its length, the pane keeps its height and needs no new
+        # layout (a layout of the whole screen: the costliest part of a dashboard at rest).
+        previous = self._shown
+        same_shape = (
+            previous is not None
+            and shown[:4] == previous[:4]
+            and timing is not None
+            and previous[4] is not None
+            and len(timing[1]) == len(previous[4][1])
+            # A compare's rows show the pair's timings too: their lengths may change.
+            and shown[5] is None
+            and previous[5] is None
+        )
         self._shown = shown
         body = self.query_one("#detail-body", Static)
         if self.frames is not None:
             self.query_one(FrameView).show_task(task)
         if task is None:
             body.update(Text("No task selected.", style="dim"))
-            self.border_title = "Task"
+            if self.border_title != "Task":
+                self.border_title = "Task"
             return
-        self.border_title = f"Task {task.short_id}"
+        title = f"Task {task.short_id}"
+        if self.border_title != title:
+            self.border_title = title  # each setting repaints the pane
         body.update(
             render_task(
                 task,
@@ -83,8 +96,29 @@ class DetailPane(VerticalScroll, can_focus=False):
                 link=link,
                 waiting=waiting,
                 group=group,
-            )  # fmt: skip
+            ),
+            layout=not same_shape,
         )
+
+
+def timing_line(
+    task: Task, now: float, eta: float | None, next_check: float | None, waiting: str | None
+) -> Text:
+    """A pending task's "timing" row: how long it has run, its ETA, its next check."""
+    if task.status is TaskStatus.QUEUED:
+        return Text(f"queued {duration(now - task.created_at)} ago (batch queue)")
+    timing = Text(f"running {duration(now - task.created_at)}")
+    if eta is not None and not math.isfinite(eta):
+        timing.append(", overdue (past its likely finish)")
+    elif eta is not None:
+        timing.append(f", ETA {'in ' + duration(eta - now) if eta > now else 'any moment'}")
+    if waiting is not None:
+        # Not checked at all (e.g. it needs the key it was submitted with): say why.
+        timing.append(", not checked: ")
+        timing.append(inert(waiting, newlines=False), "bold yellow")
+    elif next_check is not None:
+        timing.append(f", next check in {duration(max(0.0, next_check - now))}")
+    return timing
 
 
 def render_task(
@@ -113,21 +147,8 @@ def render_task(
     row("status", status)
     if task.task_id:
         row("task id", Text(inert(task.task_id, newlines=False), "dim"))
-    if task.status is TaskStatus.QUEUED:
-        row("timing", Text(f"queued {duration(now - task.created_at)} ago (batch queue)"))
-    elif task.status.is_pending:
-        timing = Text(f"running {duration(now - task.created_at)}")
-        if eta is not None and not math.isfinite(eta):
-            timing.append(", overdue (past its likely finish)")
-        elif eta is not None:
-            timing.append(f", ETA {'in ' + duration(eta - now) if eta > now else 'any moment'}")
-        if waiting is not None:
-            # Not checked at all (e.g. it needs the key it was submitted with): say why.
-            timing.append(", not checked: ")
-            timing.append(inert(waiting, newlines=False), "bold yellow")
-        elif next_check is not None:
-            timing.append(f", next check in {duration(max(0.0, next_check - now))}")
-        row("timing", timing)
+    if task.status.is_pending:
+        row("timing", timing_line(task, now, eta, next_check, waiting))
     elif task.generation_time is not None:
         row("render", Text(f"{task.generation_time:.1f}s generation time"))
     est = "-" if task.credits_estimated is None else str(task.credits_estimated)

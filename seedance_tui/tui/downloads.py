@@ -1,11 +1,26 @@
-"""The download strip: a one-line progress bar under the task list while videos are saved."""
+"""Downloads: the strip (a one-line progress bar under the task list while videos are
+saved) and the state it shows."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
+
+from .. import library
+from ..models import Task
+from ..text import one_line
+from .messages import DownloadFailed, DownloadFinished, DownloadProgress
+
+if TYPE_CHECKING:
+    from .dashboard import DashboardScreen
+
+PROGRESS_EVERY = 0.1  # seconds between two progress messages of one download
 
 
 def megabytes(size: int) -> str:
@@ -41,3 +56,144 @@ class DownloadStrip(Horizontal):
 
     def hide(self) -> None:
         self.display = False
+
+
+class Downloads:
+    """The downloads in progress, started by a key or by the engine's auto-download:
+    task id → (bytes done, total, started by auto-download), oldest first; and the pace
+    of their progress messages (at most one per PROGRESS_EVERY seconds per download,
+    and the last one)."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, tuple[int, int | None, bool]] = {}
+        self._sent: dict[str, float] = {}
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self.running
+
+    def __bool__(self) -> bool:
+        return bool(self.running)
+
+    def start(self, task_id: str) -> None:
+        """A download started by a key (shown at once, at 0 bytes)."""
+        self.running[task_id] = (0, None, False)
+
+    def due(self, task_id: str, done: int, total: int | None) -> bool:
+        """Should this progress be sent on (not too soon after the last, or the end)?"""
+        now = time.monotonic()
+        finished = total is not None and done >= total
+        if not finished and now - self._sent.get(task_id, 0.0) < PROGRESS_EVERY:
+            return False
+        self._sent[task_id] = now
+        return True
+
+    def progress(self, task_id: str, done: int, total: int | None, *, auto: bool) -> bool:
+        """Record a progress; False for a late one of a download started by a key that
+        has ended (nothing to show)."""
+        if task_id not in self.running and not auto:
+            return False
+        self.running[task_id] = (done, total, auto)
+        return True
+
+    def end(self, task_id: str) -> None:
+        self.running.pop(task_id, None)
+        self._sent.pop(task_id, None)
+
+    def ended_auto(self, still_running: Iterable[str]) -> list[str]:
+        """The auto-downloads shown here that the downloader no longer runs."""
+        alive = set(still_running)
+        return [
+            task_id
+            for task_id, (_, _, auto) in self.running.items()
+            if auto and task_id not in alive
+        ]
+
+    def shown(self, selected_id: str | None) -> tuple[str, int, int | None, int] | None:
+        """What the strip shows: the selected task's download, else the latest started —
+        (task id, done, total, how many others); None when none runs."""
+        if not self.running:
+            return None
+        task_id = selected_id if selected_id in self.running else next(reversed(self.running))
+        done, total, _ = self.running[task_id]
+        return task_id, done, total, len(self.running) - 1
+
+
+class DownloadFlow:
+    """Saving the selected task's video with a key (`d`), in a worker of the dashboard
+    (group "download"), and the strip that shows it and the auto-downloads."""
+
+    def __init__(self, screen: DashboardScreen, downloads: Downloads) -> None:
+        self.screen = screen
+        self.downloads = downloads
+
+    def start(self, task: Task) -> None:
+        screen = self.screen
+        if task.id in self.downloads:
+            screen.notify(f"{task.short_id} is being saved already.")
+            return
+        self.downloads.start(task.id)
+        screen.refresh_bindings()
+        self.show()
+        screen.run_worker(self._download(task), name="download", group="download",
+                          exit_on_error=False)  # fmt: skip
+
+    async def _download(self, task: Task) -> None:
+        screen = self.screen
+
+        def progress(done: int, total: int | None) -> None:
+            if self.downloads.due(task.id, done, total):
+                screen.post_message(DownloadProgress(task.id, done, total, auto=False))
+
+        try:
+            path = await library.download_task(task, screen.store, screen.settings,
+                                               on_progress=progress, clock=screen.clock)  # fmt: skip
+        except library.DownloadError as exc:
+            screen.post_message(DownloadFailed(task.id, str(exc)))
+        else:
+            screen.post_message(DownloadFinished(task.id, str(path)))
+
+    def progressed(self, message: DownloadProgress) -> None:
+        if self.downloads.progress(message.task_id, message.done, message.total,
+                                   auto=message.auto):  # fmt: skip
+            self.show()
+
+    def finished(self, message: DownloadFinished) -> None:
+        self.ended(message.task_id)
+        screen = self.screen
+        task = screen.store.get(message.task_id)
+        screen.task_list.update_task(task)
+        screen.refresh_selected(task.id)
+        screen.notify(f"Saved {task.short_id} to {message.path}", title="Saved", markup=False)
+
+    def failed(self, message: DownloadFailed) -> None:
+        self.ended(message.task_id)
+        self.screen.notify(
+            f"Could not save {message.task_id[-8:]}: {one_line(message.reason, 200)}",
+            title="Not saved",
+            severity="error",
+            markup=False,
+            timeout=10,
+        )
+
+    def ended(self, task_id: str) -> None:
+        self.downloads.end(task_id)
+        self.show()
+        self.screen.refresh_bindings()
+
+    def prune_auto(self) -> None:
+        """Auto-downloads that ended (saved or given up) leave the strip."""
+        downloader = self.screen.session.downloads
+        running = downloader.progress if downloader is not None else {}
+        for task_id in self.downloads.ended_auto(running):
+            self.ended(task_id)
+
+    def show(self) -> None:
+        """The strip shows the selected task's download, else the latest one started."""
+        strip = self.screen.download_strip
+        selected = self.screen.task_list.selected
+        shown = self.downloads.shown(selected.id if selected is not None else None)
+        if shown is None:
+            strip.hide()
+            return
+        task_id, done, total, others = shown
+        strip.show(task_id[-8:], done, total, others=others)

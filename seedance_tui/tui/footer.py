@@ -1,16 +1,21 @@
 """The key bar: Textual's Footer, rebuilt once per burst of binding changes and only when
-what it shows changed.
+what it shows changed; empty under a dialog.
 
 Textual's Footer recomposes itself (every key a new widget, then a layout pass: 20-30 ms
 at 160×48 here) after each `refresh_bindings`. The dashboard's start-up alone asks four
 times (focus, the screen stack, the first highlighted task, the engine), and a moving
-cursor asks whenever the keys that apply to the selected task change. This one rebuilds
-after the refresh as Textual's does, once for all the requests made before it, and not
-at all when the keys, their labels and their states are what it already shows.
+cursor asks whenever the keys that apply to the selected task change. Footer queues a
+`recompose` after the refresh for each request; here the first of them rebuilds, once
+for all the requests made before it, and not at all when the keys, their labels and
+their states are what it already shows; the others find nothing to do.
+
+A screen's footer stays painted under a dialog (a modal screen drawn over it), whose
+own keys are the ones that apply: it then shows none.
 """
 
 from __future__ import annotations
 
+from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -18,35 +23,49 @@ from textual.widgets import Footer
 class KeyFooter(Footer):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._rebuild_queued = False
+        self._requests = 0  # rebuilds Footer has queued and that have not run yet
         self._recomposing = False
         self._shown: tuple | None = None
 
     @property
     def is_current(self) -> bool:
         """No rebuild waits or runs, and the keys shown are the ones that apply now."""
-        if self._rebuild_queued or self._recomposing:
+        if self._requests or self._recomposing:
             return False
         shown = {(key.action, key.has_class("-disabled")) for key in self.query("FooterKey")}
-        applying = {
-            (binding.action, not enabled)
-            for _node, binding, enabled, _tooltip in self.screen.active_bindings.values()
-            if binding.show
-        }
+        applying = {(binding.action, not enabled) for binding, enabled, _tip in self._applying()}
         return shown == applying
 
-    def bindings_changed(self, screen: Screen) -> None:
-        self._bindings_ready = True  # Footer.compose shows nothing until this is set
-        if not screen.app.app_focus:
-            return
-        if self.is_attached and screen is self.screen and not self._rebuild_queued:
-            self._rebuild_queued = True
-            self.call_after_refresh(self._rebuild)
+    def _covered(self) -> bool:
+        """Another screen (a dialog) is drawn over this footer's screen."""
+        return self.screen is not self.app.screen
 
-    async def _rebuild(self) -> None:
-        self._rebuild_queued = False
-        # What applies can change while the keys are rebuilt (compose reads it again):
-        # go round until what is shown is what applies.
+    def _applying(self) -> list:
+        """The shown bindings that apply to this footer's screen: (binding, enabled, tip)."""
+        if self._covered():
+            return []
+        return [
+            (binding, enabled, tooltip)
+            for _node, binding, enabled, tooltip in self.screen.active_bindings.values()
+            if binding.show
+        ]
+
+    def bindings_changed(self, screen: Screen) -> None:
+        # Footer queues a recompose when these hold (and marks its bindings ready).
+        if screen.app.app_focus and self.is_attached and screen is self.screen:
+            self._requests += 1
+        super().bindings_changed(screen)
+
+    def compose(self) -> ComposeResult:
+        if not self._covered():
+            yield from super().compose()
+
+    async def recompose(self) -> None:
+        """Footer's queued rebuild: go round until what is shown is what applies (it can
+        change while the keys are rebuilt: compose reads it again)."""
+        self._requests = max(0, self._requests - 1)
+        if self._recomposing:
+            return  # the rebuild under way goes round again if need be
         while self.is_attached:
             shown = self._keys_shown()
             if shown == self._shown:
@@ -54,7 +73,7 @@ class KeyFooter(Footer):
             self._shown = shown
             self._recomposing = True
             try:
-                await self.recompose()
+                await super().recompose()
             finally:
                 self._recomposing = False
 
@@ -64,6 +83,5 @@ class KeyFooter(Footer):
         return tuple(
             (binding.key, app.get_key_display(binding), binding.description, binding.action,
              binding.group, enabled, tooltip)
-            for _node, binding, enabled, tooltip in self.screen.active_bindings.values()
-            if binding.show
+            for binding, enabled, tooltip in self._applying()
         )  # fmt: skip

@@ -1,8 +1,11 @@
 """The submission panel: provider, the fields that provider has, the prompt, the price.
 
-Every change re-validates the job through the provider's adapter; the field the
-JobValidationError names is marked and its reason shown under it. The panel builds a
-JobSpec; the app confirms and submits it.
+The form starts from the config's defaults (`jobs.defaults_for`: the config's
+`provider`, then its `[providers.NAME.defaults]` over the provider's own) and builds its
+job the way `submit` and a batch do (`jobs.build_spec` from the fields, `jobs.prepare`
+to check and price it once). Every change checks the job again; the field the
+JobValidationError names is marked and its reason shown under it. A valid job is a
+PreparedJob: the dashboard confirms it with its quote and submits it as it is.
 """
 
 from __future__ import annotations
@@ -18,8 +21,17 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Static, TextArea
 
-from .. import providers
-from ..models import CreditQuote, JobSpec, JobValidationError, Mode, Provider, js_length
+from .. import jobs, providers
+from ..config import Settings
+from ..models import (
+    CreditQuote,
+    JobSpec,
+    JobValidationError,
+    Mode,
+    PreparedJob,
+    Provider,
+    js_length,
+)
 from ..providers.base import MAX_PROMPT
 from .unchanged import show_text
 
@@ -128,16 +140,19 @@ class FieldError(Label):
 
 
 class JobForm(Vertical):
-    """The form; posts `SubmitRequested` with a spec the provider accepted."""
+    """The form; posts `SubmitRequested` when the user asks to submit."""
 
     submitting: reactive[bool] = reactive(False)
 
     class SubmitRequested(Message):
-        """The user asked to submit (button or key); the app validates and confirms."""
+        """The user asked to submit (button or key); the dashboard checks and confirms."""
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, id: str | None = None) -> None:
+        """`settings`: whose provider and defaults a new job starts from (None: the
+        providers' own, nanophoto first)."""
         super().__init__(id=id)
-        self.provider = Provider.NANOPHOTO
+        self.settings = settings
+        self.provider = jobs.provider_of(None, settings)
         self.error: JobValidationError | None = None
         self.quote: CreditQuote | None = None
         self._prompt_touched = False
@@ -172,7 +187,7 @@ class JobForm(Vertical):
     def on_mount(self) -> None:
         self.query_one("#prompt", TextArea).cursor_blink = self.app.cursor_blink_enabled
         self.query_one("#image_urls", Input).cursor_blink = self.app.cursor_blink_enabled
-        self._apply_provider(Provider.NANOPHOTO, providers.get(Provider.NANOPHOTO).defaults())
+        self._apply_provider(self.provider, jobs.defaults_for(self.provider, self.settings))
         for error in self.query(FieldError):
             error.display = False
         self.revalidate()
@@ -216,29 +231,28 @@ class JobForm(Vertical):
 
     # -- the spec ----------------------------------------------------------------------
 
-    def spec(self) -> JobSpec:
-        """The job as the form describes it (not yet validated)."""
+    def fields(self) -> jobs.JobFields:
+        """The job as the form describes it, in `submit`'s names: what the provider has
+        (seedance15pro: no mode choice, resolution or fixed lens; no aspect ratio once
+        images are given, which it ignores and wants unset)."""
         nano = self.provider is Provider.NANOPHOTO
         urls = tuple(self.query_one("#image_urls", Input).value.split())
-        if nano:
-            mode_value = self.query_one("#mode", Choice).value
-            mode = Mode.IMAGE_TO_VIDEO if mode_value == "image" else Mode.TEXT_TO_VIDEO
-        else:
-            mode = Mode.IMAGE_TO_VIDEO if urls else Mode.TEXT_TO_VIDEO
-        aspect: str | None = self.query_one("#aspect_ratio", Choice).value
-        if not nano and urls:
-            aspect = None  # seedance15pro ignores it with images and wants it unset
-        return JobSpec(
+        images_given = not nano and bool(urls)
+        return jobs.JobFields(
             provider=self.provider,
             prompt=self.query_one("#prompt", TextArea).text,
-            mode=mode,
-            image_urls=urls,
-            aspect_ratio=aspect,
+            images=urls,
+            mode=self.query_one("#mode", Choice).value if nano else None,
+            aspect=None if images_given else self.query_one("#aspect_ratio", Choice).value,
             resolution=self.query_one("#resolution", Choice).value if nano else None,
             duration=self.query_one("#duration", Choice).value,
             audio=self.query_one("#audio", Checkbox).value,
             fixed_lens=self.query_one("#fixed_lens", Checkbox).value if nano else None,
         )
+
+    def spec(self) -> JobSpec:
+        """The job as the form describes it (not yet checked)."""
+        return jobs.build_spec(self.fields(), self.settings)
 
     def load_spec(self, spec: JobSpec) -> None:
         """Fill the form with a job (re-run)."""
@@ -253,15 +267,17 @@ class JobForm(Vertical):
         self._prompt_touched = True
         self.revalidate()
 
-    def revalidate(self, *, show_empty_prompt: bool = False) -> JobSpec | None:
-        """Validate and price the job; mark the invalid field. Returns the valid spec."""
+    def revalidate(self, *, show_empty_prompt: bool = False) -> PreparedJob | None:
+        """Check and price the job; mark the invalid field. Returns the job, checked and
+        priced once (None while a field is wrong)."""
         spec = self.spec()
         adapter = providers.get(spec.provider)
         self.error, valid = None, None
         try:
-            valid = adapter.validate(spec)
+            valid = jobs.prepare(spec)
         except JobValidationError as exc:
             self.error = exc
+        # The price shows while the prompt is still empty (it does not depend on it).
         try:
             self.quote = adapter.quote(dataclasses.replace(spec, prompt="x"))
         except JobValidationError:
@@ -307,7 +323,7 @@ class JobForm(Vertical):
         if self._loading or event.value == self.provider.value:
             return
         provider = Provider(event.value)
-        self._apply_provider(provider, providers.get(provider).defaults())
+        self._apply_provider(provider, jobs.defaults_for(provider, self.settings))
         self.revalidate()
 
     @on(Choice.Changed)

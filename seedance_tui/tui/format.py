@@ -51,10 +51,11 @@ PROVIDER_SHORT = {Provider.NANOPHOTO: "nano", Provider.SEEDANCE15PRO: "sd15"}
 
 
 def status_glyph(status: TaskStatus, now: float) -> str:
-    """A spinner frame for work under way (driven by the clock, so a frozen clock freezes
-    it); a queued job waits, it does not spin."""
+    """A spinner frame for work under way, one step a second (driven by the clock, so a
+    frozen clock freezes it; the list repaints its pending rows once a second); a queued
+    job waits, it does not spin."""
     if status.is_pending and status is not TaskStatus.QUEUED:
-        return SPINNER[int(now * 8) % len(SPINNER)]
+        return SPINNER[int(now) % len(SPINNER)]
     return STATUS_GLYPHS[status]
 
 

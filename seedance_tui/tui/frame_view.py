@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -109,15 +110,15 @@ class FrameView(Container, can_focus=False):
     FrameView > .frame-note { color: $text-muted; width: 1fr; height: auto; }
     """
 
+    @dataclass
     class Loaded(Message):
-        def __init__(self, task_id: str, image: Image | None, cols: int, rows: int,
-                     note: str | None) -> None:  # fmt: skip
-            super().__init__()
-            self.task_id = task_id
-            self.image = image
-            self.cols = cols
-            self.rows = rows
-            self.note = note
+        """A frame scaled for the view (`image`, its size in cells), or why there is none."""
+
+        task_id: str
+        image: Image | None
+        cols: int
+        rows: int
+        note: str | None
 
     def __init__(
         self,
@@ -135,6 +136,7 @@ class FrameView(Container, can_focus=False):
         self.shown: str | None = None  # the task id whose frame is on screen
         self.note: str | None = None  # the text shown instead of a frame
         self._image_widget = None
+        self._noted: tuple | None = None  # what _note last showed (see _note)
 
     def compose(self) -> ComposeResult:
         yield Static(classes="frame-note", markup=False)
@@ -188,6 +190,11 @@ class FrameView(Container, can_focus=False):
             self.post_message(self.Loaded(task.id, None, 0, 0, "⚠ link expired, never saved: no frame"))  # fmt: skip
         except frames.FrameError as exc:
             self.post_message(self.Loaded(task.id, None, 0, 0, "no frame: " + one_line(str(exc), 200)))  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - said where the frame would be
+            # Every view runs its own worker (group "frame", exclusive per view); a
+            # failure it did not foresee is reported in the view, not lost with the worker.
+            note = f"no frame: {type(exc).__name__}: {one_line(str(exc), 200)}"
+            self.post_message(self.Loaded(task.id, None, 0, 0, note))
         else:
             self.post_message(self.Loaded(task.id, image, used_cols, used_rows, None))
 
@@ -201,6 +208,16 @@ class FrameView(Container, can_focus=False):
             self._picture(message.task_id, message.image, message.cols, message.rows)
 
     def _note(self, text: str | Text | None) -> None:
+        # The same note again (a pending task's view, asked once a second) changes
+        # nothing on screen: an update would lay the whole screen out again.
+        noted = (
+            (text.plain, text.spans, text.style, text.justify)
+            if isinstance(text, Text)
+            else (text,)
+        )
+        if self._noted == noted and self.shown is None and self._image_widget is None:
+            return
+        self._noted = noted
         self.shown = None
         self.note = text.plain if isinstance(text, Text) else text
         if self._image_widget is not None:
@@ -216,6 +233,7 @@ class FrameView(Container, can_focus=False):
 
     def _picture(self, task_id: str, image: Image, cols: int, rows: int) -> None:
         self.note = None
+        self._noted = None
         self.query_one(".frame-note", Static).display = False
         self.display = True
         widget = self._image_widget

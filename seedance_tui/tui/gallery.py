@@ -30,10 +30,10 @@ from .format import STATUS_STYLES, status_glyph
 from .frame_view import FrameSource, FrameView
 from .keys import GALLERY_BINDINGS
 from .task_list import TaskPages
-from .unchanged import OneLineLabel, show_text
+from .unchanged import show_text
 
 if TYPE_CHECKING:
-    from .app import SeedanceApp
+    from .dashboard import DashboardScreen
 
 TILE_MIN_WIDTH = 36  # columns a tile needs (a 16:9 frame ~24 wide, captions)
 TILE_MIN_HEIGHT = 10  # rows: border 2, frame, two lines of caption
@@ -116,9 +116,14 @@ class GalleryScreen(Screen[int | None]):
     BINDINGS = GALLERY_BINDINGS
     AUTO_FOCUS = ""  # keys go to the grid; `/` moves to the search field
 
-    def __init__(self, store: Store, source: FrameSource, *, clock, start: int = 0) -> None:
-        """`start`: the index of the task to put the cursor on (the list's cursor)."""
+    def __init__(
+        self, dashboard: DashboardScreen, store: Store, source: FrameSource, *, clock,
+        start: int = 0,
+    ) -> None:  # fmt: skip
+        """`dashboard`: whose query the gallery shows and changes; `start`: the index of
+        the task to put the cursor on (the list's cursor)."""
         super().__init__()
+        self.dashboard = dashboard
         self.start = start
         self.pages = TaskPages(store)
         self.source = source
@@ -127,22 +132,18 @@ class GalleryScreen(Screen[int | None]):
         self.cursor = 0
         self.top_row = 0
 
-    @property
-    def dashboard(self) -> SeedanceApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
         with Horizontal(id="gallery-bar"):
             yield Input(placeholder="/ search prompts", id="gallery-search", compact=True)
-            yield OneLineLabel(id="gallery-label")
+            yield Static(id="gallery-label")
         yield Grid(id="gallery-grid")
         yield KeyFooter(compact=True, show_command_palette=False)
 
     async def on_mount(self) -> None:
         search = self.query_one("#gallery-search", Input)
-        search.cursor_blink = self.dashboard.cursor_blink_enabled
+        search.cursor_blink = self.dashboard.dashboard_app.cursor_blink_enabled
         with search.prevent(Input.Changed):
-            search.value = self.dashboard.search_text
+            search.value = self.dashboard.query_state.search
         await self._layout_tiles(self.app.size.width, self.app.size.height)
         self.reload(index=self.start)
 
@@ -180,8 +181,8 @@ class GalleryScreen(Screen[int | None]):
     def reload(self, *, keep: str | None = None, index: int = 0) -> None:
         """Read the dashboard's query again; the cursor to `index` (or back on the task
         `keep`, when it is among the first rows)."""
-        app = self.dashboard
-        self.pages.set_query(app.current_filter(), app.current_sort())
+        query = self.dashboard.query_state
+        self.pages.set_query(query.filter(), query.sort)
         self.cursor = max(0, min(index, self.pages.total - 1))
         self.top_row = 0
         if keep is not None:
@@ -195,12 +196,12 @@ class GalleryScreen(Screen[int | None]):
         self._show_label()
 
     def _show_label(self) -> None:
-        app = self.dashboard
         total = self.pages.total
         label = Text(no_wrap=True, overflow="ellipsis", style="dim")
-        label.append(f"{total:,} task{'s' if total != 1 else ''} · {app.query_summary()}")
+        summary = self.dashboard.query_state.summary()
+        label.append(f"{total:,} task{'s' if total != 1 else ''} · {summary}")
         label.append(f" · frames: {self.source.graphics.reason}")
-        show_text(self.query_one("#gallery-label", OneLineLabel), label)
+        show_text(self.query_one("#gallery-label", Static), label)
 
     def _fill(self) -> None:
         """Give each tile its task (and the cursor its mark)."""

@@ -1,6 +1,14 @@
-"""Messages the dashboard's workers and engine listener post; `@on` handlers act on them."""
+"""Messages the dashboard's workers and engine bridge post; `@on` handlers act on them.
+
+Dataclass messages (toolong's style): the fields say what a message carries. Where a
+newer message about the same thing makes an older one pointless, `can_replace` lets it
+stand in for it (Textual asks a message taken off the queue whether the next one
+queued may replace it).
+"""
 
 from __future__ import annotations
+
+from dataclasses import KW_ONLY, dataclass, field
 
 from textual.message import Message
 
@@ -11,16 +19,23 @@ class DashboardReady(Message):
     """The dashboard takes keys from now on; keys read before this were dropped."""
 
 
+@dataclass
 class TaskUpdated(Message):
     """The engine changed a task (a newer update of the same task replaces a queued one)."""
 
-    def __init__(self, task: Task, previous: TaskStatus | None, *, external: bool = False) -> None:
-        super().__init__()
-        self.task = task
-        self.previous = previous
-        # A row that did not exist before: the list must re-count, not repaint a line.
-        # Another machine's change (`external`) may be of a task not listed yet.
-        self.is_new = external or (previous is None and task.status is TaskStatus.SUBMITTING)
+    task: Task
+    previous: TaskStatus | None
+    _: KW_ONLY
+    # Another machine's change (studio mode): it may be of a task not listed yet.
+    external: bool = False
+    # A row that did not exist before: the list must re-count, not repaint a line.
+    is_new: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.is_new = self.external or (
+            self.previous is None and self.task.status is TaskStatus.SUBMITTING
+        )
 
     def can_replace(self, message: Message) -> bool:
         """May the queued `message` (newer) stand in for this one (older)?"""
@@ -34,62 +49,62 @@ class TaskUpdated(Message):
         return True
 
 
+@dataclass
 class EngineNotice(Message):
     """A notice of the engine; `persistent` ones stay until dismissed."""
 
-    def __init__(self, level: str, text: str, *, persistent: bool = False) -> None:
-        super().__init__()
-        self.level = level
-        self.text = text
-        self.persistent = persistent
+    level: str
+    text: str
+    _: KW_ONLY
+    persistent: bool = False
 
 
+@dataclass
 class SubmitFinished(Message):
     """A submission got its answer (processing, rejected or orphaned)."""
 
-    def __init__(self, task: Task) -> None:
-        super().__init__()
-        self.task = task
+    task: Task
 
 
+@dataclass
 class SubmitFailed(Message):
     """A submission was refused before anything was sent (validation, missing key)."""
 
-    def __init__(self, reason: str, field: str | None = None) -> None:
-        super().__init__()
-        self.reason = reason
-        self.field = field
+    reason: str
+    field: str | None = None
 
 
+@dataclass
 class CreditsComputed(Message):
-    def __init__(self, summary: dict) -> None:
-        super().__init__()
-        self.summary = summary
+    """The credits summary of the whole history (summed in a thread)."""
+
+    summary: dict
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, CreditsComputed)
 
 
+@dataclass
 class DownloadProgress(Message):
     """Bytes saved so far of a task's video (throttled by the sender; newer replaces older)."""
 
-    def __init__(self, task_id: str, done: int, total: int | None, *, auto: bool) -> None:
-        super().__init__()
-        self.task_id = task_id
-        self.done = done
-        self.total = total
-        self.auto = auto  # started by the engine's auto-download, not by a key
+    task_id: str
+    done: int
+    total: int | None
+    _: KW_ONLY
+    auto: bool  # started by the engine's auto-download, not by a key
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, DownloadProgress) and message.task_id == self.task_id
 
 
+@dataclass
 class DownloadFinished(Message):
-    def __init__(self, task_id: str, path: str) -> None:
-        super().__init__()
-        self.task_id = task_id
-        self.path = path
+    task_id: str
+    path: str
 
 
+@dataclass
 class DownloadFailed(Message):
-    def __init__(self, task_id: str, reason: str) -> None:
-        super().__init__()
-        self.task_id = task_id
-        self.reason = reason
+    task_id: str
+    reason: str

@@ -39,6 +39,7 @@ from .format import (
 from .keys import TASK_LIST_BINDINGS
 
 PAGE_SIZE = 100
+TICK = 1.0  # seconds between two repaints of the pending rows in view (spinner, ages, ETAs)
 MAX_PAGES = 12  # at most 1,200 tasks held, whatever the history's size
 TIME_SORTS = {"newest": "oldest", "oldest": "newest"}
 
@@ -158,19 +159,24 @@ class TaskList(ScrollView, can_focus=True):
     TaskList > .task-list--dim { color: $text-muted; }
     """
 
+    @dataclass
     class Highlighted(Message):
-        """The cursor moved to another task (or the list became empty: None)."""
+        """The cursor moved to another task (or the list became empty: None); a newer
+        one replaces a queued one (the cursor is where the last one says)."""
 
-        def __init__(self, task_id: str | None) -> None:
-            super().__init__()
-            self.task_id = task_id
+        task_id: str | None
 
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, TaskList.Highlighted)
+
+    @dataclass
     class Reloaded(Message):
-        """The query changed or membership changed: a new count."""
+        """The query changed or membership changed: a new count (the newest counts)."""
 
-        def __init__(self, total: int) -> None:
-            super().__init__()
-            self.total = total
+        total: int
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, TaskList.Reloaded)
 
     def __init__(
         self,
@@ -215,7 +221,7 @@ class TaskList(ScrollView, can_focus=True):
 
     def on_mount(self) -> None:
         self.set_query(self.filter, self.sort)
-        self.set_interval(0.25, self._tick)
+        self.set_interval(TICK, self._tick)
 
     def set_query(self, filter: Filter, sort: str) -> None:
         """Show another filter or sort: count, drop the cache, cursor to the top."""
@@ -299,6 +305,11 @@ class TaskList(ScrollView, can_focus=True):
     def held_rows(self) -> int:
         return self.rows.held_rows()
 
+    def held_task(self, task_id: str) -> Task | None:
+        """The copy of a task the list holds (never a query), as it was last shown."""
+        index = self.rows.locate(task_id)
+        return None if index is None else self.rows.held(index)
+
     def update_task(self, task: Task, *, is_new: bool = False) -> None:
         """An engine update: repaint the task's row in place, or re-count if it came or went."""
         index = self.rows.locate(task.id)
@@ -371,12 +382,17 @@ class TaskList(ScrollView, can_focus=True):
             self.move_cursor(round(self.scroll_y) + event.y - 1)
 
     def _tick(self) -> None:
-        """Keep spinners turning and elapsed times current, repainting only pending rows."""
+        """Once a second: turn the spinners and keep ages and ETAs current, repainting
+        only the pending rows in view, all in one refresh (one frame)."""
         top = round(self.scroll_y)
-        for index in range(top, min(self.total, top + self._rows_in_view)):
-            task = self.rows.held(index)
-            if task is not None and task.status.is_pending:
-                self._refresh_row(index)
+        width = self.size.width
+        regions = [
+            Region(0, index - top + 1, width, 1)
+            for index in range(top, min(self.total, top + self._rows_in_view))
+            if (task := self.rows.held(index)) is not None and task.status.is_pending
+        ]
+        if regions:
+            self.refresh(*regions)
 
     # -- painting ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ messages that follow a search or a poll would otherwise redo that for the same t
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import Static
 
@@ -22,19 +23,16 @@ def same_text(a: object, b: Text) -> bool:
     )
 
 
+def same_shape(a: object, b: Text) -> bool:
+    """Lines of the same lengths (then the widget keeps its size: no layout needed)."""
+    return isinstance(a, Text) and [cell_len(line) for line in a.plain.split("\n")] == [
+        cell_len(line) for line in b.plain.split("\n")
+    ]
+
+
 def show_text(static: Static, text: Text) -> None:
-    """`static.update(text)` unless it shows that text already."""
-    if not same_text(static.content, text):
-        static.update(text)
-
-
-class OneLineLabel(Static):
-    """A one-line Static sized by its text (the list's count and filters).
-
-    When its text gets shorter or longer, the layout that follows gives it its new width;
-    Textual then also sets its virtual size, which asks for the whole screen to be laid
-    out once more in the next frame (5 ms, and a frame that lands after a search was
-    painted). A line of text has nothing to scroll: its virtual size is set quietly."""
-
-    def _size_updated(self, size, virtual_size, container_size, layout: bool = True) -> bool:
-        return super()._size_updated(size, virtual_size, container_size, layout=False)
+    """`static.update(text)` unless it shows that text already; without a layout of the
+    screen when only characters changed, not the lengths of its lines."""
+    content = static.content
+    if not same_text(content, text):
+        static.update(text, layout=not same_shape(content, text))

@@ -1,0 +1,173 @@
+"""Submitting the form's job: checked, confirmed with its cost, sent in a worker.
+
+ctrl+s (or the form's button) → the form checks and prices the job once
+(`jobs.prepare`) → the spending caps are looked at (`caps.check_all`) → `ConfirmSubmit`
+shows what will be sent and what it costs (over a cap: the cap, spent, held, at risk,
+left, and only the override key o submits) → on yes, a worker of the dashboard (group
+"submit") sends that prepared job through the engine → `SubmitFinished` (the server
+answered: accepted, rejected, orphaned) or `SubmitFailed` (refused before anything was
+sent, a cap passed in the meantime included).
+
+ctrl+b (compare) does the same with the job and its counterpart on the other provider
+(`jobs.compare_with`): `ConfirmCompare` shows both side by side with each price and the
+total, and the engine sends them as one group (`submit_group`, all or none).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.widgets import Input, TextArea
+
+from ..caps import CapExceeded, check_all
+from ..config import MissingKeyError
+from ..jobs import compare_with
+from ..models import JobValidationError, PreparedJob, Provider, Task, TaskStatus
+from ..text import one_line
+from .messages import SubmitFailed, SubmitFinished
+from .screens import ConfirmCompare, ConfirmSubmit
+
+if TYPE_CHECKING:
+    from .dashboard import DashboardScreen
+
+
+class SubmitFlow:
+    def __init__(self, screen: DashboardScreen) -> None:
+        self.screen = screen
+        self.confirming = False  # the confirm dialog is open
+
+    def can_submit(self) -> bool | None:
+        """False while the dialog is open; None (shown, greyed) while a job is sent."""
+        if self.confirming:
+            return False
+        if self.screen.form.submitting:
+            return None
+        return True
+
+    def _checked_job(self) -> PreparedJob | None:
+        """The form's job, checked and priced; None (the field marked and named) if not."""
+        form = self.screen.form
+        if form.submitting or self.confirming:
+            return None
+        job = form.revalidate(show_empty_prompt=True)
+        if job is None:
+            error = form.error
+            if error is not None:
+                form.focus_field(error.field)
+                self.screen.notify(
+                    f"{error.field}: {error.message}",
+                    title="Not submitted",
+                    severity="warning",
+                    markup=False,
+                )
+        return job
+
+    def request(self) -> None:
+        """Check the form's job; if it is valid, ask to confirm it with its cost (and the
+        cap it would pass, if any)."""
+        job = self._checked_job()
+        if job is None:
+            return
+        over = self.over_cap([job])
+        self.confirming = True
+        dialog = ConfirmSubmit(job.spec, job.quote, over)
+        self.screen.app.push_screen(dialog, partial(self._confirmed, [job], over is not None))
+
+    def compare(self) -> None:
+        """The form's job on both providers (fields mapped to each one's nearest): shown
+        side by side with each price and the total, then sent as one group."""
+        job = self._checked_job()
+        if job is None:
+            return
+        try:
+            jobs = compare_with(job, self.screen.settings)
+        except JobValidationError as exc:
+            self.screen.notify(f"{exc.field}: {exc.message}", title="Not compared",
+                               severity="warning", markup=False)  # fmt: skip
+            return
+        over = self.over_cap(jobs)
+        self.confirming = True
+        dialog = ConfirmCompare(jobs, over)
+        self.screen.app.push_screen(dialog, partial(self._confirmed, jobs, over is not None))
+
+    def over_cap(self, jobs: list[PreparedJob]) -> CapExceeded | None:
+        """The cap these jobs would pass (what the confirm dialog shows), if any: a look
+        before asking; the store checks again, atomically, when the intents are written."""
+        screen = self.screen
+        costs: dict[Provider, tuple[int, int]] = {}
+        for job in jobs:
+            cost, count = costs.get(job.provider, (0, 0))
+            costs[job.provider] = (cost + job.quote.credits, count + 1)
+        windows = screen.settings.cap_windows(costs, screen.clock())
+        try:
+            check_all(windows, costs, screen.store.spending)
+        except CapExceeded as exc:
+            return exc
+        return None
+
+    def _confirmed(self, jobs: list[PreparedJob], over_cap: bool, confirmed: bool | None) -> None:
+        self.confirming = False
+        form = self.screen.form
+        if not confirmed or form.submitting:
+            return
+        form.submitting = True
+        self.screen.refresh_bindings()
+        self.screen.run_worker(self._send(jobs, over_cap), name="submit", group="submit",
+                               exit_on_error=False)  # fmt: skip
+
+    async def _send(self, jobs: list[PreparedJob], over_cap: bool) -> None:
+        """One job, or (a compare) several as one group; `over_cap`: the user pressed the
+        override key in the confirm dialog, for these jobs only."""
+        self.screen.start_engine()  # a job confirmed before the first frame was painted
+        engine = self.screen.engine
+        assert engine is not None
+        try:
+            if len(jobs) == 1 and over_cap:
+                tasks = [await engine.submit(jobs[0], over_cap=True)]
+            elif len(jobs) == 1:
+                tasks = [await engine.submit(jobs[0])]  # the engine's defaults: the caps hold
+            else:
+                tasks = await engine.submit_group(jobs, over_cap=over_cap)
+        except JobValidationError as exc:
+            self.screen.post_message(SubmitFailed(f"{exc.field}: {exc.message}", exc.field))
+        except (MissingKeyError, CapExceeded) as exc:
+            self.screen.post_message(SubmitFailed(str(exc)))
+        else:
+            for task in tasks:
+                self.screen.post_message(SubmitFinished(task))
+
+    def finished(self, task: Task) -> None:
+        """The server answered: say how, and put the list's cursor on the task."""
+        screen = self.screen
+        screen.form.submitting = False
+        screen.refresh_bindings()
+        if task.status is TaskStatus.PROCESSING:
+            credits = task.credits_charged or task.credits_estimated
+            screen.notify(
+                f"{task.short_id} accepted, rendering ({credits} credits)",
+                title="Submitted",
+                markup=False,
+            )
+        else:
+            screen.notify(
+                f"{task.short_id} {task.status.value}: {one_line(task.error, 200)}",
+                title="Not accepted",
+                severity="error",
+                markup=False,
+                timeout=10,
+            )
+        screen.task_list.select(task.id)
+        # The answer arrives whenever it arrives: never pull focus out of a field the user
+        # is typing in (the next prompt, say), or their keys would become list shortcuts.
+        if not isinstance(screen.app.focused, Input | TextArea):
+            screen.task_list.focus()
+
+    def failed(self, reason: str, field: str | None) -> None:
+        """Refused before sending: say why (and mark the field, if one is named)."""
+        form = self.screen.form
+        form.submitting = False
+        self.screen.refresh_bindings()
+        if field:
+            form.revalidate(show_empty_prompt=True)
+        self.screen.notify(reason, title="Not submitted", severity="error", markup=False)
