@@ -13,6 +13,7 @@ from processes import wait_for
 from seedance_tui.engine import CLAIM_RETRY, Engine
 from seedance_tui.models import JobSpec, Provider, Task, TaskStatus
 from seedance_tui.store import Store, new_task_id
+from seedance_tui.store.lifecycle import TAKEOVER_TRANSIT
 
 HOLD_A_CLAIM = """
 import sys, time
@@ -47,7 +48,9 @@ def test_a_claim_ends_with_its_poller_killed_on_this_machine(tmp_path, processes
     assert holder.stdout.readline() == "claimed\n"
     assert not store.claim_poll(task.id, time.time(), 0.0)  # its poller is alive
     processes.kill(holder)
-    assert store.claim_poll(task.id, time.time(), 0.0)  # gone: its claim went with it
+    # Gone: its claim went with it, once its request had time to reach the server.
+    later = time.time() + TAKEOVER_TRANSIT
+    assert store.claim_poll(task.id, later, 0.0)
     assert not store.claim_poll(task.id, time.time(), 0.0)  # and now it is ours
     store.close()
 
