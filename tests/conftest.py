@@ -65,7 +65,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     # never a developer's real OS keyring.
     monkeypatch.setenv("SEEDANCE_TUI_AUTO_DOWNLOAD", "0")
     monkeypatch.setenv("SEEDANCE_TUI_KEYRING", "0")
-    mark = f"{os.environ[_RUN_VAR]}/{next(_numbers)}"
+    # The worker's name too: each xdist worker counts its own tests.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    mark = f"{os.environ[_RUN_VAR]}/{worker}.{next(_numbers)}"
     monkeypatch.setenv(TEST_MARK, mark)
     yield home
     if found := leftovers(mark):
