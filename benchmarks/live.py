@@ -23,6 +23,12 @@ behaviour — and `seedance-tui watch` ("watch": the same engine polling the sam
 with no dashboard, its output to a pipe), the floor under any dashboard's CPU. The
 machine is shared and noisy, so compare the ratios of a run, not figures of two runs.
 
+In `answers` a fourth run, "floor", is the lower bound of any engine: a bare asyncio +
+httpx loop (one kept-alive client) that sends as many status requests a second as ours
+did, spread evenly over the same pending tasks of the same simulator, and parses each
+JSON answer — no store, no scheduler, no events. Each run's CPU per request (ms) is
+printed, and ours/floor.
+
 Besides CPU it prints the bytes the dashboard wrote to its terminal per second (what a
 slow SSH link carries) and the status requests the simulator served per second.
 
@@ -33,15 +39,18 @@ it ends, however it ends.
 
 Run: python benchmarks/live.py [--seconds 30] [--pending 200] [--rate 3]
      [--baseline REV] [--no-baseline] [--no-floor] [--scenarios idle,pending,answers]
+(`--floor-client` is the floor's own process, started by the harness.)
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import fcntl
 import importlib.util
 import io
+import json
 import os
 import pty
 import signal
@@ -231,6 +240,63 @@ class Watcher:
         self.proc.wait()
 
 
+class FloorClient(Watcher):
+    """The floor under any engine (`floor_client`, in a process of its own): `rate`
+    status requests a second over `tasks` (provider, provider's task id)."""
+
+    def __init__(self, env: dict[str, str], base_url: str, rate: float,
+                 tasks: list[tuple[str, str]]) -> None:  # fmt: skip
+        spec = json.dumps({"base_url": base_url, "rate": rate, "tasks": tasks})
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--floor-client", spec],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**env, "PYTHONPATH": str(ROOT)},
+            cwd=ROOT,
+            start_new_session=True,
+        )
+        self.written = 0
+        self.tail = bytearray()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+
+def floor_client(spec: str) -> None:
+    """A bare asyncio + httpx loop: one client kept alive, requests sent at an even pace
+    (each in a task of its own, as an engine would), each answer's JSON parsed."""
+    args = json.loads(spec)
+    keys = {"nanophoto": NANO_KEY, "seedance15pro": SEED_KEY}
+
+    async def one(client: httpx.AsyncClient, provider: str, task_id: str) -> None:
+        headers = {"Authorization": f"Bearer {keys[provider]}"}
+        if provider == "nanophoto":
+            response = await client.post("/api/seedance-1-5-pro/check-status",
+                                         json={"taskId": task_id}, headers=headers)  # fmt: skip
+        else:
+            response = await client.get("/api/status", params={"task_id": task_id},
+                                        headers=headers)  # fmt: skip
+        response.json()
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        interval = 1.0 / args["rate"]
+        tasks = args["tasks"]
+        in_flight: set[asyncio.Task] = set()
+        async with httpx.AsyncClient(base_url=args["base_url"], timeout=30.0) as client:
+            print("watching", flush=True)
+            next_at = loop.time()
+            for i in range(10**9):
+                provider, task_id = tasks[i % len(tasks)]
+                request = asyncio.create_task(one(client, provider, task_id))
+                in_flight.add(request)
+                request.add_done_callback(in_flight.discard)
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    asyncio.run(run())
+
+
 @dataclass
 class Window:
     cpu: float  # share of one core, percent
@@ -271,6 +337,15 @@ def finished_count(db: Path) -> int:
     store = Store.open_reader(db)
     try:
         return store.count(Filter(status=(TaskStatus.COMPLETED.value, TaskStatus.FAILED.value)))
+    finally:
+        store.close()
+
+
+def provider_task_ids(db: Path) -> list[tuple[str, str]]:
+    """(provider, the provider's task id) of every pending task."""
+    store = Store.open_reader(db)
+    try:
+        return [(t.provider.value, t.task_id) for t in store.pending() if t.task_id]
     finally:
         store.close()
 
@@ -335,8 +410,11 @@ def submit_pending(db: Path, env: dict[str, str], count: int) -> float:
     return asyncio.run(send())
 
 
-def run_scenario(scenario: str, source: Path | None, args: argparse.Namespace) -> Window:
-    """One window of `scenario`: the dashboard of `source`, or (None) `watch`."""
+def run_scenario(
+    scenario: str, source: Path | str | None, args: argparse.Namespace, floor_rate: float = 0.0
+) -> Window:
+    """One window of `scenario`: the dashboard of `source`, (None) `watch`, or
+    ("floor") the floor client at `floor_rate` requests a second."""
     lo = ANSWERS_START
     hi = lo + args.pending / args.rate
     if scenario == "answers":
@@ -371,15 +449,25 @@ def run_scenario(scenario: str, source: Path | None, args: argparse.Namespace) -
                 # changes; the answers' spread while they arrive).
                 build_history(db, (lo, hi) if scenario == "answers" else PENDING_RENDERS)
                 sent = submit_pending(db, env, args.pending) if scenario != "idle" else None
-                if source is None:
+                if source == "floor":
+                    dashboard: Dashboard | Watcher = FloorClient(
+                        env, sim.base_url, floor_rate, provider_task_ids(db)
+                    )
+                elif source is None:
                     if sent is None:
                         raise HarnessError("watch ends at once with nothing pending")
-                    dashboard: Dashboard | Watcher = Watcher(env)
+                    dashboard = Watcher(env)
                 else:
                     dashboard = Dashboard(source, env, home / "ready")
                 try:
                     dashboard.wait_ready()
                     time.sleep(WARM_UP)  # the warm-up: engine, first polls, credits scan
+                    if scenario == "answers" and source == "floor":
+                        assert sent is not None
+                        # Nothing is stored: measure while the renders end, as the others.
+                        wait_for(lambda: time.monotonic() > sent + lo + 3,
+                                 "the renders ending", seconds=DEADLINE + lo)  # fmt: skip
+                        return measure(dashboard, sim, db, min(args.seconds, hi - lo - 6))
                     if scenario == "answers":
                         assert sent is not None
                         # The history's own finished tasks count too: wait for new ones.
@@ -413,29 +501,38 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--no-floor", action="store_true", help="skip the `watch` runs")
     parser.add_argument("--scenarios", default="idle,pending,answers")
+    parser.add_argument("--floor-client", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.floor_client:
+        floor_client(args.floor_client)
+        return
     scenarios = args.scenarios.split(",")
     targets = {"idle": None, "pending": 3.0, "answers": 10.0}
     print(f"dashboard {COLUMNS}x{ROWS} in a pty; {FINISHED:,} finished tasks; "
           f"{args.pending} pending; windows of {args.seconds:g} s; CPU = share of one core")  # fmt: skip
     header = (f"{'scenario':<9} {'run':<9} {'CPU %':>6} {'out KB/s':>9} {'req/s':>6} "
-              f"{'answers/s':>10} {'window':>7}")  # fmt: skip
+              f"{'ms/req':>7} {'answers/s':>10} {'window':>7}")  # fmt: skip
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="seedance-live-src-") as src:
         baseline = None if args.no_baseline else extract(args.baseline, Path(src))
         for scenario in scenarios:
-            runs: list[tuple[str, Path | None]] = [("ours", ROOT)]
+            runs: list[tuple[str, Path | str | None]] = [("ours", ROOT)]
             if baseline:
                 runs.append((args.baseline, baseline))
             if scenario != "idle" and not args.no_floor:
-                runs.append(("watch", None))  # the engine alone: the floor
+                runs.append(("watch", None))  # the engine alone: the floor of a dashboard
+            if scenario == "answers" and not args.no_floor:
+                runs.append(("floor", "floor"))  # bare httpx: the floor of an engine
             results = {}
             for name, source in runs:
-                window = run_scenario(scenario, source, args)
+                window = run_scenario(scenario, source, args,
+                                      floor_rate=results["ours"].requests_s if results else 0.0)  # fmt: skip
                 results[name] = window
+                per_request = (f"{10 * window.cpu / window.requests_s:>7.2f}"
+                               if window.requests_s > 0 else f"{'-':>7}")  # fmt: skip
                 print(f"{scenario:<9} {name:<9} {window.cpu:>6.1f} {window.out_kb_s:>9.1f} "
-                      f"{window.requests_s:>6.1f} {window.answers_s:>10.1f} "
+                      f"{window.requests_s:>6.1f} {per_request} {window.answers_s:>10.1f} "
                       f"{window.seconds:>6.1f}s", flush=True)  # fmt: skip
             ours = results["ours"]
             line = f"{scenario:<9} "
@@ -444,6 +541,9 @@ def main() -> None:
             if "watch" in results:
                 own = ours.cpu - results["watch"].cpu
                 line += f"the dashboard's own (ours - watch) {own:.1f} %; "
+            if "floor" in results:
+                line += (f"ours/floor {ours.cpu / max(results['floor'].cpu, 0.01):.1f}x, "
+                         f"watch/floor {results['watch'].cpu / max(results['floor'].cpu, 0.01):.1f}x; ")  # fmt: skip
             target = targets.get(scenario)
             if target is not None:
                 met = "met" if ours.cpu <= target else "MISSED"
