@@ -39,6 +39,7 @@ from ..providers import (
     TransportError,
     get,
 )
+from .tls import shared_tls_context
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=10.0, pool=10.0)
 # The longest one API request may take, all of it; longer than the connect timeout, so
@@ -113,6 +114,7 @@ class Client:
         self._http = httpx.AsyncClient(
             timeout=timeout,
             transport=transport,
+            verify=shared_tls_context(),  # one context for every client (tls.py)
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,
         )

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .api import USER_AGENT, is_loopback
+from .tls import shared_tls_context
 
 MEDIA_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=10.0, pool=10.0)
 STALL_SECONDS = 30.0
@@ -100,6 +101,7 @@ class MediaClient:
         self._http = httpx.AsyncClient(
             timeout=timeout,
             transport=transport,
+            verify=shared_tls_context(),  # one context for every client (tls.py)
             headers={"User-Agent": USER_AGENT},
             follow_redirects=True,
             event_hooks={"request": [check_hop]},
