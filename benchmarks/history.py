@@ -2,8 +2,12 @@
 
 For histories of 1k, 10k, 100k and 1M tasks it measures, each in a fresh process:
   * first frame: from process start (Textual's import included) to the first frame of
-    the dashboard with its list painted and the app idle;
-  * search: from applying a search word to the filtered list's first row painted (a
+    the dashboard with its list painted (the list's first task row drawn), what the
+    user sees; "start-up settled": until the work that follows the first frame (the
+    engine built, its keys looked up, the credits scan, the selected task's poster) is
+    done and the app idle. The naive table paints once idle: both are its idle time;
+  * search, typed once the start-up has settled (a user types after the dashboard is
+    up): from applying a search word to the filtered list's first row painted (a
     word about 1 in 15 prompts contains, so the result is large); "settled" is until the
     whole screen is idle (detail pane and labels updated too, paced by Textual's frame
     timer). The naive table has nothing to paint first: both are its settle time;
@@ -172,10 +176,24 @@ async def run_ours(db: Path) -> dict:
     from seedance_tui.tui.app import SeedanceApp
     from seedance_tui.tui.task_list import TaskList
 
+    first_paint: list[float] = []
+    class_render_line = TaskList.render_line
+
+    def noted_render_line(self, y: int):
+        strip = class_render_line(self, y)
+        if y == 1 and not first_paint:  # line 0 is the header: the first task row
+            first_paint.append(time.perf_counter() - START)
+        return strip
+
+    TaskList.render_line = noted_render_line  # notes when the list is first painted
     app = SeedanceApp(load_settings(db=db, env={}), clock=lambda: NOW, poll=False)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
-        first_frame = time.perf_counter() - START
+        await app.workers.wait_for_complete()  # the start-up work after the first frame
+        await pilot.pause()
+        startup_settled = time.perf_counter() - START
+        TaskList.render_line = class_render_line
+        first_frame = first_paint[0]
         tasks = app.query_one(TaskList)
         assert tasks.total > 0 and tasks.task_at(0) is not None
         painted: list[float] = []
@@ -202,8 +220,8 @@ async def run_ours(db: Path) -> dict:
         await pilot.press("home")
         held = tasks.held_rows()
         await app.workers.wait_for_complete()
-    return {"first_frame": first_frame, "search": search, "settled": settled,
-            "matches": matches, "held": held}  # fmt: skip
+    return {"first_frame": first_frame, "startup_settled": startup_settled, "search": search,
+            "settled": settled, "matches": matches, "held": held}  # fmt: skip
 
 
 async def run_naive(db: Path) -> dict:
@@ -243,8 +261,8 @@ async def run_naive(db: Path) -> dict:
         table.add_rows(rows(matching))
         await pilot.pause()
         search = settled = time.perf_counter() - started
-    return {"first_frame": first_frame, "search": search, "settled": settled,
-            "matches": len(matching),
+    return {"first_frame": first_frame, "startup_settled": first_frame, "search": search,
+            "settled": settled, "matches": len(matching),
             "held": len(tasks)}  # fmt: skip
 
 
@@ -526,7 +544,8 @@ def main() -> None:
         backend_table(sizes if args.sizes != parser.get_default("sizes") else [100_000])
         return
     header = (
-        f"{'tasks':>9} | {'first frame':>22} | {'search (list painted)':>24} "
+        f"{'tasks':>9} | {'first frame':>22} | {'start-up settled':>22} "
+        f"| {'search (list painted)':>24} "
         f"| {'search (settled)':>24} | {'peak memory':>22} | held rows"
     )
     print(f"search word: {SEARCH_WORD!r}; ours / naive (naive ÷ ours)")
@@ -550,7 +569,8 @@ def main() -> None:
             return f"{a:{fmt}}{unit} / {b:{fmt}}{unit} ({b / a:.1f}×)"
 
         print(
-            f"{size:>9,} | {pair('first_frame', 's'):>22} | {pair('search', 'ms', 1000, '.0f'):>24} "
+            f"{size:>9,} | {pair('first_frame', 's'):>22} | {pair('startup_settled', 's'):>22} "
+            f"| {pair('search', 'ms', 1000, '.0f'):>24} "
             f"| {pair('settled', 'ms', 1000, '.0f'):>24} "
             f"| {pair('peak_mb', 'MB', 1, '.0f'):>22} | {ours['held']:,}"
             + ("" if naive else "  (naive not run)")
@@ -565,7 +585,8 @@ def main() -> None:
     if 100_000 in results:
         r = results[100_000]
         print(f"at 100k: first frame {r['first_frame']:.2f}s (target ≤ 1s; "
-              f"{r['first_frame'] / floor['first_frame']:.2f}× the floor), search "
+              f"{r['first_frame'] / floor['first_frame']:.2f}× the floor), start-up settled "
+              f"{r['startup_settled']:.2f}s, search "
               f"{r['search'] * 1000:.0f}ms painted, {r['settled'] * 1000:.0f}ms settled "
               "(target ≤ 100ms)")  # fmt: skip
     if not args.no_gallery:
