@@ -305,9 +305,18 @@ async def test_the_list_repaints_only_its_pending_rows_once_a_tick(seeded_settin
 
 
 async def test_tasks_finishing_together_are_announced_in_one_toast(seeded_settings):
-    """Answers arriving three a second make one toast a second, naming every task."""
+    """Answers arriving three a second make one toast per ANNOUNCE_EVERY, naming every
+    task: the first at once, the others together when that time has passed."""
     app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
+        shown: list[tuple[str, str]] = []  # (title, message) of every toast, in order
+        notify = app.notify
+
+        def noted(message, *, title="", **options):
+            shown.append((title, message))
+            return notify(message, title=title, **options)
+
+        app.notify = noted  # type: ignore[method-assign]
         tasks = app.query_one(TaskList)
         done = [
             t for t in map(tasks.task_at, range(tasks.total)) if t.status is TaskStatus.COMPLETED
@@ -316,14 +325,17 @@ async def test_tasks_finishing_together_are_announced_in_one_toast(seeded_settin
         for task in finished:
             app.dashboard.post_message(TaskUpdated(task, TaskStatus.PROCESSING))
 
-        def toasts() -> list:
-            return [n for n in app._notifications if "ready" in (n.title or "")]
+        def toasts() -> list[tuple[str, str]]:
+            return [(title, message) for title, message in shown if "ready" in title]
 
         def named() -> set[str]:
-            return {t.short_id for t in finished if any(t.short_id in n.message for n in toasts())}
+            return {t.short_id for t in finished if any(t.short_id in m for _, m in toasts())}
 
+        await wait_until(pilot, lambda: named(), "the first finish announced")
+        assert len(toasts()) == 1  # the first at once; the others wait for ANNOUNCE_EVERY
         await wait_until(pilot, lambda: len(named()) == len(finished), "every finish announced")
-        assert len(toasts()) <= 2  # the first at once, the others together a tick later
+        assert len(toasts()) == 2  # the others together, in one
+        assert toasts()[1][0] == "3 videos ready"
 
 
 async def test_a_row_updates_in_place_and_the_cursor_and_scroll_stay(seeded_settings):

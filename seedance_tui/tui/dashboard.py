@@ -63,7 +63,11 @@ def credits_of(task: Task) -> tuple:
     return (task.status, task.credits_estimated, task.credits_charged, task.credits_refunded)
 
 
-ANNOUNCE_EVERY = 1.0  # seconds between two toasts about finished tasks, at least
+# Seconds between two toasts about finished tasks, at least: a toast's own time on screen
+# (Textual's 5 s), so answers streaming in show one summary at a time, not a stack of
+# them (each toast shown or hidden also lays the whole screen out again: 1 a second cost
+# the dashboard ~3 % of a core and half its output while 3 answers a second arrived).
+ANNOUNCE_EVERY = 5.0
 # Actions on the selected task: their keys apply only when the task allows them.
 TASK_ACTIONS = ("copy_url", "open_video", "rerun", "poll_now", "download")
 
@@ -203,7 +207,7 @@ class DashboardScreen(Screen[None]):
 
     def _announce_finished(self) -> None:
         """The tasks that finished since the last toast, in one (or two) toasts: one
-        toast a second at most, however fast the answers come."""
+        toast every ANNOUNCE_EVERY seconds at most, however fast the answers come."""
         finished, self._finished = self._finished, []
         self._announced_at = time.monotonic()
         notices.announce_finished(self, finished, bell=self.settings.bell)
@@ -327,7 +331,7 @@ class DashboardScreen(Screen[None]):
         """Once a second: the finishes since the last toast, the selected pending task's
         timing, the auto-downloads that ended, the budget line if due."""
         self.dashboard_app.key_order.check_stuck()
-        if self._finished:
+        if self._finished and time.monotonic() - self._announced_at >= ANNOUNCE_EVERY:
             self._announce_finished()
         selected = self.task_list.selected
         if selected is not None and selected.status.is_pending:
