@@ -83,7 +83,13 @@ def print_notice(event: object) -> None:
     from ..events import Notice  # loaded with the engine, which alone emits events
 
     if isinstance(event, Notice):
-        err(f"{event.level}: {inert(event.message)}")
+        err(notice_line(event))
+
+
+def notice_line(notice: Any) -> str:
+    """A notice as one line: news as it is, trouble after its level ("warning: …")."""
+    message = inert(notice.message)
+    return message if notice.level == "information" else f"{notice.level}: {message}"
 
 
 def start_notifier(settings: Settings, engine: Engine) -> Notifier:
@@ -215,8 +221,10 @@ class WaitDisplay:
                 self.shown = event.task.status
                 err(self.line(time.time()))
         elif isinstance(event, Notice):
+            if event.topic == f"saved:{self.task.id}":
+                return  # the final lines say where it was saved
             self.clear()
-            err(f"{event.level}: {inert(event.message)}")
+            err(notice_line(event))
             self.draw()
 
     async def run(self) -> None:
@@ -268,7 +276,7 @@ class WatchDisplay:
                 self.shown[event.task.id] = event.task.status
                 err(f"{task_line(event.task, time.time())}")
         elif isinstance(event, Notice):
-            line = f"{event.level}: {inert(event.message)}"
+            line = notice_line(event)
             if self.live is not None:
                 self.live.console.print(line, markup=False, highlight=False)
             else:
