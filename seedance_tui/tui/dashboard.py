@@ -188,8 +188,10 @@ class DashboardScreen(Screen[None]):
         if isinstance(self.app.screen, GalleryScreen):
             self.app.screen.task_updated(task, is_new=message.is_new)
         selected = self.task_list.selected
-        if selected is not None and selected.id == task.id:
-            self._detail_due = True
+        if selected is not None and (
+            selected.id == task.id or (selected.group is not None and selected.group == task.group)
+        ):
+            self._detail_due = True  # the task, or the other half of its compare
         if task.status.is_terminal and previous is not None and previous.is_pending:
             self._finished.append(task)
             if time.monotonic() - self._announced_at >= ANNOUNCE_EVERY:
@@ -330,7 +332,7 @@ class DashboardScreen(Screen[None]):
         if self._finished:
             self._announce_finished()
         selected = self.task_list.selected
-        if selected is not None and selected.status.is_pending:
+        if selected is not None and (selected.status.is_pending or self.detail.pair_pending):
             self._show_detail(selected.id)
         self.download_flow.prune_auto()
         self.credits_flow.tick()

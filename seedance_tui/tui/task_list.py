@@ -414,7 +414,7 @@ class TaskList(ScrollView, can_focus=True):
         less often after that, so a list of finished tasks at rest repaints almost nothing."""
         top = round(self.scroll_y)
         width = self.size.width
-        columns = self.columns(width - 1)
+        columns = self.columns(self._row_width - 1)
         now = self.clock()
         painted, self._painted = self._painted, {}
         regions = []
@@ -533,10 +533,15 @@ class TaskList(ScrollView, can_focus=True):
                 line.append(title.ljust(column.width))
         return line
 
+    @property
+    def _row_width(self) -> int:
+        """Cells a row has (the scrollbar's column aside)."""
+        return self.scrollable_content_region.width
+
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self._row_width
         base = self.rich_style
-        columns = self.columns(width - 1)
+        columns = self.columns(width - 1)  # a space before the first column
         if y == 0:
             style = base + self.get_component_rich_style("task-list--header")
             return self._strip(self._header(columns), style, width)
