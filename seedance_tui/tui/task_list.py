@@ -43,6 +43,7 @@ PAGE_SIZE = 100
 TICK = 1.0  # seconds between two looks at the rows in view (spinners, ages, ETAs)
 MAX_PAGES = 12  # at most 1,200 tasks held, whatever the history's size
 TIME_SORTS = {"newest": "oldest", "oldest": "newest"}
+NOTHING_TO_SEARCH = "nothing to search for: a search matches words (letters and digits)"
 MIN_PROMPT = 16  # cells the prompt keeps before another column is shown
 WIDE_PROMPT = 36  # beyond this many cells of prompt, params grow ...
 WIDE_PARAMS = 30  # ... up to this width ("1080p 12s landscape img×2 audio fixed")
@@ -68,18 +69,21 @@ class TaskPages:
         self.store = store
         self.filter = Filter()
         self.sort = "newest"
+        self.unsearchable = False
         self.total = 0
         self._pages: OrderedDict[int, list[Task]] = OrderedDict()
         self.page_loads = 0  # pages fetched from SQLite (tests and benchmarks read it)
 
-    def set_query(self, filter: Filter, sort: str) -> None:
+    def set_query(self, filter: Filter, sort: str, *, unsearchable: bool = False) -> None:
+        """`unsearchable`: a search with no word to search for, which lists nothing."""
         self.filter, self.sort = filter, sort
+        self.unsearchable = unsearchable
         self.recount()
 
     def recount(self) -> None:
         """Drop every held page and count the query's rows again."""
         self._pages.clear()
-        self.total = self.store.count(self.filter)
+        self.total = 0 if self.unsearchable else self.store.count(self.filter)
 
     def task_at(self, index: int) -> Task | None:
         if not 0 <= index < self.total:
@@ -231,9 +235,10 @@ class TaskList(ScrollView, can_focus=True):
         self.set_query(self.filter, self.sort)
         self.set_interval(TICK, self._tick)
 
-    def set_query(self, filter: Filter, sort: str) -> None:
-        """Show another filter or sort: count, drop the cache, cursor to the top."""
-        self.rows.set_query(filter, sort)
+    def set_query(self, filter: Filter, sort: str, *, unsearchable: bool = False) -> None:
+        """Show another filter or sort: count, drop the cache, cursor to the top.
+        `unsearchable`: the search has no word to search for; the list says so."""
+        self.rows.set_query(filter, sort, unsearchable=unsearchable)
         self._count_rendering()
         self.cursor = 0
         self._sync_size()
@@ -295,7 +300,10 @@ class TaskList(ScrollView, can_focus=True):
         an ETA: without any, the eta column goes)."""
         f = self.filter
         statuses = tuple(s.value for s in PENDING_STATUSES if not f.status or s.value in f.status)
-        self._rendering = self.store.count(replace(f, status=statuses)) if statuses else 0
+        if not statuses or self.rows.unsearchable:
+            self._rendering = 0
+        else:
+            self._rendering = self.store.count(replace(f, status=statuses))
 
     def _sync_size(self) -> None:
         self.virtual_size = Size(self.size.width, self.total + 1)  # +1: the header line
@@ -550,7 +558,12 @@ class TaskList(ScrollView, can_focus=True):
         if task is None:
             if index == 0 and self.total == 0:
                 dim = base + self.get_component_rich_style("task-list--dim")
-                empty = "no tasks match" if self._filtered else "no tasks yet: press n to write one"
+                if self.rows.unsearchable:
+                    empty = NOTHING_TO_SEARCH
+                elif self._filtered:
+                    empty = "no tasks match"
+                else:
+                    empty = "no tasks yet: press n to write one"
                 return self._strip(Text(empty), dim, width)
             return Strip.blank(width, base)
         style = base
