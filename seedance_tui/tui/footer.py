@@ -98,16 +98,13 @@ class KeyFooter(Footer):
     def compose(self) -> ComposeResult:
         if self._covered():
             return
+        widgets = list(super().compose())  # nothing until the bindings are ready
+        if not widgets:
+            return
         fitting = {binding.action for binding, _enabled, _tip in self._applying()}
-        count = 0
-        for widget in super().compose():
-            action = getattr(widget, "action", None)  # a FooterKey's
-            if action is not None and action not in fitting:
-                continue
-            count += 1
-            yield widget
-        if count:
-            self.styles.grid_size_columns = count
+        kept = [w for w in widgets if getattr(w, "action", None) in fitting]  # FooterKeys
+        self.styles.grid_size_columns = max(1, len(kept))
+        yield from kept
 
     async def recompose(self) -> None:
         """Footer's queued rebuild: go round until what is shown is what applies (it can
