@@ -74,8 +74,10 @@ def demo_task(settings_free_tasks: list[Task], provider: Provider) -> Task:
 
 
 def base_tasks(tmp_path: Path) -> list[Task]:
-    store = Store.open(tmp_path / "base.db")
-    tasks = seed_history(store, FIXED_NOW, media_base=CLOSED_MEDIA)
+    """The demo's tasks (from a history of their own, to copy from)."""
+    db = tmp_path / "base.db"
+    store = Store.open(db)
+    tasks = store.list(limit=None) or seed_history(store, FIXED_NOW, media_base=CLOSED_MEDIA)
     store.close()
     return tasks
 
@@ -461,7 +463,10 @@ def test_snapshot_dashboard(snap_compare, tmp_path, size):
     settings = snapshot_settings(tmp_path, pending=True)
 
     async def ready(pilot) -> None:
-        pilot.app.dashboard.bridge.eta = lambda task_id: FIXED_NOW + 65
+        def eta(task_id: str) -> float:
+            return FIXED_NOW + 65  # the engine's guess, fixed
+
+        pilot.app.dashboard.bridge.eta = pilot.app.query_one(TaskList).eta = eta
         await settle(pilot)
         pilot.app.query_one(TaskList).refresh()
         await pilot.pause()
