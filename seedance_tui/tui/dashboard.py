@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -49,6 +50,7 @@ from .messages import (
     SubmitFinished,
     TaskUpdated,
 )
+from .prompt_history import recent_prompts
 from .query import ListQuery
 from .submit import SubmitFlow
 from .task_list import TaskList
@@ -102,7 +104,7 @@ class DashboardScreen(Screen[None]):
         )
         self.download_strip = DownloadStrip(id="downloads")
         self.detail = DetailPane(id="detail", frames=self.frame_source)
-        self.form = JobForm(self.settings, id="form")
+        self.form = JobForm(self.settings, prompts=partial(recent_prompts, self.store), id="form")
         self.credits = CreditsPanel(id="credits")
         # Titles and settings before the first frame, which shows them.
         self.form.border_title = "New job"
