@@ -335,7 +335,7 @@ class JobForm(Vertical):
         self.quote: CreditQuote | None = None
         # With the compare switch on: each provider's price (None: not priced) and why a
         # counterpart cannot be made (None: it can).
-        self.compare_quotes: list[CreditQuote] | None = None
+        self.compare_jobs: list[PreparedJob] | None = None
         self.compare_error: JobValidationError | None = None
         self.prompt_history = PromptHistory(prompts)
         self._prompt_touched = False
@@ -355,6 +355,7 @@ class JobForm(Vertical):
             yield Toggle("fixed lens", id="fixed_lens", compact=True)
         yield FieldError(id="err-fixed_lens")
         yield Toggle("compare on both providers", id="compare", compact=True)
+        yield FittedLine(id="compare-note")
         yield FieldError(id="err-compare")
         with Horizontal(id="images-row"):
             yield Label("Images", classes="field-label")
@@ -533,14 +534,14 @@ class JobForm(Vertical):
             self.quote = adapter.quote(priced)
         except JobValidationError:
             self.quote = None
-        self.compare_quotes, self.compare_error = None, None
+        self.compare_jobs, self.compare_error = None, None
         if self.compare_on and self.quote is not None:
             try:
                 pair = jobs.compare_with(jobs.prepare(priced), self.settings)
             except JobValidationError as exc:
                 self.compare_error = exc
             else:
-                self.compare_quotes = [job.quote for job in pair]
+                self.compare_jobs = pair
         empty_prompt = not spec.prompt.strip()
         for name in FIELDS_WITH_ERRORS:
             message = None
@@ -561,6 +562,7 @@ class JobForm(Vertical):
                 f"not on {other.value}: {self.compare_error.field} {self.compare_error.message}"
             )
         self.query_one("#err-compare", FieldError).show(compare_message)
+        self._show_compare_note()
         self._show_meta(spec)
         return valid
 
@@ -579,13 +581,11 @@ class JobForm(Vertical):
         if self.quote is None:
             meta.show(line(("  no estimate until the fields are valid", "dim")),
                       line(("  no estimate yet", "dim")))  # fmt: skip
-        elif self.compare_on and self.compare_quotes is not None:
-            total = sum(q.credits for q in self.compare_quotes)
-            each = " + ".join(f"{q.provider.value} {q.credits}" for q in self.compare_quotes)
-            numbers = " + ".join(str(q.credits) for q in self.compare_quotes)
+        elif self.compare_on and self.compare_jobs is not None:
+            total = sum(job.quote.credits for job in self.compare_jobs)
             meta.show(
-                line((f"  ≈ {total} credits", "bold"), (f"  ({each})", "dim")),
-                line((f"  ≈ {total} credits", "bold"), (f" ({numbers})", "dim")),
+                line((f"  ≈ {total} credits", "bold"), ("  for both providers", "dim")),
+                line((f"  ≈ {total} credits", "bold"), (" for both", "dim")),
                 line((f"  ≈ {total} credits", "bold")),
             )
         elif self.compare_on:
@@ -597,6 +597,29 @@ class JobForm(Vertical):
                 line((credits, "bold"), (f"  ({self.quote.basis})", "dim")),
                 line((credits, "bold")),
             )
+
+    def _show_compare_note(self) -> None:
+        """With the compare switch on: where the job goes, and each provider's price
+        (with its fields, mapped to that provider's nearest, where the line has room)."""
+        note = self.query_one("#compare-note", FittedLine)
+        note.display = self.compare_on and self.compare_jobs is not None
+        if self.compare_jobs is None:
+            return
+
+        def each(part) -> Text:
+            text = Text("→ ", "dim")
+            for i, job in enumerate(self.compare_jobs or []):
+                if i:
+                    text.append(" · ", "dim")
+                text.append(job.provider.value, "bold")
+                text.append(part(job))
+            return text
+
+        note.show(
+            each(lambda job: f" {job.spec.summary()} ≈ {job.quote.credits}"),
+            each(lambda job: f" ≈ {job.quote.credits}"),
+            each(lambda job: f" {job.quote.credits}"),
+        )
 
     def watch_submitting(self, submitting: bool) -> None:
         self.query_one("#submit", Button).disabled = submitting
