@@ -330,6 +330,15 @@ async def test_the_forms_hints_name_the_key_bound_now(seeded_settings):
         assert str(default.query_one("#submit", Button).label) == "Submit  ctrl+s"
 
 
+async def test_the_rerun_notice_names_the_key_bound_now(seeded_settings):
+    seeded_settings.keymap = {"submit": "ctrl+g"}
+    app = noted(SeedanceApp(seeded_settings, clock=fixed_clock, poll=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("r")
+        [note] = [n for n in notes(app) if n.title == "Re-run"]
+        assert note.message.endswith("check it and press ctrl+g")
+
+
 # -- 7: the compare switch ------------------------------------------------------------------
 
 

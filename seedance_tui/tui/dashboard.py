@@ -461,7 +461,9 @@ class DashboardScreen(Screen[None]):
             return
         self.form.load_spec(task.spec)
         self.query_one("#prompt").focus()
-        self.notify(f"Form filled from {task.short_id}: check it and press ctrl+s", title="Re-run")
+        key = self.form.key_hint("submit")  # the key bound now, after the [keymap]
+        then = f" and press {key}" if key else ""
+        self.notify(f"Form filled from {task.short_id}: check it{then}", title="Re-run")
 
     def action_poll_now(self) -> None:
         notices.poll_now(self, self.bridge.engine, self.selected_task, self.clock)
