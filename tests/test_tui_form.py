@@ -21,6 +21,7 @@ from seedance_tui.config import Settings, load_settings
 from seedance_tui.demo import seed_history
 from seedance_tui.models import JobValidationError, Mode, Provider, Task, TaskStatus
 from seedance_tui.providers.base import check_prompt
+from seedance_tui.simulator.config import SimConfig
 from seedance_tui.store import Store
 from seedance_tui.store.rows import this_submitter
 from seedance_tui.tui.app import SeedanceApp
@@ -160,6 +161,30 @@ async def test_a_failed_or_cancelled_submit_keeps_the_form(seeded_settings):
         await wait_until(pilot, lambda: not form.submitting)
         assert form.state() == before
         assert app.query_one("#prompt", TextArea).text == "lanterns over a harbor"
+
+
+@pytest.mark.parametrize(
+    "sim_config",
+    [SimConfig(generation_time=(0.3, 0.8), failure_rate=0.0, seed=7, valid_keys={"sk-other"})],
+    indirect=True,
+)
+async def test_a_job_the_server_refuses_keeps_the_form(live_settings, sim):
+    """The key is refused (401): the task is rejected and the form stays as it was sent,
+    to correct and send again."""
+    app = noted(SeedanceApp(live_settings))
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(JobForm)
+        await pilot.press("n", *"a koi pond at dawn")
+        app.query_one("#duration", Choice).value = "12"
+        await pilot.pause()
+        before = form.state()
+        await pilot.press("ctrl+s", "enter")
+        await wait_until(pilot, lambda: any(n.title == "Not accepted" for n in notes(app)))
+        await wait_until(pilot, lambda: not form.submitting)
+        [task] = Store.open(live_settings.db_path).list(None, limit=None)
+        assert task.status is TaskStatus.REJECTED
+        assert form.state() == before
+        assert app.query_one("#prompt", TextArea).text == "a koi pond at dawn"
 
 
 async def test_up_and_down_browse_the_earlier_prompts_newest_first(seeded_settings):
