@@ -309,7 +309,7 @@ async def test_switches_read_on_and_off_without_colour(seeded_settings):
         await choose_provider(pilot, Provider.SEEDANCE15PRO)
         await pilot.click("#audio")
         assert painted(app.query_one("#audio", Checkbox)) == "[x] audio"
-        assert painted(app.query_one("#prompt-meta", FittedLine)).endswith("(5s = 65 ×2 audio)")
+        assert app.query_one(JobForm).quote.basis == "5s = 65 ×2 audio"  # the price's words
         await pilot.press("n", *"a bell rings")
         await pilot.press("ctrl+s")
         assert isinstance(app.screen, ConfirmSubmit)
