@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -49,6 +50,7 @@ from .messages import (
     SubmitFinished,
     TaskUpdated,
 )
+from .prompt_history import recent_prompts
 from .query import ListQuery
 from .submit import SubmitFlow
 from .task_list import TaskList
@@ -103,7 +105,7 @@ class DashboardScreen(Screen[None]):
         )
         self.download_strip = DownloadStrip(id="downloads")
         self.detail = DetailPane(id="detail", frames=self.frame_source)
-        self.form = JobForm(self.settings, id="form")
+        self.form = JobForm(self.settings, prompts=partial(recent_prompts, self.store), id="form")
         self.credits = CreditsPanel(id="credits")
         # Titles and settings before the first frame, which shows them.
         self.form.border_title = "New job"
@@ -470,7 +472,9 @@ class DashboardScreen(Screen[None]):
             return
         self.form.load_spec(task.spec)
         self.query_one("#prompt").focus()
-        self.notify(f"Form filled from {task.short_id}: check it and press ctrl+s", title="Re-run")
+        key = self.form.key_hint("submit")  # the key bound now, after the [keymap]
+        then = f" and press {key}" if key else ""
+        self.notify(f"Form filled from {task.short_id}: check it{then}", title="Re-run")
 
     def action_poll_now(self) -> None:
         self.poll_checks.ask(self.selected_task)
