@@ -289,6 +289,17 @@ def _unknown(name: str) -> str:
     return f"unknown setting {name}{hint}"
 
 
+def _full_name(name: str) -> str:
+    """A hint for a provider's setting named without its `providers.` table."""
+    first, _, rest = name.partition(".")
+    if first not in {p.value for p in Provider} or not rest:
+        return ""
+    where = f"providers.{first}"
+    if rest in DEFAULTS_SCHEMA:
+        return f" (a job default: {where}.defaults.{rest})"
+    return f" (did you mean {where}.{rest}?)"
+
+
 def _provider_config(name: str, value: Any, problems: list[str]) -> ProviderConfig:
     table = _table(name, value)
     fields: dict[str, Any] = {}
@@ -367,7 +378,13 @@ def save_setting(name: str, value: Any, path: Path | None = None) -> Path:
         node.pop(parts[-1], None)
     else:
         node[parts[-1]] = value
-    checked_file = parse_config(document.unwrap(), path)
+    try:
+        checked_file = parse_config(document.unwrap(), path)
+    except ConfigError as bad:
+        problems = str(bad).split(" has bad settings: ", 1)[-1]
+        raise ConfigError(
+            f"{name} not set, {path} unchanged: {problems}{_full_name(name)}"
+        ) from None
     if parts[0] == "keymap":
         from .keymap import checked
 

@@ -336,7 +336,9 @@ class AutoDownloader:
                 clock=self.clock,
             )
             self.emit(TaskChanged(self.store.get(task.id), TaskStatus.COMPLETED))
-            self.emit(Notice("information", f"saved {task.short_id} to {path}"))
+            self.emit(
+                Notice("information", f"saved {task.short_id} to {path}", topic=f"saved:{task.id}")
+            )
         except DownloadError as exc:
             self.emit(Notice("warning", f"could not save {task.short_id}: {exc}"))
         except Exception as exc:  # never let a download crash the engine

@@ -59,6 +59,8 @@ def test_submit_wait_names_the_task_at_once_then_ends_with_one_line(
     assert completed[0].startswith(f"{short}  completed")
     assert out.startswith("completed: http://127.0.0.1")  # the one final line (and saved:)
     assert "saved:" in out
+    assert f"saved {short} to" not in err  # the save is told once, by the final lines
+    assert "information:" not in err  # news is printed as it is, only trouble has a level
 
 
 def test_watch_tells_each_completion_once(sim_env, sim, fast_config, auto_download):

@@ -117,6 +117,18 @@ def test_save_setting_round_trips_and_validates() -> None:
     assert load_settings(env={}).theme is None
 
 
+def test_a_refused_setting_names_itself_and_the_full_name() -> None:
+    # The file does not exist yet: the message is about the setting, not "the file".
+    with pytest.raises(ConfigError) as refused:
+        save_setting("nanophoto.aspect", "portrait")
+    message = str(refused.value)
+    assert message.startswith("nanophoto.aspect not set")
+    assert "providers.nanophoto.defaults.aspect" in message
+    with pytest.raises(ConfigError, match=r"did you mean providers\.seedance15pro\.daily_cap"):
+        save_setting("seedance15pro.daily_cap", 5)
+    assert not config_path().exists()
+
+
 def test_config_commands(capsys, monkeypatch) -> None:
     monkeypatch.setenv("NANOPHOTO_API_KEY", NANO_KEY)
     assert cli.main(["config", "path"]) == 0

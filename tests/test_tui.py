@@ -91,7 +91,7 @@ async def test_a_job_submitted_with_keys_goes_processing_then_completed(live_set
         await wait_until(pilot, lambda: tasks.total == 1)
         task_id = tasks.task_at(0).id
         await wait_until(pilot, lambda: tasks.task_at(0).status is TaskStatus.COMPLETED)
-        assert "✓ a koi pond at dawn" in row_text(tasks, 0)
+        assert "✓   a koi pond at dawn" in row_text(tasks, 0)  # glyph, no library mark, prompt
         seen = [status for id, status in statuses if id == task_id]
         assert "processing" in seen and seen[-1] == "completed"
         assert seen.index("processing") < seen.index("completed")
@@ -287,9 +287,10 @@ async def test_filter_by_status_and_provider_and_search(seeded_settings):
 
 
 async def test_the_list_repaints_only_its_pending_rows_once_a_tick(seeded_settings):
-    """At rest the list's once-a-second tick (spinners, ages, ETAs) repaints the pending
-    rows in view and nothing else, in one refresh."""
-    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    """At rest the list's once-a-second tick repaints the rows in view whose spinner,
+    age or ETA changed — here the two pending ones — and nothing else, in one refresh."""
+    now = [FIXED_NOW]
+    app = SeedanceApp(seeded_settings, clock=lambda: now[0], poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         tasks = app.query_one(TaskList)
         for index in (1, 3):
@@ -297,8 +298,12 @@ async def test_the_list_repaints_only_its_pending_rows_once_a_tick(seeded_settin
             app.dashboard.post_message(TaskUpdated(pending, TaskStatus.PROCESSING))
         await wait_until(pilot, lambda: tasks.task_at(1).status is TaskStatus.PROCESSING)
         await wait_until(pilot, lambda: tasks.task_at(3).status is TaskStatus.PROCESSING)
+        tasks._tick()  # what the rows show now
         asked: list[tuple] = []
         tasks.refresh = lambda *regions, **options: asked.append(regions)  # type: ignore[method-assign]
+        tasks._tick()
+        assert asked == []  # the same second: nothing changed
+        now[0] += 1  # the spinners turn; the finished rows' ages (hours) stay
         tasks._tick()
         width = tasks.size.width
         assert asked == [(Region(0, 2, width, 1), Region(0, 4, width, 1))]  # line 0: header

@@ -382,7 +382,7 @@ async def test_the_queue_key_pauses_and_resumes_the_batch(live_settings, sim):
         assert "paused" in queue_text() and "(b: resume)" in queue_text()
         queue = watched[0]
         tasks = app.query_one(TaskList)
-        assert "◌ queued" in row_text(tasks, 0)
+        assert "◌   queued" in row_text(tasks, 0)  # glyph, no library mark, prompt
         await loop_looks_again()
         assert app.store.count_queued() == {"nanophoto": 4}  # paused: nothing left
         assert queue.drains_ended == 0  # nor was a submitter started

@@ -28,19 +28,32 @@ if TYPE_CHECKING:
 LINK_MARKS = {"saved": "⤓", "missing": "!", "expired": "⚠"}
 LIST_HEADER = f"{'id':<8}  {'provider':<13} {'status':<10} {'cred':>5}  {'age':>7}    prompt"
 LIST_LEGEND = "⤓ saved in the library   ! saved file gone   ⚠ link likely expired, never saved"
-PROMPT_CELLS = 48  # terminal cells of the prompt column
+PROMPT_CELLS = 48  # terminal cells of the prompt column, at most
+LINE_CELLS = 53  # cells of a line before its prompt
+MIN_PROMPT_CELLS = 12
 
 
-def task_line(task: Task, now: float, link: str | None = None) -> str:
+def prompt_cells() -> int:
+    """The prompt column's width: what the terminal leaves (COLUMNS, else the terminal's
+    size; 100 columns when neither is known), PROMPT_CELLS at most, so a line never
+    wraps."""
+    import shutil
+
+    columns = shutil.get_terminal_size((LINE_CELLS + PROMPT_CELLS, 24)).columns
+    return max(MIN_PROMPT_CELLS, min(PROMPT_CELLS, columns - LINE_CELLS))
+
+
+def task_line(task: Task, now: float, link: str | None = None, cells: int = PROMPT_CELLS) -> str:
     """A task as one line of `list` (and of `watch` off a terminal): `link` is its
-    `library.link_state`, shown as a mark; the prompt is cut to PROMPT_CELLS cells."""
+    `library.link_state`, shown as a mark; the prompt is cut to `cells` terminal cells
+    (by display width: a CJK character or an emoji takes two)."""
     credits = task.credits_charged if task.credits_charged is not None else task.credits_estimated
     credits_text = f"{task.credits_net}" if task.credits_charged is not None else f"~{credits or 0}"
     mark = LINK_MARKS.get(link or "", " ")
     return (
         f"{task.short_id}  {task.provider.value:<13} {task.status.value:<10} "
         f"{credits_text:>5}  {span(now - task.created_at):>7}  {mark} "
-        f"{one_line(task.prompt, PROMPT_CELLS)}"
+        f"{one_line(task.prompt, cells)}"
     )
 
 
@@ -83,7 +96,13 @@ def print_notice(event: object) -> None:
     from ..events import Notice  # loaded with the engine, which alone emits events
 
     if isinstance(event, Notice):
-        err(f"{event.level}: {inert(event.message)}")
+        err(notice_line(event))
+
+
+def notice_line(notice: Any) -> str:
+    """A notice as one line: news as it is, trouble after its level ("warning: …")."""
+    message = inert(notice.message)
+    return message if notice.level == "information" else f"{notice.level}: {message}"
 
 
 def start_notifier(settings: Settings, engine: Engine) -> Notifier:
@@ -215,8 +234,10 @@ class WaitDisplay:
                 self.shown = event.task.status
                 err(self.line(time.time()))
         elif isinstance(event, Notice):
+            if event.topic == f"saved:{self.task.id}":
+                return  # the final lines say where it was saved
             self.clear()
-            err(f"{event.level}: {inert(event.message)}")
+            err(notice_line(event))
             self.draw()
 
     async def run(self) -> None:
@@ -268,7 +289,7 @@ class WatchDisplay:
                 self.shown[event.task.id] = event.task.status
                 err(f"{task_line(event.task, time.time())}")
         elif isinstance(event, Notice):
-            line = f"{event.level}: {inert(event.message)}"
+            line = notice_line(event)
             if self.live is not None:
                 self.live.console.print(line, markup=False, highlight=False)
             else:

@@ -39,6 +39,7 @@ from .display import (
     LIST_LEGEND,
     WatchDisplay,
     print_notice,
+    prompt_cells,
     reasons,
     start_notifier,
     task_detail,
@@ -159,10 +160,11 @@ def list_tasks(
         settings = options.settings()
         out(LIST_HEADER)
         marked = False
+        cells = prompt_cells()
         for task in itertools.chain((first,), tasks):
             link = link_state(task, settings, now)
             marked = marked or link in LINK_MARKS
-            out(task_line(task, now, link))
+            out(task_line(task, now, link, cells))
         if marked:
             err(LIST_LEGEND)
         return EXIT_OK

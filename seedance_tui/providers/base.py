@@ -204,8 +204,11 @@ def check_prompt(prompt: str) -> str:
     check_text("prompt", prompt)
     length = js_length(prompt)
     if length > MAX_PROMPT:
+        # Say why the count is above what the user sees only when it is: a character
+        # outside the BMP (most emoji) is two UTF-16 units, as the servers count.
+        why = " (emoji count as 2)" if length > len(prompt) else ""
         raise JobValidationError(
-            "prompt", f"is {length} characters; the limit is {MAX_PROMPT} (emoji count as 2)"
+            "prompt", f"is {length} characters; the limit is {MAX_PROMPT}{why}"
         )
     return prompt
 

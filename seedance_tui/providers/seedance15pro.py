@@ -57,7 +57,7 @@ class Seedance15Pro:
         valid = self.validate(spec)
         base = PRICES[valid.duration]  # type: ignore[index]
         credits = base * 2 if valid.audio else base
-        basis = f"{valid.duration}s = {base}" + (" ×2 sound" if valid.audio else "")
+        basis = f"{valid.duration}s = {base}" + (" ×2 audio" if valid.audio else "")
         return PreparedJob(valid, CreditQuote(NAME, credits, basis))
 
     def quote(self, spec: JobSpec) -> CreditQuote:

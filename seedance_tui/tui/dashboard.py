@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -34,7 +35,7 @@ from . import notices
 from .bridge import EngineBridge
 from .credits import CreditsFlow, CreditsPanel
 from .detail import DetailPane
-from .downloads import DownloadFlow, Downloads, DownloadStrip
+from .downloads import DownloadFlow, Downloads, DownloadStrip, PollChecks, open_video
 from .footer import KeyFooter
 from .form import JobForm
 from .gallery import GalleryScreen
@@ -49,6 +50,7 @@ from .messages import (
     SubmitFinished,
     TaskUpdated,
 )
+from .prompt_history import recent_prompts
 from .query import ListQuery
 from .submit import SubmitFlow
 from .task_list import TaskList
@@ -91,6 +93,7 @@ class DashboardScreen(Screen[None]):
         self.bridge = EngineBridge(app.session, self.downloads, poll=app.poll)
         self.submit_flow = SubmitFlow(self)
         self.download_flow = DownloadFlow(self, self.downloads)
+        self.poll_checks = PollChecks(self)
         self._keys_state: tuple[bool, ...] = ()
         self._flush_queued = False  # a _flush is queued behind the updates
         self._detail_due = False  # the selected task changed since the pane showed it
@@ -106,7 +109,7 @@ class DashboardScreen(Screen[None]):
         )
         self.download_strip = DownloadStrip(id="downloads")
         self.detail = DetailPane(id="detail", frames=self.frame_source)
-        self.form = JobForm(self.settings, id="form")
+        self.form = JobForm(self.settings, prompts=partial(recent_prompts, self.store), id="form")
         self.credits = CreditsPanel(id="credits")
         # Titles and settings before the first frame, which shows them.
         self.form.border_title = "New job"
@@ -192,8 +195,10 @@ class DashboardScreen(Screen[None]):
         if isinstance(self.app.screen, GalleryScreen):
             self.app.screen.task_updated(task, is_new=message.is_new)
         selected = self.task_list.selected
-        if selected is not None and selected.id == task.id:
-            self._detail_due = True
+        if selected is not None and (
+            selected.id == task.id or (selected.group is not None and selected.group == task.group)
+        ):
+            self._detail_due = True  # the task, or the other half of its compare
         if task.status.is_terminal and previous is not None and previous.is_pending:
             self._finished.append(task)
             if time.monotonic() - self._announced_at >= ANNOUNCE_EVERY:
@@ -292,7 +297,11 @@ class DashboardScreen(Screen[None]):
 
     def _show_query_label(self, total: int) -> None:
         label = Text(no_wrap=True, overflow="ellipsis", style="dim")
-        label.append(f"{total:,} · {self.query_state.summary()}")
+        if self.query_state.unsearchable:
+            label.append("nothing to search for", "bold yellow")
+        else:
+            # Narrow: short names, so the sort still shows.
+            label.append(f"{total:,} · {self.query_state.summary(short=not self.has_class('-wide'))}")
         show_text(self.query_label, label)
 
     def set_search(self, text: str) -> None:
@@ -304,7 +313,8 @@ class DashboardScreen(Screen[None]):
         self.apply_query()
 
     def apply_query(self) -> None:
-        self.task_list.set_query(self.query_state.filter(), self.query_state.sort)
+        query = self.query_state
+        self.task_list.set_query(query.filter(), query.sort, unsearchable=query.unsearchable)
         self._show_list_state()
 
     def _show_list_state(self) -> None:
@@ -334,9 +344,10 @@ class DashboardScreen(Screen[None]):
         if self._finished and time.monotonic() - self._announced_at >= ANNOUNCE_EVERY:
             self._announce_finished()
         selected = self.task_list.selected
-        if selected is not None and selected.status.is_pending:
+        if selected is not None and (selected.status.is_pending or self.detail.pair_pending):
             self._show_detail(selected.id)
         self.download_flow.prune_auto()
+        self.poll_checks.tick()
         self.credits_flow.tick()
 
     # -- credits -----------------------------------------------------------------------
@@ -420,6 +431,8 @@ class DashboardScreen(Screen[None]):
         self.search_input.focus()
 
     def action_focus_list(self) -> None:
+        if self.focused is self.search_input and self.search_input.value:
+            self.set_search("")  # esc from the search line drops the search
         self.task_list.focus()
 
     def action_cycle_status(self) -> None:
@@ -445,7 +458,7 @@ class DashboardScreen(Screen[None]):
         notices.copy_url(self, self.selected_task)
 
     def action_open_video(self) -> None:
-        notices.open_video(self, self.selected_task)
+        open_video(self, self.selected_task)
 
     def action_toggle_queue(self) -> None:
         queue = self.session.queue
@@ -463,10 +476,12 @@ class DashboardScreen(Screen[None]):
             return
         self.form.load_spec(task.spec)
         self.query_one("#prompt").focus()
-        self.notify(f"Form filled from {task.short_id}: check it and press ctrl+s", title="Re-run")
+        key = self.form.key_hint("submit")  # the key bound now, after the [keymap]
+        then = f" and press {key}" if key else ""
+        self.notify(f"Form filled from {task.short_id}: check it{then}", title="Re-run")
 
     def action_poll_now(self) -> None:
-        notices.poll_now(self, self.bridge.engine, self.selected_task, self.clock)
+        self.poll_checks.ask(self.selected_task)
 
     # -- downloads ---------------------------------------------------------------------
 

@@ -1,42 +1,198 @@
 """The detail pane: everything about the selected task, as plain text, and its frame.
 
-The poster frame of a completed render sits at the pane's top right (`FrameView`), or a
-line saying why there is none; other tasks leave the text the whole width."""
+The poster frame of a completed render sits at the pane's top right (`FrameView`) on a
+wide screen, or a line saying why there is none; on a narrow one (an 80×24 window, where
+the pane has eight rows) the text takes the whole width and the gallery (g) shows frames.
+A task of a compare shows the pair first: each provider's time to finish, credits and
+frame side by side, or that it is still rendering.
+
+Long links and paths are cut in the middle to the pane's width (the host and the file
+name stay); `c` copies the whole link, `o` opens the file (or the link)."""
 
 from __future__ import annotations
 
 import math
 
-from rich.console import Group
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
+from textual import events as textual_events
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from ..models import Task, TaskStatus
 from ..store import this_submitter
-from ..text import inert
+from ..text import inert, one_line
 from .format import LINK_MARKS, LINK_TEXT, STATUS_STYLES, clock_time, duration, status_glyph
 from .frame_view import FrameSource, FrameView
 
 # Who this dashboard submits as: its own tasks need no "by" line.
 _ME = this_submitter()
+LABEL_WIDTH = 8  # the widest field name ("compare", "library", "task id")
+
+
+def middle_cut(text: str, width: int) -> str:
+    """`text` (inert, one line) in at most `width` cells: whole if it fits, else its
+    start and its end around "…" — a link keeps its host and its file name."""
+    flat = inert(text, newlines=False)
+    if cell_len(flat) <= width:
+        return flat
+    if width < 8 or not flat.isascii():
+        return one_line(flat, width)
+    for scheme in ("https://", "http://"):  # cut anyway: the host says more
+        flat = flat.removeprefix(scheme)
+    room = width - 1
+    tail = flat.rsplit("/", 1)[-1]
+    if 0 < len(tail) <= room - 8:
+        # As much of the start as fits, then "…/" and the whole last segment.
+        tail = "/" + tail
+        return flat[: room - len(tail)] + "…" + tail
+    keep_end = room // 2
+    return flat[: room - keep_end] + "…" + flat[-keep_end:]
+
+
+class MiddleCut:
+    """A link or a path on one line, cut in the middle to the width it is given."""
+
+    def __init__(self, text: str, style: str = "") -> None:
+        self.text = inert(text, newlines=False)
+        self.style = style
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text(middle_cut(self.text, options.max_width), self.style, no_wrap=True)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(min(8, cell_len(self.text)), cell_len(self.text))
+
+
+def time_to_finish(task: Task) -> float | None:
+    """Seconds a finished render took: the server's generation time, else from its
+    acceptance (or creation) to its completion."""
+    if task.generation_time is not None:
+        return task.generation_time
+    if task.completed_at is not None:
+        return max(0.0, task.completed_at - (task.submitted_at or task.created_at))
+    return None
+
+
+def credits_text(task: Task) -> str:
+    """Net credits as charged, else the estimate (≈)."""
+    if task.credits_charged is not None:
+        return f"{task.credits_net} credits"
+    return f"≈{task.credits_estimated or 0} credits"
+
+
+def pair_caption(member: Task, now: float, *, this: bool, best: set[str]) -> Text:
+    """One side of a compare, three short lines (half of an 80-column pane is 19 cells):
+    provider and status ("▶" marks the selected task), time to finish (or that it still
+    renders, for how long), credits. The faster and the cheaper of a finished pair say so."""
+    caption = Text(no_wrap=True, overflow="ellipsis")
+    caption.append("▶ " if this else "  ", "bold")
+    caption.append(f"{status_glyph(member.status, now)} {member.provider.value}\n",
+                   STATUS_STYLES[member.status])  # fmt: skip
+    took = time_to_finish(member)
+    if member.status.is_pending:
+        caption.append(f"  rendering {duration(now - member.created_at)}", "bold cyan")
+    elif member.status is TaskStatus.COMPLETED and took is not None:
+        caption.append(f"  done in {took:.1f}s", "bold" if "time" in best else "")
+        if "time" in best:
+            caption.append(" ↑", "green")
+    else:
+        caption.append(f"  {member.status.value}", STATUS_STYLES[member.status])
+    caption.append("\n  ")
+    caption.append(credits_text(member), "bold" if "credits" in best else "")
+    if "credits" in best:
+        caption.append(" ↓", "green")
+    return caption
+
+
+def pair_bests(pair: list[Task]) -> list[set[str]]:
+    """Which side of a finished pair was faster, which cheaper (nothing on a tie)."""
+    bests: list[set[str]] = [set() for _ in pair]
+    done = [m for m in pair if m.status is TaskStatus.COMPLETED]
+    if len(done) != 2 or len(pair) != 2:
+        return bests
+    times = [time_to_finish(m) for m in pair]
+    if None not in times and times[0] != times[1]:
+        bests[times.index(min(times))].add("time")  # type: ignore[type-var]
+    costs = [m.credits_net if m.credits_charged is not None else m.credits_estimated or 0
+             for m in pair]  # fmt: skip
+    if costs[0] != costs[1]:
+        bests[costs.index(min(costs))].add("credits")
+    return bests
+
+
+class ComparePair(Horizontal):
+    """The two tasks of a compare side by side: a caption and a frame each."""
+
+    def __init__(self, frames: FrameSource | None, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.frames = frames
+        self.captions: list[Text] = []  # what each side says (tests read them)
+
+    def compose(self) -> ComposeResult:
+        for side in ("left", "right"):
+            with Vertical(classes=f"pair-side pair-{side}"):
+                yield Static(classes="pair-caption", markup=False)
+                if self.frames is not None:
+                    yield FrameView(self.frames, classes="pair-frame")
+
+    def on_mount(self) -> None:
+        self.display = False
+
+    def show(self, pair: list[Task] | None, this_id: str | None, now: float) -> None:
+        if not pair:
+            self.captions = []
+            self.display = False
+            for view in self.query(FrameView):
+                view.show_task(None)
+            return
+        bests = pair_bests(pair)
+        self.captions = [
+            pair_caption(m, now, this=m.id == this_id, best=b) for m, b in zip(pair, bests, strict=True)
+        ]
+        for caption_widget, caption in zip(self.query(".pair-caption").results(Static),
+                                           self.captions, strict=True):  # fmt: skip
+            caption_widget.update(caption)
+        for view, member in zip(self.query(FrameView).results(FrameView), pair, strict=True):
+            if member.status.is_pending:
+                why = Text("  no frame yet", "dim")
+            else:
+                why = Text("  no video, no frame", "dim")
+            view.show_task(member, empty=why)
+        self.display = True
 
 
 class DetailPane(VerticalScroll, can_focus=False):
-    """Full prompt, parameters, timeline, URLs, error, timing and credits of one task."""
+    """Full prompt, parameters, timeline, URLs, error, timing and credits of one task;
+    the pair of a compare."""
 
     def __init__(self, *, frames: FrameSource | None = None, id: str | None = None) -> None:
         super().__init__(id=id)
         self.frames = frames
         self._shown: tuple | None = None  # what the pane was last asked to show
+        self._asked: tuple | None = None  # the last call's arguments (a resize redoes it)
 
     def compose(self) -> ComposeResult:
+        yield ComparePair(self.frames, id="detail-pair")
         with Horizontal(id="detail-top"):
             yield Static(id="detail-body")
             if self.frames is not None:
                 yield FrameView(self.frames, id="detail-frame")
+
+    @property
+    def wide(self) -> bool:
+        """Room for a frame beside the text (the screen's -wide class)."""
+        return self.screen.has_class("-wide")
+
+    def on_resize(self, event: textual_events.Resize) -> None:
+        # Across the breakpoint the frame comes or goes: show the same task again.
+        if self._asked is not None and self._shown is not None and self._shown[6] != self.wide:
+            args, kwargs = self._asked
+            self.show(*args, **kwargs)
 
     def show(
         self,
@@ -50,14 +206,22 @@ class DetailPane(VerticalScroll, can_focus=False):
         waiting: str | None = None,
         group: list[Task] | None = None,
     ) -> None:
+        self._asked = ((task, events), dict(now=now, eta=eta, next_check=next_check, link=link,
+                                            waiting=waiting, group=group))  # fmt: skip
         # The same task, events and timing show the same text: rendering it again would
-        # repaint and lay out the screen for nothing. `now` only shows for pending work.
-        # The clock shows only in a pending task's spinner and timing row.
+        # repaint and lay out the screen for nothing. The clock shows only in a pending
+        # task's spinner and timing row, and in a compare's pending side.
         timing = None
         if task is not None and task.status.is_pending:
             line = timing_line(task, now, eta, next_check, waiting).plain
             timing = (status_glyph(task.status, now), line)
-        shown = (task, events, link, waiting, timing, group or None)
+        pair = compare_pair(task, group)
+        pair_clock = tuple(
+            (status_glyph(m.status, now), duration(now - m.created_at))
+            for m in pair or () if m.status.is_pending
+        )  # fmt: skip
+        wide = self.wide
+        shown = (task, events, link, waiting, timing, pair_clock, wide, group or None)
         if shown == self._shown:
             return
         # Once a second a pending task's spinner and timing change and nothing else: when
@@ -67,23 +231,24 @@ class DetailPane(VerticalScroll, can_focus=False):
         same_shape = (
             previous is not None
             and shown[:4] == previous[:4]
+            and shown[6:] == previous[6:]
             and timing is not None
             and previous[4] is not None
             and len(timing[1]) == len(previous[4][1])
-            # A compare's rows show the pair's timings too: their lengths may change.
-            and shown[5] is None
-            and previous[5] is None
+            and not pair
         )
         self._shown = shown
         body = self.query_one("#detail-body", Static)
+        self.query_one(ComparePair).show(pair, task.id if task else None, now)
         if self.frames is not None:
-            self.query_one(FrameView).show_task(task)
+            # A compare shows both frames in its pair; a narrow pane shows none beside.
+            self.query_one("#detail-frame", FrameView).show_task(task if wide and not pair else None)
         if task is None:
             body.update(Text("No task selected.", style="dim"))
             if self.border_title != "Task":
                 self.border_title = "Task"
             return
-        title = f"Task {task.short_id}"
+        title = f"Task {task.short_id}" + (" · compare" if pair else "")
         if self.border_title != title:
             self.border_title = title  # each setting repaints the pane
         body.update(
@@ -99,6 +264,25 @@ class DetailPane(VerticalScroll, can_focus=False):
             ),
             layout=not same_shape,
         )
+
+    @property
+    def pair_pending(self) -> bool:
+        """A compare is shown and one of its pair still renders (its side ticks)."""
+        return bool(self._shown and self._shown[5])
+
+
+def compare_pair(task: Task | None, group: list[Task] | None) -> list[Task] | None:
+    """The two tasks of the compare `task` belongs to, oldest first (None: not a pair)."""
+    if task is None or not group or len(group) < 2:
+        return None
+    members = sorted(group, key=lambda m: (m.created_at, m.id))
+    if len(members) > 2:
+        # More than a pair (a compare re-run): this task and the other provider's latest.
+        others = [m for m in members if m.id != task.id and m.provider is not task.provider]
+        if not others:
+            return None
+        members = sorted([task, others[-1]], key=lambda m: (m.created_at, m.id))
+    return members
 
 
 def timing_line(
@@ -132,12 +316,14 @@ def render_task(
     waiting: str | None = None,
     group: list[Task] | None = None,
 ) -> Group:
-    """Fields as a two-column grid (values wrap under themselves), then prompt and timeline."""
+    """Fields as a two-column grid (values wrap under themselves at a space), then the
+    timeline. What a narrow pane's first rows must say comes first: status, error,
+    timing, credits, the prompt."""
     grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="bold", no_wrap=True, width=8)
+    grid.add_column(style="bold", no_wrap=True, width=LABEL_WIDTH)
     grid.add_column(overflow="fold")
 
-    def row(name: str, value: Text) -> None:
+    def row(name: str, value: Text | MiddleCut) -> None:
         grid.add_row(name, value)
 
     status = Text(
@@ -145,57 +331,46 @@ def render_task(
     )
     status.append(f"  {task.provider.value}", "")
     row("status", status)
-    if task.task_id:
-        row("task id", Text(inert(task.task_id, newlines=False), "dim"))
+    if task.error:
+        row("error", Text(inert(task.error), "bold red"))
     if task.status.is_pending:
         row("timing", timing_line(task, now, eta, next_check, waiting))
-    elif task.generation_time is not None:
-        row("render", Text(f"{task.generation_time:.1f}s generation time"))
+    elif (took := time_to_finish(task)) is not None and task.status is TaskStatus.COMPLETED:
+        row("render", Text(f"took {took:.1f}s"))
     est = "-" if task.credits_estimated is None else str(task.credits_estimated)
     charged = "-" if task.credits_charged is None else str(task.credits_charged)
-    credits = Text(f"estimated {est}, charged {charged}")
+    credits = Text(f"charged {charged} (est. {est})")
     if task.credits_refunded:
         credits.append(f", refunded {task.credits_refunded}", "green")
     if task.credits_mismatch:
-        credits.append("  ⚠ charged ≠ estimate", "bold yellow")
+        credits.append(" ⚠ ≠ estimate", "bold yellow")
     row("credits", credits)
-    for member in group or ():
-        # A compare: each provider's task of the group, its time to finish and credits.
-        line = Text(f"{status_glyph(member.status, now)} {member.provider.value} ",
-                    STATUS_STYLES[member.status])  # fmt: skip
-        line.append(member.status.value)
-        credits_ = member.credits_net if member.credits_charged is not None else (
-            member.credits_estimated or 0)  # fmt: skip
-        line.append(f" · {'' if member.credits_charged is not None else '≈'}{credits_} credits")
-        if member.generation_time is not None:
-            line.append(f" · {member.generation_time:.1f}s")
-        elif member.status.is_pending:
-            line.append(f" · running {duration(now - member.created_at)}")
-        if member.id == task.id:
-            line.append("  (this)", "dim")
-        row("compare", line)
-    params = [f"{k}={v}" for k, v in task.params.items() if k != "image_urls"]
-    row("params", Text(inert(" ".join(params), newlines=False)))
+    pair = compare_pair(task, group)
+    if pair:
+        # The pair itself is shown above (time to finish, credits, frames): the total.
+        total = sum(m.credits_net if m.credits_charged is not None else m.credits_estimated or 0
+                    for m in pair)  # fmt: skip
+        row("compare", Text(f"{' vs '.join(m.provider.value for m in pair)}: {total} credits"))
+    row("prompt", Text(inert(task.prompt)))
+    row("params", Text(inert(params_line(task), newlines=False)))
     for url in task.params.get("image_urls", ()):
-        row("image", Text(inert(str(url), newlines=False), "underline"))
-    for url in task.video_urls:
-        row("video", Text(inert(url, newlines=False), "underline"))
+        row("image", MiddleCut(str(url), "underline"))
+    for index, url in enumerate(task.video_urls):
+        row("video", MiddleCut(url, "underline"))
+        if index == 0:
+            row("", Text("c copies the whole link", "dim"))
     if task.local_path:
-        row(
-            "file", Text(inert(task.local_path, newlines=False), "green" if link == "saved" else "")
-        )
+        row("file", MiddleCut(task.local_path, "green" if link == "saved" else ""))
     if link is not None:
         mark, style = LINK_MARKS.get(link, ("·", "dim"))
         row("library", Text(f"{mark} {LINK_TEXT[link]}", style))
-    if task.error:
-        row("error", Text(inert(task.error), "bold red"))
+    if task.task_id:
+        row("task id", Text(inert(task.task_id, newlines=False), "dim"))
     row("created", Text(clock_time(task.created_at), "dim"))
     if task.submitted_by and task.submitted_by != _ME:
         # A history shared by several machines (studio mode): someone else's task.
         row("by", Text(inert(task.submitted_by, newlines=False), "bold"))
 
-    prompt = Text("prompt\n", "bold")
-    prompt.append(inert(task.prompt))
     timeline = Table.grid(padding=(0, 1))
     timeline.add_column(style="dim", no_wrap=True)
     timeline.add_column(overflow="fold")
@@ -207,4 +382,17 @@ def render_task(
         if event.get("detail"):
             line.append("  " + inert(event["detail"], newlines=False), "dim")
         timeline.add_row(clock_time(at)[11:19] if at else "--:--:--", line)
-    return Group(grid, Text(""), prompt, Text(""), Text("timeline", "bold"), timeline)
+    return Group(grid, Text(""), Text("timeline", "bold"), timeline)
+
+
+def params_line(task: Task) -> str:
+    """The job's fields in short ("text-to-video · 720p 8s landscape audio"); the raw
+    fields when they do not make a job any more."""
+    try:
+        summary = task.spec.summary()
+    except (ValueError, KeyError):
+        summary = ""
+    if not summary:
+        return " ".join(f"{k}={v}" for k, v in task.params.items() if k != "image_urls")
+    mode = task.params.get("mode")
+    return f"{mode} · {summary}" if mode else summary

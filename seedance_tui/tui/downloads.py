@@ -1,8 +1,10 @@
 """Downloads: the strip (a one-line progress bar under the task list while videos are
-saved) and the state it shows."""
+saved) and the state it shows; opening the selected video (o) and checking the selected
+task now (p), whose answer is told when it comes."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -13,11 +15,15 @@ from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
 from .. import library
-from ..models import Task
-from ..text import one_line
+from ..models import Task, TaskStatus
+from ..store import TaskNotFoundError
+from ..text import one_line, span
 from .messages import DownloadFailed, DownloadFinished, DownloadProgress
+from .opener import over_ssh
 
 if TYPE_CHECKING:
+    from textual.widget import Widget
+
     from .dashboard import DashboardScreen
 
 PROGRESS_EVERY = 0.1  # seconds between two progress messages of one download
@@ -197,3 +203,104 @@ class DownloadFlow:
             return
         task_id, done, total, others = shown
         strip.show(task_id[-8:], done, total, others=others)
+
+
+# -- the selected task's video: open it (o), check it now (p) ---------------------------
+
+
+def open_video(node: Widget, task: Task | None) -> None:
+    """The saved file (else the link) with the system's opener; without one (over SSH,
+    no desktop) copy what would have been opened — the file's path for a saved render,
+    else the link — and say so."""
+    try:
+        target = library.open_target(task) if task else None
+    except library.UnsafeTarget as exc:
+        node.notify(str(exc), title="Not opened", severity="error", markup=False)
+        return
+    if task is None or target is None:
+        node.notify("This task has no video yet.", severity="warning")
+        return
+    if library.open_with_system(target):
+        node.notify(f"Opening {one_line(target, 80)}", markup=False)
+        return
+    node.app.copy_to_clipboard(target)
+    where = "over SSH" if over_ssh() else "on this machine"
+    what = "the link" if task.video_urls and target == task.video_urls[0] else "the file's path"
+    node.notify(
+        f"No system opener {where}: copied {what} instead — {one_line(target, 80)}",
+        title="Copied",
+        markup=False,
+    )
+
+
+CHECK_ANSWER_WAIT = 60.0  # seconds a check asked with `p` is watched for its answer
+
+
+class PollChecks:
+    """Checks asked with `p`: each is watched (once a second, from the dashboard's
+    tick) until the task's events show the server's answer or a failed request, and
+    that answer is told in a toast; a check with no answer after CHECK_ANSWER_WAIT says
+    so."""
+
+    def __init__(self, screen: DashboardScreen) -> None:
+        self.screen = screen
+        self.asked: dict[str, tuple[int, float]] = {}  # task id → (events then, asked at)
+
+    def ask(self, task: Task | None) -> None:
+        screen = self.screen
+        engine = screen.engine
+        if task is None or engine is None or task.status is not TaskStatus.PROCESSING:
+            screen.notify("Only a task that is rendering can be checked.", severity="warning")
+            return
+        if task.id in self.asked:
+            screen.notify(f"{task.short_id} is being checked already: its answer comes in a toast.")
+            return
+        if engine.poll_now(task.id):
+            self.asked[task.id] = (len(screen.store.events(task.id)), time.monotonic())
+            screen.notify(f"Checking {task.short_id} now: the answer comes in a toast.")
+            return
+        next_check = engine.next_check(task.id)
+        when = f" next check in {span(max(0, next_check - screen.clock()))}" if next_check else ""
+        screen.notify(f"The hourly request budget is spent;{when}", severity="warning",
+                      markup=False)  # fmt: skip
+
+    def tick(self) -> None:
+        """Tell the checks that got an answer (or waited too long)."""
+        screen = self.screen
+        for task_id, (seen, asked_at) in list(self.asked.items()):
+            try:
+                task = screen.store.get(task_id)
+            except TaskNotFoundError:
+                self.asked.pop(task_id)
+                continue
+            new = screen.store.events(task_id)[seen:]
+            if new:
+                self.asked.pop(task_id)
+                screen.notify(self.answer(task, new[-1]), title=f"Checked {task.short_id}",
+                              severity="error" if new[-1].get("kind") == "error" else "information",
+                              markup=False)  # fmt: skip
+            elif time.monotonic() - asked_at > CHECK_ANSWER_WAIT:
+                self.asked.pop(task_id)
+                screen.notify(
+                    f"No answer yet to the check of {task.short_id}: it stays scheduled "
+                    "(the list shows its status).",
+                    title=f"Checked {task.short_id}",
+                    severity="warning",
+                )
+
+    def answer(self, task: Task, event: dict) -> str:
+        """What the check found, in a sentence."""
+        detail = one_line(event.get("detail") or "", 120)
+        if event.get("kind") == "error":
+            return f"The check failed: {detail or 'no usable answer'}"
+        if task.status.is_pending:
+            text = f"still {task.status.value}"
+            engine = self.screen.engine
+            next_check = engine.next_check(task.id) if engine is not None else None
+            if next_check is not None and math.isfinite(next_check):
+                text += f"; next check in {span(max(0.0, next_check - self.screen.clock()))}"
+        else:
+            text = task.status.value
+            if task.error:
+                text += f": {one_line(task.error, 120)}"
+        return f"{text} ({detail})" if detail else text

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..models import Provider, TaskStatus
-from ..store import Filter
+from ..store import Filter, nothing_to_search
+from .format import PROVIDER_SHORT
 
 STATUS_FILTERS: list[tuple[str, tuple[str, ...]]] = [
     ("all", ()),
@@ -66,11 +67,23 @@ class ListQuery:
             submitted_by=submitted_by,
         )
 
-    def summary(self) -> str:
-        """The filters and sort in force, as the list's count line says them."""
+    @property
+    def unsearchable(self) -> bool:
+        """A search was typed with no word to search for (`"`, `*`, an emoji): it says
+        so instead of listing everything."""
+        words, _who = search_and_submitter(self.search)
+        return nothing_to_search(words)
+
+    def summary(self, *, short: bool = False) -> str:
+        """The filters and sort in force, as the list's count line says them; `short`
+        for a narrow bar ("all · nano · newest"), so the sort still shows."""
         status = STATUS_FILTERS[self.status][0]
-        provider = PROVIDER_FILTERS[self.provider] or "all providers"
-        return f"{status} · {provider} · {self.sort}"
+        provider = PROVIDER_FILTERS[self.provider]
+        if short:
+            provider_text = PROVIDER_SHORT[Provider(provider)] if provider else "all"
+        else:
+            provider_text = provider or "all providers"
+        return f"{status} · {provider_text} · {self.sort}"
 
     def cycle_status(self) -> None:
         self.status = (self.status + 1) % len(STATUS_FILTERS)

@@ -8,13 +8,17 @@ left, and only the override key o submits) → on yes, a worker of the dashboard
 answered: accepted, rejected, orphaned) or `SubmitFailed` (refused before anything was
 sent, a cap passed in the meantime included).
 
-ctrl+b (compare) does the same with the job and its counterpart on the other provider
-(`jobs.compare_with`): `ConfirmCompare` shows both side by side with each price and the
-total, and the engine sends them as one group (`submit_group`, all or none).
+Once the job is accepted the form starts the next one (`finished`).
+
+ctrl+b (compare), or submitting with the form's compare switch on, does the same with
+the job and its counterpart on the other provider (`jobs.compare_with`):
+`ConfirmCompare` shows both side by side with each price and the total, and the engine
+sends them as one group (`submit_group`, all or none).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -22,7 +26,7 @@ from textual.widgets import Input, TextArea
 
 from ..caps import CapExceeded, check_all
 from ..config import MissingKeyError
-from ..jobs import compare_with
+from ..jobs import JobFields, compare_with
 from ..models import JobValidationError, PreparedJob, Provider, Task, TaskStatus
 from ..text import one_line
 from .messages import SubmitFailed, SubmitFinished
@@ -32,10 +36,20 @@ if TYPE_CHECKING:
     from .dashboard import DashboardScreen
 
 
+@dataclass(slots=True)
+class SentForm:
+    """The form as it was when its job(s) were sent, and the answers still to come."""
+
+    state: tuple[JobFields, bool]
+    answers_left: int
+    all_accepted: bool = True
+
+
 class SubmitFlow:
     def __init__(self, screen: DashboardScreen) -> None:
         self.screen = screen
         self.confirming = False  # the confirm dialog is open
+        self._sent: SentForm | None = None  # the form as it was sent, until answered
 
     def can_submit(self) -> bool | None:
         """False while the dialog is open; None (shown, greyed) while a job is sent."""
@@ -66,6 +80,9 @@ class SubmitFlow:
     def request(self) -> None:
         """Check the form's job; if it is valid, ask to confirm it with its cost (and the
         cap it would pass, if any)."""
+        if self.screen.form.compare_on:
+            self.compare()  # the form's compare switch: the job goes to both providers
+            return
         job = self._checked_job()
         if job is None:
             return
@@ -112,6 +129,7 @@ class SubmitFlow:
         if not confirmed or form.submitting:
             return
         form.submitting = True
+        self._sent = SentForm(form.state(), len(jobs))
         self.screen.refresh_bindings()
         self.screen.run_worker(self._send(jobs, over_cap), name="submit", group="submit",
                                exit_on_error=False)  # fmt: skip
@@ -138,10 +156,17 @@ class SubmitFlow:
                 self.screen.post_message(SubmitFinished(task))
 
     def finished(self, task: Task) -> None:
-        """The server answered: say how, and put the list's cursor on the task."""
+        """The server answered: say how, and put the list's cursor on the task. Once
+        every job sent is answered and accepted, the form starts a new job (its fields at
+        the config's defaults, the prompt empty, the last one a key away: `up`) and the
+        focus goes to the list — unless the user changed the form in the meantime (the
+        next prompt, say): what they typed stays, and so does the focus. A job refused
+        keeps the form as it was sent, to correct it."""
         screen = self.screen
-        screen.form.submitting = False
-        screen.refresh_bindings()
+        sent = self._sent
+        if sent is not None:
+            sent.answers_left -= 1
+            sent.all_accepted &= task.status is TaskStatus.PROCESSING
         if task.status is TaskStatus.PROCESSING:
             credits = task.credits_charged or task.credits_estimated
             screen.notify(
@@ -158,15 +183,28 @@ class SubmitFlow:
                 timeout=10,
             )
         screen.task_list.select(task.id)
+        if sent is not None and sent.answers_left > 0:
+            return  # the other job of a compare is still to be answered
+        self._sent = None
+        form = screen.form
+        form.submitting = False
+        screen.refresh_bindings()
+        unchanged = sent is not None and form.state() == sent.state
+        if unchanged and sent.all_accepted:
+            form.reset()
+        focused = screen.app.focused
         # The answer arrives whenever it arrives: never pull focus out of a field the user
-        # is typing in (the next prompt, say), or their keys would become list shortcuts.
-        if not isinstance(screen.app.focused, Input | TextArea):
+        # is typing in (the next prompt, the search), or their keys would become list
+        # shortcuts. The form as it was sent is not being typed in.
+        in_form = focused is not None and form in focused.ancestors_with_self
+        if not isinstance(focused, Input | TextArea) or (in_form and unchanged):
             screen.task_list.focus()
 
     def failed(self, reason: str, field: str | None) -> None:
         """Refused before sending: say why (and mark the field, if one is named)."""
         form = self.screen.form
         form.submitting = False
+        self._sent = None
         self.screen.refresh_bindings()
         if field:
             form.revalidate(show_empty_prompt=True)

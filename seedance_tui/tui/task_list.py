@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -23,7 +24,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..models import Task
+from ..models import PENDING_STATUSES, Task
 from ..store import Filter, Store
 from ..text import one_line
 from .format import (
@@ -39,9 +40,14 @@ from .format import (
 from .keys import TASK_LIST_BINDINGS
 
 PAGE_SIZE = 100
-TICK = 1.0  # seconds between two repaints of the pending rows in view (spinner, ages, ETAs)
+TICK = 1.0  # seconds between two looks at the rows in view (spinners, ages, ETAs)
 MAX_PAGES = 12  # at most 1,200 tasks held, whatever the history's size
 TIME_SORTS = {"newest": "oldest", "oldest": "newest"}
+NOTHING_TO_SEARCH = "nothing to search for: a search matches words (letters and digits)"
+MIN_PROMPT = 16  # cells the prompt keeps before another column is shown
+WIDE_PROMPT = 36  # beyond this many cells of prompt, params grow ...
+WIDE_PARAMS = 30  # ... up to this width ("1080p 12s landscape img×2 audio fixed")
+COLUMN_ORDER = ["id", "provider", "status", "mark", "prompt", "params", "credits", "time", "eta"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,18 +69,21 @@ class TaskPages:
         self.store = store
         self.filter = Filter()
         self.sort = "newest"
+        self.unsearchable = False
         self.total = 0
         self._pages: OrderedDict[int, list[Task]] = OrderedDict()
         self.page_loads = 0  # pages fetched from SQLite (tests and benchmarks read it)
 
-    def set_query(self, filter: Filter, sort: str) -> None:
+    def set_query(self, filter: Filter, sort: str, *, unsearchable: bool = False) -> None:
+        """`unsearchable`: a search with no word to search for, which lists nothing."""
         self.filter, self.sort = filter, sort
+        self.unsearchable = unsearchable
         self.recount()
 
     def recount(self) -> None:
         """Drop every held page and count the query's rows again."""
         self._pages.clear()
-        self.total = self.store.count(self.filter)
+        self.total = 0 if self.unsearchable else self.store.count(self.filter)
 
     def task_at(self, index: int) -> Task | None:
         if not 0 <= index < self.total:
@@ -199,6 +208,9 @@ class TaskList(ScrollView, can_focus=True):
         self._cursor_id: str | None = None
         self._reload_queued = False
         self._wanted_id: str | None = None
+        # Index -> the clock-driven text of that row as last painted (see _tick).
+        self._painted: dict[int, tuple[str, ...]] = {}
+        self._rendering = 0  # tasks of the query being submitted or rendered (eta column)
 
     @property
     def filter(self) -> Filter:
@@ -223,9 +235,11 @@ class TaskList(ScrollView, can_focus=True):
         self.set_query(self.filter, self.sort)
         self.set_interval(TICK, self._tick)
 
-    def set_query(self, filter: Filter, sort: str) -> None:
-        """Show another filter or sort: count, drop the cache, cursor to the top."""
-        self.rows.set_query(filter, sort)
+    def set_query(self, filter: Filter, sort: str, *, unsearchable: bool = False) -> None:
+        """Show another filter or sort: count, drop the cache, cursor to the top.
+        `unsearchable`: the search has no word to search for; the list says so."""
+        self.rows.set_query(filter, sort, unsearchable=unsearchable)
+        self._count_rendering()
         self.cursor = 0
         self._sync_size()
         self.scroll_to(y=0, animate=False, immediate=True)
@@ -245,6 +259,7 @@ class TaskList(ScrollView, can_focus=True):
         self._reload_queued = False
         old_index, old_id = self.cursor, self._cursor_id
         self.rows.recount()
+        self._count_rendering()
         self._sync_size()
         index = min(old_index, max(self.total - 1, 0))
         if old_id is not None:
@@ -279,6 +294,16 @@ class TaskList(ScrollView, can_focus=True):
                 self.move_cursor(index)
                 return True
         return False
+
+    def _count_rendering(self) -> None:
+        """How many of the query's tasks are being submitted or rendered (only they have
+        an ETA: without any, the eta column goes)."""
+        f = self.filter
+        statuses = tuple(s.value for s in PENDING_STATUSES if not f.status or s.value in f.status)
+        if not statuses or self.rows.unsearchable:
+            self._rendering = 0
+        else:
+            self._rendering = self.store.count(replace(f, status=statuses))
 
     def _sync_size(self) -> None:
         self.virtual_size = Size(self.size.width, self.total + 1)  # +1: the header line
@@ -320,7 +345,15 @@ class TaskList(ScrollView, can_focus=True):
         if not self._matches(task):
             self.reload()
             return
+        before = self.rows.held(index)
         self.rows.replace(index, task)
+        rendering = task.status in PENDING_STATUSES
+        if before is not None and (before.status in PENDING_STATUSES) != rendering:
+            # The eta column comes or goes with the first or last rendering task.
+            had_eta = self._rendering > 0
+            self._rendering = max(0, self._rendering + (1 if rendering else -1))
+            if had_eta != (self._rendering > 0):
+                self.refresh()
         self._refresh_row(index)
         if index == self.cursor:
             self._highlight()
@@ -382,22 +415,36 @@ class TaskList(ScrollView, can_focus=True):
             self.move_cursor(round(self.scroll_y) + event.y - 1)
 
     def _tick(self) -> None:
-        """Once a second: turn the spinners and keep ages and ETAs current, repainting
-        only the pending rows in view, all in one refresh (one frame)."""
+        """Once a second: repaint the rows in view whose clock-driven text changed (a
+        spinner turned, an age or an ETA ticked over), all in one refresh (one frame).
+
+        A row's age changes once a second for its first ten minutes, once a minute or
+        less often after that, so a list of finished tasks at rest repaints almost nothing."""
         top = round(self.scroll_y)
         width = self.size.width
-        regions = [
-            Region(0, index - top + 1, width, 1)
-            for index in range(top, min(self.total, top + self._rows_in_view))
-            if (task := self.rows.held(index)) is not None and task.status.is_pending
-        ]
+        columns = self.columns(self._row_width - 1)
+        now = self.clock()
+        painted, self._painted = self._painted, {}
+        regions = []
+        for index in range(top, min(self.total, top + self._rows_in_view)):
+            task = self.rows.held(index)
+            if task is None:
+                continue
+            ticking = self._ticking(task, columns, now)
+            self._painted[index] = ticking
+            if painted.get(index) != ticking:
+                regions.append(Region(0, index - top + 1, width, 1))
         if regions:
             self.refresh(*regions)
 
     # -- painting ----------------------------------------------------------------------
 
     def columns(self, width: int) -> list[Column]:
-        """Which columns fit: the prompt takes what the others leave."""
+        """Which columns fit: the prompt takes what the others leave.
+
+        The library mark (saved, gone, expired) has a column of its own, so prompts line
+        up; the eta column is there only while a task of the query is being rendered and
+        the prompt keeps room beside it; params grow on a wide list."""
         status_w = 12 if width >= 70 else 1
         wanted = [
             Column("id", "id", 8),
@@ -405,72 +452,81 @@ class TaskList(ScrollView, can_focus=True):
             Column("time", "age", 5, "right"),
             Column("provider", "prov", 4),
             Column("params", "params", 18),
-            Column("eta", "eta", 7, "right"),  # "overdue"
         ]
-        chosen = [Column("status", "status" if status_w > 1 else "", status_w)]
-        used = status_w
-        min_prompt = 16
+        if self._rendering:
+            wanted.append(Column("eta", "eta", 7, "right"))  # "overdue"
+        chosen = [
+            Column("status", "status" if status_w > 1 else "", status_w),
+            Column("mark", "", 1),
+        ]
+        used = status_w + 1  # cells of the chosen columns; one space between two
         for column in wanted:
-            if width - (used + column.width + 1) - (len(chosen) + 1) >= min_prompt:
+            if width - (used + column.width) - (len(chosen) + 1) >= MIN_PROMPT:
                 chosen.append(column)
-                used += column.width + 1
-        order = ["id", "provider", "status", "prompt", "params", "credits", "time", "eta"]
+                used += column.width
         prompt_w = max(4, width - used - len(chosen))
+        if prompt_w > WIDE_PROMPT and any(c.key == "params" for c in chosen):
+            # A wide list: whole parameter summaries ("1080p 12s landscape audio fixed").
+            grow = min(WIDE_PARAMS - 18, prompt_w - WIDE_PROMPT)
+            chosen = [replace(c, width=c.width + grow) if c.key == "params" else c
+                      for c in chosen]  # fmt: skip
+            prompt_w -= grow
         chosen.append(Column("prompt", "prompt", prompt_w))
-        return sorted(chosen, key=lambda c: order.index(c.key))
+        return sorted(chosen, key=lambda c: COLUMN_ORDER.index(c.key))
+
+    def _ticking(self, task: Task, columns: list[Column], now: float) -> tuple[str, ...]:
+        """The text of a row's cells that the clock changes (spinner, age, ETA)."""
+        return tuple(
+            self._cell(task, column, now)[0]
+            for column in columns
+            if column.key in ("status", "time", "eta")
+        )
+
+    def _cell(self, task: Task, column: Column, now: float) -> tuple[str, str]:
+        """One cell's text (at most its column's width in cells) and style."""
+        key = column.key
+        style = ""
+        if key == "id":
+            value = task.short_id
+        elif key == "provider":
+            value = PROVIDER_SHORT.get(task.provider, task.provider.value[:4])
+        elif key == "status":
+            glyph = status_glyph(task.status, now)
+            value = glyph if column.width == 1 else f"{glyph} {task.status.value}"
+            style = STATUS_STYLES[task.status]
+        elif key == "mark":
+            # A saved, lost or likely expired video.
+            value, style = LINK_MARKS.get(self.link(task) or "", ("", ""))
+        elif key == "prompt":
+            value = task.prompt
+        elif key == "params":
+            value = params_text(task)
+        elif key == "credits":
+            value = credits_cell(task)
+            if task.credits_mismatch:
+                style = "bold yellow"
+        elif key == "time":
+            value = duration(now - task.created_at)  # its age, finished or not
+        else:  # eta
+            eta = self.eta(task.id) if task.status.is_pending else None
+            value = "" if eta is None else eta_text(eta, now)
+        # Inert (a bidi control shows as "\u202e"), on one line, cut by display width
+        # with "…" (a CJK character or an emoji takes two cells).
+        return one_line(value, column.width), style
 
     def _cells(self, task: Task, columns: list[Column], now: float) -> Text:
         line = Text(no_wrap=True, overflow="ellipsis", end="")
-        eta = self.eta(task.id) if task.status.is_pending else None
         for i, column in enumerate(columns):
             if i:
                 line.append(" ")
-            style = ""
-            if column.key == "id":
-                value = task.short_id
-            elif column.key == "provider":
-                value = PROVIDER_SHORT.get(task.provider, task.provider.value[:4])
-            elif column.key == "status":
-                glyph = status_glyph(task.status, now)
-                value = glyph if column.width == 1 else f"{glyph} {task.status.value}"
-                style = STATUS_STYLES[task.status]
-            elif column.key == "prompt":
-                # A saved, lost or likely expired video is marked before its prompt.
-                mark, mark_style = LINK_MARKS.get(self.link(task) or "", ("", ""))
-                if mark and column.width > 4:
-                    line.append(mark + " ", mark_style)
-                    value = one_line(task.prompt, column.width - 2)
-                    cell = value[: column.width - 2]
-                    line.append(cell + " " * (column.width - 2 - len(cell)))
-                    continue
-                value = one_line(task.prompt, column.width)
-            elif column.key == "params":
-                value = params_text(task)
-            elif column.key == "credits":
-                value = credits_cell(task)
-                if task.credits_mismatch:
-                    style = "bold yellow"
-            elif column.key == "time":
-                if (
-                    task.status.is_pending
-                    and eta is not None
-                    and not any(c.key == "eta" for c in columns)
-                ):
-                    value = eta_text(eta, now)
-                elif task.status.is_pending:
-                    value = duration(now - task.created_at)
-                else:
-                    value = duration(now - task.created_at)
-            else:  # eta
-                value = "" if eta is None else eta_text(eta, now)
-            cell = value[: column.width]
-            pad = column.width - len(cell)
+            cell, style = self._cell(task, column, now)
+            pad = " " * max(0, column.width - cell_len(cell))
             if column.justify == "right":
-                line.append(" " * pad)
+                line.append(pad)
                 line.append(cell, style)
             else:
                 line.append(cell, style)
-                line.append(" " * pad)
+                line.append(pad)
         return line
 
     def _header(self, columns: list[Column]) -> Text:
@@ -485,10 +541,15 @@ class TaskList(ScrollView, can_focus=True):
                 line.append(title.ljust(column.width))
         return line
 
+    @property
+    def _row_width(self) -> int:
+        """Cells a row has (the scrollbar's column aside)."""
+        return self.scrollable_content_region.width
+
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self._row_width
         base = self.rich_style
-        columns = self.columns(width - 1)
+        columns = self.columns(width - 1)  # a space before the first column
         if y == 0:
             style = base + self.get_component_rich_style("task-list--header")
             return self._strip(self._header(columns), style, width)
@@ -497,13 +558,20 @@ class TaskList(ScrollView, can_focus=True):
         if task is None:
             if index == 0 and self.total == 0:
                 dim = base + self.get_component_rich_style("task-list--dim")
-                empty = "no tasks match" if self._filtered else "no tasks yet: press n to write one"
+                if self.rows.unsearchable:
+                    empty = NOTHING_TO_SEARCH
+                elif self._filtered:
+                    empty = "no tasks match"
+                else:
+                    empty = "no tasks yet: press n to write one"
                 return self._strip(Text(empty), dim, width)
             return Strip.blank(width, base)
         style = base
         if index == self.cursor:
             style = base + self.get_component_rich_style("task-list--cursor")
-        return self._strip(self._cells(task, columns, self.clock()), style, width)
+        now = self.clock()
+        self._painted[index] = self._ticking(task, columns, now)
+        return self._strip(self._cells(task, columns, now), style, width)
 
     @property
     def _filtered(self) -> bool:
