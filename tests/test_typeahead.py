@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from textual import events
 from textual.widgets import Button, TextArea
-from tui_helpers import fixed_clock, type_at_once, wait_until
+from tui_helpers import KEYED_ENV, fixed_clock, type_at_once, wait_until
 
 from seedance_tui import library
 from seedance_tui.config import load_settings
@@ -152,7 +152,7 @@ async def test_the_ready_file_names_the_dashboards_process(tmp_path, monkeypatch
 async def test_a_dialog_closed_before_it_was_shown_raises_nothing(tmp_path):
     """ctrl+s then quitting at once: the app closes the confirm dialog before it composed
     its buttons; focusing its button must not raise (it did: NoMatches '#confirm-yes')."""
-    app = SeedanceApp(load_settings(db=tmp_path / "h.db", env={}), poll=False)
+    app = SeedanceApp(load_settings(db=tmp_path / "h.db", env=KEYED_ENV), poll=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("n", *"a fox")
         app.action_submit()
@@ -161,7 +161,7 @@ async def test_a_dialog_closed_before_it_was_shown_raises_nothing(tmp_path):
 
 
 async def test_the_confirm_dialog_focuses_its_submit_button(tmp_path):
-    app = SeedanceApp(load_settings(db=tmp_path / "h.db", env={}), poll=False)
+    app = SeedanceApp(load_settings(db=tmp_path / "h.db", env=KEYED_ENV), poll=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("n", *"a fox", "ctrl+s")
         dialog = app.screen
