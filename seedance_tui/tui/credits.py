@@ -112,7 +112,7 @@ class CreditsPanel(Vertical):
             if no_key and provider in no_key:
                 text.append("no key", "bold yellow")
                 if no_key[provider]:
-                    text.append(f" ({no_key[provider]}: add one)", "dim")
+                    text.append(f" (press {no_key[provider]})", "dim")
             elif why:
                 text.append(why, "bold red")
             elif state.paused_until is not None:
