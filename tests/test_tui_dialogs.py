@@ -6,7 +6,6 @@ event. Snapshots at 80×24 and 160×48 with a fixed clock and fixed data."""
 from __future__ import annotations
 
 import asyncio
-import os
 import stat
 from pathlib import Path
 
@@ -110,9 +109,7 @@ async def test_ctrl_s_without_a_key_opens_the_key_dialog_not_a_price(tmp_path):
         assert app.store.count() == 0
 
 
-async def test_a_pasted_key_is_stored_as_key_set_stores_it_and_sent_with_at_once(
-    tmp_path, sim
-):
+async def test_a_pasted_key_is_stored_as_key_set_stores_it_and_sent_with_at_once(tmp_path, sim):
     """No key, then ctrl+s: the dialog; the key pasted there goes to keys.json (0600), as
     `key set` writes it, is never on screen or in a toast, and the job it waited for is
     priced, confirmed and sent with it by the engine already running."""
@@ -139,7 +136,10 @@ async def test_a_pasted_key_is_stored_as_key_set_stores_it_and_sent_with_at_once
         assert not app.query_one("#no-key", Static).display
         assert "nanophoto: no key" not in budget_line(app)
         stored = [n for n in notes(app) if n.title == "Key stored"]
-        assert len(stored) == 1 and fingerprint(Provider.NANOPHOTO, PASTED_KEY)[:6] in stored[0].message
+        assert (
+            len(stored) == 1
+            and fingerprint(Provider.NANOPHOTO, PASTED_KEY)[:6] in stored[0].message
+        )
         assert not any(PASTED_KEY in n.message for n in notes(app))
         assert PASTED_KEY not in app.export_screenshot()
 
@@ -257,7 +257,9 @@ async def test_the_same_job_sent_recently_is_named_and_enter_cancels(tmp_path):
         app.query_one(JobForm).load_spec(prepare(SPEC).spec)  # typed again, field by field
         await pilot.press("ctrl+s")
         dialog = app.screen
-        assert isinstance(dialog, ConfirmSubmit) and [t.id for t in dialog.duplicate] == [earlier.id]
+        assert isinstance(dialog, ConfirmSubmit) and [t.id for t in dialog.duplicate] == [
+            earlier.id
+        ]
         body = plain(dialog.query_one("#confirm-body", Static))
         assert f"the same job ran 3m00s ago: task {earlier.short_id}, completed" in body
         await wait_until(pilot, lambda: dialog.focused is not None, "the dialog has the focus")
@@ -340,9 +342,7 @@ def test_snapshot_duplicate_warning_80x24(snap_compare, tmp_path):
 
 
 def test_snapshot_duplicate_warning_160x48(snap_compare, tmp_path):
-    assert snap_compare(
-        duplicate_app(tmp_path), terminal_size=(160, 48), run_before=open_duplicate
-    )
+    assert snap_compare(duplicate_app(tmp_path), terminal_size=(160, 48), run_before=open_duplicate)
 
 
 # -- 4. the help screen ---------------------------------------------------------------------
@@ -387,8 +387,14 @@ def test_snapshot_help_160x48(snap_compare, tmp_path):
 
 @pytest.mark.parametrize(
     "sim_config",
-    [SimConfig(generation_time=(0.3, 0.8), failure_rate=0.0, seed=7,
-               balances={KEYED_ENV["NANOPHOTO_API_KEY"]: 0})],  # fmt: skip
+    [
+        SimConfig(
+            generation_time=(0.3, 0.8),
+            failure_rate=0.0,
+            seed=7,
+            balances={KEYED_ENV["NANOPHOTO_API_KEY"]: 0},
+        )
+    ],  # fmt: skip
     indirect=True,
 )
 async def test_a_rejected_submission_is_said_in_one_toast(tmp_path, sim):

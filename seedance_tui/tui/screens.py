@@ -67,8 +67,7 @@ def duplicate_text(recent: Sequence[Task], now: float, credits: int) -> Text:
     )
     if len(recent) > 1:
         text.append(
-            f" (and {plural(len(recent) - 1, 'time')} more in the last "
-            f"{span(DUPLICATE_WINDOW)})"
+            f" (and {plural(len(recent) - 1, 'time')} more in the last {span(DUPLICATE_WINDOW)})"
         )
     text.append("\n          ")
     text.append(
