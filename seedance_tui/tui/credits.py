@@ -16,6 +16,7 @@ from ..caps import report as caps_report
 from ..models import Provider
 from ..text import plural
 from .format import PROVIDER_SHORT
+from .key_dialog import missing_keys
 from .keys import APP_BINDINGS, effective_keys
 from .messages import CreditsComputed
 from .unchanged import show_text
@@ -97,16 +98,22 @@ class CreditsPanel(Vertical):
         self,
         budgets: dict[Provider, BudgetState],
         trouble: dict[Provider, str | None] | None = None,
+        no_key: dict[Provider, str] | None = None,
     ) -> None:
         """Each key's budget; `trouble` says why a key's requests wait (a host that cannot
-        be reached, a 429's pause, a full disk), in place of its budget."""
+        be reached, a 429's pause, a full disk), in place of its budget; `no_key`: the
+        providers with no key, each with the key that adds one (no budget to claim)."""
         text = Text(no_wrap=True, overflow="ellipsis")
         for i, (provider, state) in enumerate(budgets.items()):
             if i:
                 text.append("\n")
             text.append(f"{provider.value}: ")
             why = (trouble or {}).get(provider)
-            if why:
+            if no_key and provider in no_key:
+                text.append("no key", "bold yellow")
+                if no_key[provider]:
+                    text.append(f" (press {no_key[provider]})", "dim")
+            elif why:
                 text.append(why, "bold red")
             elif state.paused_until is not None:
                 text.append("paused by the server (429)", "bold red")
@@ -190,14 +197,17 @@ class CreditsFlow:
         self.budget_due = False
         self._budget_shown_at = time.monotonic()
         budgets = engine.budgets()
+        add_key = self.key_for("set_key")
         self.panel.show_budget(
-            {p: b.state for p, b in budgets.items()}, {p: b.trouble for p, b in budgets.items()}
+            {p: b.state for p, b in budgets.items()},
+            {p: b.trouble for p, b in budgets.items()},
+            {p: add_key for p in missing_keys(screen.settings)},
         )
         queue = screen.session.queue
         if queue is not None:
-            self.panel.show_queue(queue.counts(), queue.paused(), self._key_for("toggle_queue"))
+            self.panel.show_queue(queue.counts(), queue.paused(), self.key_for("toggle_queue"))
 
-    def _key_for(self, action: str) -> str:
+    def key_for(self, action: str) -> str:
         """How the footer writes the (possibly rebound) key of an action."""
         overrides = self.screen.dashboard_app.keymap_overrides
         for binding in APP_BINDINGS:

@@ -39,6 +39,7 @@ from .downloads import DownloadFlow, Downloads, DownloadStrip, PollChecks, open_
 from .footer import KeyFooter
 from .form import JobForm
 from .gallery import GalleryScreen
+from .key_dialog import KeyFlow, NoKeyNotice
 from .keys import APP_BINDINGS
 from .messages import (
     CreditsComputed,
@@ -107,11 +108,14 @@ class DashboardScreen(Screen[None]):
         self.detail = DetailPane(id="detail", frames=self.frame_source)
         self.form = JobForm(self.settings, prompts=partial(recent_prompts, self.store), id="form")
         self.credits = CreditsPanel(id="credits")
+        self.key_notice = NoKeyNotice(id="no-key")
+        self.key_notice.display = False  # until the keys were looked up (start_engine)
         # Titles and settings before the first frame, which shows them.
         self.form.border_title = "New job"
         self.credits.border_title = "Credits"
         self.search_input.cursor_blink = app.cursor_blink_enabled
         self.credits_flow = CreditsFlow(self, self.credits)
+        self.key_flow = KeyFlow(self, self.key_notice)
 
     # -- layout ------------------------------------------------------------------------
 
@@ -119,6 +123,7 @@ class DashboardScreen(Screen[None]):
         self._apply_breakpoint()
         with Horizontal(id="main"):
             with Vertical(id="tasks-column"):
+                yield self.key_notice
                 tasks_box = Vertical(id="tasks-box")
                 tasks_box.border_title = "Tasks"
                 with tasks_box:
@@ -168,6 +173,7 @@ class DashboardScreen(Screen[None]):
         if self.bridge.engine is not None:
             return
         self.dashboard_app.engine = self.bridge.start(self)
+        self.key_flow.refresh_notice()  # the engine's client looked the keys up just now
         self.credits_flow.show_budget()
         self.credits_flow.recount()
 
@@ -475,6 +481,9 @@ class DashboardScreen(Screen[None]):
         key = self.form.key_hint("submit")  # the key bound now, after the [keymap]
         then = f" and press {key}" if key else ""
         self.notify(f"Form filled from {task.short_id}: check it{then}", title="Re-run")
+
+    def action_set_key(self) -> None:
+        self.key_flow.open()
 
     def action_poll_now(self) -> None:
         self.poll_checks.ask(self.selected_task)
