@@ -398,6 +398,24 @@ def test_the_standing_reserve_is_spent_when_a_slot_frees_within_the_slack() -> N
     assert s.due_polls() == ["t1"]
 
 
+def test_a_poll_held_by_the_reserve_wakes_when_the_slack_releases_it() -> None:
+    # 99 of 100 used, the oldest leaving the window in 200 s: the last slot is kept for
+    # a submission until then less the slack (60 s), when a fresh submission could take
+    # the slot that frees instead. The poll goes at that moment, not when the slot frees.
+    clock = Clock()
+    start = clock.now
+    s = make(clock, reserve=1)
+    s.track(target("t1", start - 500))  # overdue: due now
+    s.load_ledger(KEY, [start - HOUR + 200] + [start - 60] * 98)
+    assert s.due_polls() == []
+    assert s.next_check("t1") == pytest.approx(start + 140)
+    assert s.next_wakeup() == pytest.approx(start + 140)
+    clock.now = s.next_wakeup()
+    assert drain(s, clock) == ["t1"]
+    # A submission arriving now still goes within the slack: when the oldest leaves.
+    assert s.submit_delay(KEY) == pytest.approx(60)
+
+
 def test_deferred_tasks_come_back_when_the_budget_is_easy_again() -> None:
     clock = Clock()
     s = make(clock, reserve=0)

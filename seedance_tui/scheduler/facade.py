@@ -381,8 +381,12 @@ class Scheduler:
             plans[key] = self._plan(key, now)
         budget = self._budget(key)
         keep = self._keep(tracked, budget, now)
+        # Of `keep`, the standing reserve is released as requests near their end in the
+        # window (see `KeyBudget.reserved`): the poll may go then, not only once a slot frees.
+        standing = 0 if tracked.forced else keep - budget.waiting_submissions
         due = self.pacer.due_at(task_id, tracked, plans[key])
-        return max(due, budget.slot_time(now, keep, self._handed_out(key)))
+        slot = budget.slot_time(now, keep, self._handed_out(key), standing=standing)
+        return max(due, slot)
 
     def eta(self, task_id: str) -> float | None:
         """Expected finish (epoch seconds), given the task was pending at its last poll.
