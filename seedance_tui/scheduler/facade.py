@@ -330,15 +330,19 @@ class Scheduler:
         """Requests a poll of this task must leave unspent now: a poll the user asked for
         may use the standing reserve, never the share of waiting submissions; so may a
         poll the reserve yields to (see `_reserve_yields_at`)."""
-        if tracked.forced or self._reserve_yields_at(tracked, budget, now, now) <= now:
+        if (
+            tracked.forced
+            or self._reserve_yields_at(tracked, budget, now, now, search=False) <= now
+        ):
             return budget.waiting_submissions
         return budget.reserved(now)
 
     def _reserve_yields_at(
-        self, tracked: Tracked, budget: KeyBudget, now: float, start: float
+        self, tracked: Tracked, budget: KeyBudget, now: float, start: float, *, search: bool = True
     ) -> float:
         """The first moment from `start` on at which a poll of this task may take the
-        standing reserve before it is released anyway (inf: not before then).
+        standing reserve before it is released anyway (inf: not before then; without
+        `search`, inf unless that moment is `start` itself).
 
         The reserve is kept so that a fresh submission need not wait for a slot, until a
         request comes within `submit_slack` of leaving the window (its release). Until
@@ -356,6 +360,9 @@ class Scheduler:
         if budget.limit is None or waiting > 0 or keep <= waiting:
             return math.inf
         handed_out = self._handed_out(tracked.target.budget_key)
+        budget.trim(now)
+        if len(budget.window) + len(budget.in_flight(handed_out, now)) + keep < budget.limit:
+            return math.inf  # a slot is free beside the reserve: nothing to decide
         released = budget.slot_time(now, keep, handed_out, standing=keep - waiting)
         start = max(now, start)
         if not released > start:
@@ -369,6 +376,8 @@ class Scheduler:
 
         if takes(start):
             return start
+        if not search:
+            return math.inf
         lo, hi = start, released
         for _ in range(YIELD_STEPS):
             mid = (lo + hi) / 2.0
