@@ -303,7 +303,9 @@ class DashboardScreen(Screen[None]):
             label.append("nothing to search for", "bold yellow")
         else:
             # Narrow: short names, so the sort still shows.
-            label.append(f"{total:,} · {self.query_state.summary(short=not self.has_class('-wide'))}")
+            label.append(
+                f"{total:,} · {self.query_state.summary(short=not self.has_class('-wide'))}"
+            )
         show_text(self.query_label, label)
 
     def set_search(self, text: str) -> None:
