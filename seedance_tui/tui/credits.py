@@ -119,9 +119,11 @@ class CreditsPanel(Vertical):
         columns = {"today": "today", "last_7_days": "7 days", "all": "all"}
         figures = {p: {c: str(providers.get(p.value, {}).get(c, 0)) for c in columns}
                    for p in Provider}  # fmt: skip
-        # Each column as wide as its widest figure, one space before it.
-        widths = {c: 1 + max([len(h)] + [len(f[c]) for f in figures.values()])
-                  for c, h in columns.items()}  # fmt: skip
+        # Each column as wide as its widest figure with a space before it, at least
+        # as wide as when the figures are small.
+        least = {"today": 6, "last_7_days": 7, "all": 6}
+        widths = {c: max(least[c], 1 + max(len(f[c]) for f in figures.values()))
+                  for c in columns}  # fmt: skip
         numbers = sum(widths.values())
         name_width = 13 if width <= 0 or 13 + numbers <= width else 5
         names = {p: p.value if name_width == 13 else PROVIDER_SHORT[p] for p in Provider}
