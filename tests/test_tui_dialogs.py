@@ -6,10 +6,12 @@ event. Snapshots at 80×24 and 160×48 with a fixed clock and fixed data."""
 from __future__ import annotations
 
 import asyncio
+import io
 import stat
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from rich.text import Text
 from textual.widgets import Button, Input, Static
 from tui_helpers import (
@@ -55,8 +57,13 @@ def empty_settings(tmp_path: Path, env: dict[str, str] | None = None) -> Setting
 
 
 def plain(widget: Static) -> str:
+    """The widget's text as painted (a rich renderable rendered at the widget's width)."""
     content = widget.content
-    return content.plain if isinstance(content, Text) else str(content)
+    if isinstance(content, Text):
+        return content.plain
+    console = Console(width=max(widget.size.width, 20), record=True, file=io.StringIO())
+    console.print(content)
+    return " ".join(console.export_text().split())
 
 
 def budget_line(app: SeedanceApp) -> str:
@@ -92,7 +99,7 @@ async def test_a_history_with_tasks_or_one_key_shows_no_first_start_notice(tmp_p
         await settle(pilot)
         assert not app.query_one("#no-key", Static).display
         line = budget_line(app)
-        assert "nanophoto: 100/100 requests left" in line  # the key it has is budgeted
+        assert "nanophoto: 100/100 left" in line  # the key it has is budgeted (80 cols: short)
 
 
 async def test_ctrl_s_without_a_key_opens_the_key_dialog_not_a_price(tmp_path):

@@ -153,8 +153,11 @@ class DashboardScreen(Screen[None]):
         try:
             self.task_list.focus()
             self._show_list_state()
-            # The first frame shows the list; the engine (and its HTTP stack) and the
-            # credits scan come right after it.
+            # The credits are summed in a thread from now on, beside the first frame:
+            # they need the history only, not the engine (its HTTP stack takes a while
+            # to import), so the panel is not left empty behind it. The engine comes
+            # right after the first frame.
+            self.credits_flow.recount()
             self.call_after_refresh(self.start_engine)
             self.set_interval(1.0, self._tick)
             self.dashboard_app.announce_ready()
@@ -175,7 +178,6 @@ class DashboardScreen(Screen[None]):
         self.dashboard_app.engine = self.bridge.start(self)
         self.key_flow.refresh_notice()  # the engine's client looked the keys up just now
         self.credits_flow.show_budget()
-        self.credits_flow.recount()
 
     @property
     def engine(self):

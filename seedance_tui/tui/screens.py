@@ -25,7 +25,7 @@ def cap_text(over: CapExceeded) -> Text:
     """What the cap is, what is spent, held and at risk, what this would cost."""
     usage = over.usage
     text = Text()
-    text.append("Over the cap ", "bold red")
+    text.append("Over cap  ", "bold red")
     text.append(f"{over.provider.value} {over.period} cap {over.cap} credits\n", "bold")
     text.append("          ")
     text.append(f"spent {usage.spent} · held by pending {usage.held}")
@@ -35,6 +35,22 @@ def cap_text(over: CapExceeded) -> Text:
     text.append("          ")
     text.append(f"this would cost ≈ {over.cost}: nothing is sent unless you press o\n", "red")
     return text
+
+
+# The confirm dialogs' label column ("Provider  ", "Duplicate "): what follows a label on
+# its line wraps under the value, never back under the labels.
+LABEL_CELLS = 10
+
+
+def hanging(text: Text) -> Table:
+    """`text`'s lines as label and value: the first LABEL_CELLS cells of each line are its
+    label (blank on a continuation line), the rest its value, wrapped in its own column."""
+    grid = Table.grid()
+    grid.add_column(width=LABEL_CELLS, no_wrap=True)
+    grid.add_column(ratio=1, overflow="fold")
+    for line in text.split("\n"):
+        grid.add_row(line[:LABEL_CELLS], line[LABEL_CELLS:])
+    return grid
 
 
 # How far back the confirm dialog looks for the same job (same provider, prompt and
@@ -162,7 +178,7 @@ class ConfirmSubmit(ModalScreen[bool]):
         label, variant = self.submit_label()
         with Vertical(id="confirm-box"):
             yield Static(Text(self.heading(), style="bold"), id="confirm-title")
-            yield Static(body, id="confirm-body")
+            yield Static(hanging(body), id="confirm-body")
             with Horizontal(id="confirm-buttons"):
                 yield Button(label, id="confirm-yes", variant=variant, compact=True)  # type: ignore[arg-type]
                 yield Button("Cancel (esc)", id="confirm-no", compact=True)
@@ -252,7 +268,7 @@ class ConfirmCompare(ConfirmSubmit):
         with Vertical(id="confirm-box"):
             yield Static(Text(self.heading(), style="bold"), id="confirm-title")
             yield Static(self.table(), id="confirm-compare")
-            yield Static(body, id="confirm-body")
+            yield Static(hanging(body), id="confirm-body")
             with Horizontal(id="confirm-buttons"):
                 yield Button(label, id="confirm-yes", variant=variant, compact=True)  # type: ignore[arg-type]
                 yield Button("Cancel (esc)", id="confirm-no", compact=True)
