@@ -12,7 +12,7 @@ import pytest
 from rich.cells import cell_len
 from textual.app import App, ComposeResult
 from textual.widgets import Sparkline, Static
-from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, wait_until
+from tui_helpers import CLOSED_MEDIA, FIXED_NOW, KEYED_ENV, fixed_clock, wait_until
 
 from seedance_tui.caps import CapStatus, Usage
 from seedance_tui.config import Settings, load_settings
@@ -35,7 +35,7 @@ def seeded_settings(tmp_path: Path) -> Settings:
     store = Store.open(db)
     seed_history(store, FIXED_NOW, media_base=CLOSED_MEDIA)
     store.close()
-    return load_settings(db=db, env={})
+    return load_settings(db=db, env=KEYED_ENV)  # keyed: each budget line is a budget, not "no key"
 
 
 def shown_lines(panel: CreditsPanel) -> dict[str, list[str]]:
