@@ -127,6 +127,13 @@ class Settings:
             raise MissingKeyError(provider, HOSTS[provider].env_key)
         return key
 
+    def keys_changed(self) -> None:
+        """A key was stored or removed while running (the dashboard's key dialog): each
+        provider's key is looked up again, in the same order, when next asked for."""
+        for section in self.providers.values():
+            section._found = None
+            section.lookup.forget()
+
     def key_fingerprint(self, provider: Provider) -> str | None:
         key = self.key(provider)
         return fingerprint(provider, key) if key else None

@@ -24,7 +24,7 @@ LAYERS: dict[str, dict[str, str]] = {
         "cycle_status": "f", "cycle_provider": "v", "cycle_sort": "s", "copy_url": "c",
         "open_video": "o", "download": "d", "rerun": "r", "poll_now": "p",
         "toggle_queue": "b", "gallery": "g", "focus_list": "escape", "quit": "q",
-        "compare": "ctrl+b",
+        "compare": "ctrl+b", "set_key": "K",
     },
     "task_list": {
         "cursor_up": "up,k", "cursor_down": "down,j", "page_up": "pageup",

@@ -169,6 +169,10 @@ class KeyLookup:
         self.env = dict(os.environ if env is None else env)
         self._file: dict[str, str] | None = None
 
+    def forget(self) -> None:
+        """A key was stored or removed meanwhile: the next lookup reads the file again."""
+        self._file = None
+
     def _stored(self) -> dict[str, str]:
         if self._file is None:
             self._file = read_keys_file()

@@ -7,6 +7,12 @@ the browser itself reports: the bytes the page's own websocket received contain 
 history's prompts, textual.js marked the terminal as written (`body.-first-byte`), and a
 screenshot of the page is a picture (many colours), not a blank or an error page.
 
+What the terminal shows is read from xterm.js's own buffer (its public `buffer.active`
+API): the page keeps its Terminal private, so TRAP_TERMINAL catches it when textual.js
+hands it to its fit add-on. From those rows the test checks that the app's top border
+is the terminal's first row (nothing cut at the page's top) and its footer the last, and
+that the credits panel has figures soon after the first frame.
+
 Skipped only when /usr/bin/chromium is missing (Debian's `chromium` package; `.ci/run`
 installs it). Set SEEDANCE_TUI_WEB_SCREENSHOT=PATH to keep the screenshot.
 """
@@ -56,6 +62,43 @@ CAPTURE_SOCKET = """
   };
 })();
 """
+
+# Runs before the page's scripts: the xterm.js Terminal textual.js makes, kept as
+# `window.__terminal` when its add-ons are given it (`addon._terminal = terminal`).
+TRAP_TERMINAL = """
+(() => {
+  Object.defineProperty(Object.prototype, "_terminal", {
+    configurable: true,
+    set(value) {
+      if (value && value.buffer && value.buffer.active && !window.__terminal) {
+        window.__terminal = value;
+      }
+      Object.defineProperty(this, "_terminal",
+                            {value, writable: true, configurable: true, enumerable: true});
+    },
+  });
+})();
+"""
+
+# The terminal's rows as text, and where its screen sits on the page.
+TERMINAL_ROWS = """
+(() => {
+  const terminal = window.__terminal;
+  if (!terminal) { return null; }
+  const buffer = terminal.buffer.active;
+  const rows = [];
+  for (let i = 0; i < terminal.rows; i++) {
+    const line = buffer.getLine(buffer.viewportY + i);
+    rows.push(line ? line.translateToString(true) : "");
+  }
+  const screen = document.querySelector(".xterm-screen").getBoundingClientRect();
+  return {rows, scrolled: buffer.viewportY, top: screen.top, bottom: screen.bottom,
+          pageHeight: window.innerHeight};
+})()
+"""
+# Seconds from the app's first frame to the credits panel's figures. The sums start at
+# mount beside the first frame and take milliseconds; generous for a loaded machine.
+CREDITS_WITHIN = 15.0
 
 # How many distinct colours a screenshot has (a blank page has one or two).
 COUNT_COLOURS = """
@@ -157,7 +200,39 @@ async def test_the_browser_shows_the_dashboards_task_list(served: str, chromium:
         tools = DevTools(ws)
         await tools.call("Page.enable")
         await tools.call("Page.addScriptToEvaluateOnNewDocument", source=CAPTURE_SOCKET)
+        await tools.call("Page.addScriptToEvaluateOnNewDocument", source=TRAP_TERMINAL)
         await tools.call("Page.navigate", url=served)
+        # The app's first frame in the terminal: its top row holds the task list's title.
+        shown = None
+        deadline = time.monotonic() + DEADLINE
+        while not (shown and any("Tasks" in row for row in shown["rows"])):
+            assert time.monotonic() < deadline, f"the terminal never showed the app: {shown}"
+            await asyncio.sleep(POLL_INTERVAL)
+            shown = await tools.evaluate(TERMINAL_ROWS)
+        first_frame = time.monotonic()
+        # Its figures soon after: a panel waiting for the engine stayed blank for seconds.
+        while not any("refunded" in row for row in shown["rows"]):
+            waited = time.monotonic() - first_frame
+            assert waited < CREDITS_WITHIN, (
+                f"no credits figures {waited:.1f} s after the first frame:\n"
+                + "\n".join(shown["rows"])
+            )
+            await asyncio.sleep(POLL_INTERVAL)
+            shown = await tools.evaluate(TERMINAL_ROWS)
+        # The whole app in the terminal, nothing scrolled off or cut at the page's top:
+        # its top border is the first row, its footer (drawn a moment after the first
+        # frame) the last, all inside the page.
+        deadline = time.monotonic() + DEADLINE
+        while "? Help" not in shown["rows"][-1]:
+            assert time.monotonic() < deadline, "no footer on the terminal's last row:\n" + (
+                "\n".join(shown["rows"])
+            )
+            await asyncio.sleep(POLL_INTERVAL)
+            shown = await tools.evaluate(TERMINAL_ROWS)
+        rows = shown["rows"]
+        assert shown["scrolled"] == 0, shown
+        assert rows[0].startswith("╭─ Tasks"), "\n".join(rows[:3])
+        assert shown["top"] >= 0 and shown["bottom"] <= shown["pageHeight"], shown
         received = ""
         deadline = time.monotonic() + DEADLINE
         while not any(p in received for p in prompts):

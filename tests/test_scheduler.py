@@ -383,9 +383,19 @@ def test_when_few_slots_remain_several_tasks_are_deferred_together() -> None:
     assert deferred == [f"t{i}" for i in range(6 - len(deferred), 6)]  # the newest
 
 
+def _submitted_lately(s: Scheduler, clock: Clock, count: int) -> None:
+    """`count` submissions spread over the last hour, all finished since: the rate at
+    which the scheduler expects fresh ones."""
+    for i in range(count):
+        task_id = f"done{i}"
+        s.track(target(task_id, clock.now - HOUR + (i + 0.5) * HOUR / count))
+        s.forget(task_id)
+
+
 def test_the_standing_reserve_is_spent_when_a_slot_frees_within_the_slack() -> None:
     clock = Clock()
     s = make(clock, reserve=1)
+    _submitted_lately(s, clock, 120)  # a fresh submission is all but sure to come
     s.track(target("t1", clock.now - 500))
     # 99 used, none leaving the window within a minute: the last slot waits for a
     # submission.
@@ -396,6 +406,70 @@ def test_the_standing_reserve_is_spent_when_a_slot_frees_within_the_slack() -> N
     # poll may have the slot left now.
     s.load_ledger(KEY, [clock.now - HOUR + 30] + [clock.now - 60] * 98)
     assert s.due_polls() == ["t1"]
+
+
+def test_a_poll_held_by_the_reserve_wakes_when_the_slack_releases_it() -> None:
+    # 99 of 100 used, the oldest leaving the window in 200 s: the last slot is kept for
+    # a submission until then less the slack (60 s), when a fresh submission could take
+    # the slot that frees instead. The poll goes at that moment, not when the slot frees.
+    clock = Clock()
+    start = clock.now
+    s = make(clock, reserve=1)
+    _submitted_lately(s, clock, 120)  # two a minute: the reserve never yields early
+    s.track(target("t1", start - 500))  # overdue: due now
+    s.load_ledger(KEY, [start - HOUR + 200] + [start - 60] * 98)
+    assert s.due_polls() == []
+    assert s.next_check("t1") == pytest.approx(start + 140)
+    assert s.next_wakeup() == pytest.approx(start + 140)
+    clock.now = s.next_wakeup()
+    assert drain(s, clock) == ["t1"]
+    # A submission arriving now still goes within the slack: when the oldest leaves.
+    assert s.submit_delay(KEY) == pytest.approx(60)
+
+
+def _reserve_case(submissions: int, *, polled_at: float) -> tuple[Scheduler, Clock]:
+    """99 of 100 used, the oldest leaving in 30 minutes; one task, submitted 200 s ago
+    and last seen pending `polled_at` seconds after its submission, is due now."""
+    clock = Clock()
+    s = make(clock, reserve=1)
+    _submitted_lately(s, clock, submissions)
+    submitted = clock.now - 200
+    s.track(target("t1", submitted, last_polled_at=submitted + polled_at))
+    s.load_ledger(KEY, [clock.now - HOUR + 1800] + [clock.now - 60] * 98)
+    return s, clock
+
+
+def test_the_reserve_yields_to_a_likely_finish_unless_submissions_are_frequent() -> None:
+    # Past its latest likely finish (180 s), the task is most likely done: held for a
+    # submission, its result would be seen half an hour late. With one submission an
+    # hour, a fresh one is unlikely to come and wait meanwhile: the poll takes the slot.
+    s, clock = _reserve_case(1, polled_at=150)
+    assert s.pacer.finish_chance(s._tasks["t1"], clock.now) > 0.95
+    assert drain(s, clock) == ["t1"]
+    assert s.submit_delay(KEY) == pytest.approx(1800)  # the slot went; one would wait
+    # Two submissions a minute: one is all but sure to come and wait half an hour.
+    s, clock = _reserve_case(120, polled_at=150)
+    assert s.due_polls() == []
+    assert s.submit_delay(KEY) == 0
+    assert s.next_check("t1") == pytest.approx(clock.now + 1800 - 60)  # the release
+
+
+def test_the_reserve_yields_when_the_poll_comes_to_outweigh_a_submission() -> None:
+    # Twenty submissions an hour, the task last seen pending at 178 s: at first a fresh
+    # submission waiting up to half an hour weighs more than the poll; as the release
+    # nears, the submission's risk shrinks with the time left and the poll's grows, so
+    # the reserve yields before the release. The wake-up says when, and at that moment
+    # the poll goes (not a moment earlier, and no busy loop).
+    s, clock = _reserve_case(20, polled_at=178)
+    start = clock.now
+    assert s.due_polls() == []
+    at = s.next_check("t1")
+    assert at is not None and start < at < start + 1800 - 60
+    assert s.next_wakeup() == pytest.approx(at)
+    clock.now = at - 1.0
+    assert s.due_polls() == []
+    clock.now = at
+    assert drain(s, clock) == ["t1"]
 
 
 def test_deferred_tasks_come_back_when_the_budget_is_easy_again() -> None:

@@ -35,6 +35,16 @@ COPIES = {
     "gallery-160x48": "test_tui_frames/test_snapshot_gallery_160x48",
     "help": "test_tui/test_snapshot_help",
     **{
+        f"{name}-{size}": f"test_tui_dialogs/test_snapshot_{name.replace('-', '_')}_{size}"
+        for name, sizes in (
+            ("first-start-no-key", ("80x24", "160x48")),
+            ("key-dialog", ("80x24",)),
+            ("duplicate-warning", ("80x24", "160x48")),
+            ("help", ("80x24", "160x48")),
+        )
+        for size in sizes
+    },
+    **{
         f"{name}-{size}": f"test_tui_form/test_snapshot_form[{name}-{size}]"
         for name in ("form-nanophoto", "form-seedance15pro", "form-i2v-seedance15pro")
         for size in ("80x24", "160x48")

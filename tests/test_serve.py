@@ -186,3 +186,16 @@ async def test_the_screenshot_command_creates_its_folder(tmp_path, monkeypatch) 
             pilot, lambda: any(n.title == "Screenshot" for n in app._notifications), "told"
         )
     assert all(n.severity != "error" for n in app._notifications)
+
+
+def test_the_page_serves_its_own_font_and_asks_nothing_off_this_machine(served: int) -> None:
+    """The terminal's font comes from textual-serve's static folder (no Google Fonts
+    request), and the terminal opens once it is loaded: cells measured for the font the
+    rows are drawn in, so the first row is not cut at the page's top."""
+    page = httpx.get(f"http://127.0.0.1:{served}/").text
+    assert "googleapis" not in page and "https://" not in page.split("<body")[0]
+    font = re.search(r'url\("([^"]+RobotoMono-VariableFont_wght\.ttf)"\)', page)
+    assert font, "no @font-face for Roboto Mono"
+    answer = httpx.get(httpx.URL(f"http://127.0.0.1:{served}/").join(font.group(1)))
+    assert answer.status_code == 200 and len(answer.content) > 10_000
+    assert "document.fonts.load" in page and "openTerminal(event)" in page

@@ -739,6 +739,26 @@ def test_pending_is_what_is_sent_and_not_finished_oldest_first(store) -> None:
     assert [t.id for t in store.pending()] == [earlier.id, later.id]
 
 
+def test_same_jobs_are_the_recent_tasks_of_that_very_job_newest_first(store) -> None:
+    spec = job("a koi pond at dawn")
+    older = store.create_intent(spec, estimate=4, key_fingerprint="fp", now=NOW - 600)
+    newer = store.create_intent(spec, estimate=4, key_fingerprint="fp", now=NOW - 60)
+    store.record_refusal(newer.id, TaskStatus.REJECTED, "no", NOW - 59)
+    store.create_intent(spec, estimate=4, key_fingerprint="fp", now=NOW - 7200)  # too old
+    # One thing differs each: a field, the provider, the prompt (by a letter, by case).
+    store.create_intent(JobSpec(Provider.NANOPHOTO, spec.prompt, duration="4"), estimate=2,
+                        key_fingerprint="fp", now=NOW - 30)  # fmt: skip
+    store.create_intent(job(spec.prompt, Provider.SEEDANCE15PRO), estimate=65,
+                        key_fingerprint="fp", now=NOW - 30)  # fmt: skip
+    store.create_intent(job("a koi pond at dawn."), estimate=4, key_fingerprint="fp", now=NOW)
+    store.create_intent(job("A koi pond at dawn"), estimate=4, key_fingerprint="fp", now=NOW)
+    same = store.same_jobs(spec, NOW - 3600)
+    assert [t.id for t in same] == [newer.id, older.id]
+    assert same[0].status is TaskStatus.REJECTED and same[1].spec == spec
+    assert store.same_jobs(spec, NOW - 59) == []
+    assert store.same_jobs(job("nothing like it"), NOW - 3600) == []
+
+
 @pytest.fixture
 def tied(store) -> StoreBackend:
     store.bulk_import(reversed(tied_tasks()))  # inserted in another order than the time sort

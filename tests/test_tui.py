@@ -19,6 +19,7 @@ from textual.widgets import Input, TextArea
 from tui_helpers import (
     CLOSED_MEDIA,
     FIXED_NOW,
+    KEYED_ENV,
     fixed_clock,
     noted,
     notes,
@@ -199,7 +200,8 @@ async def test_invalid_fields_are_marked_inline_and_submitting_is_refused(seeded
 async def test_keys_typed_just_before_ctrl_s_are_in_the_job(seeded_settings):
     """A fast typist (or a paste, or tmux send-keys) queues keys faster than they are
     handled: ctrl+s must not overtake the characters typed before it."""
-    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    keyed = load_settings(db=seeded_settings.db_path, env=KEYED_ENV)
+    app = SeedanceApp(keyed, clock=fixed_clock, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("n")
         text = "lanterns over a harbor at night"

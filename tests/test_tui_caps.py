@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from textual.app import App, ComposeResult
-from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, wait_until
+from tui_helpers import CLOSED_MEDIA, FIXED_NOW, KEYED_ENV, fixed_clock, wait_until
 
 from seedance_tui.caps import report
 from seedance_tui.config import Settings, load_settings
@@ -41,7 +41,7 @@ def seeded(tmp_path: Path, utc) -> Settings:
     store = Store.open(db)
     seed_history(store, FIXED_NOW, media_base=CLOSED_MEDIA)
     store.close()
-    settings = load_settings(db=db, env={})
+    settings = load_settings(db=db, env=KEYED_ENV)
     settings.providers[Provider.NANOPHOTO].daily_cap = 20
     settings.providers[Provider.NANOPHOTO].monthly_cap = 240
     settings.providers[Provider.SEEDANCE15PRO].monthly_cap = 1500

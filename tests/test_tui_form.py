@@ -13,7 +13,7 @@ import pytest
 from conftest import run_cli
 from rich.cells import cell_len
 from textual.widgets import Button, Checkbox, Input, TextArea
-from tui_helpers import CLOSED_MEDIA, FIXED_NOW, fixed_clock, noted, notes, wait_until
+from tui_helpers import CLOSED_MEDIA, FIXED_NOW, KEYED_ENV, fixed_clock, noted, notes, wait_until
 
 from seedance_tui import jobs
 from seedance_tui.config import Settings, load_settings
@@ -25,6 +25,7 @@ from seedance_tui.store import Store
 from seedance_tui.store.rows import this_submitter
 from seedance_tui.tui.app import SeedanceApp
 from seedance_tui.tui.form import ASPECT_FROM_IMAGE, Choice, FieldError, FittedLine, JobForm
+from seedance_tui.tui.key_dialog import KeyDialog
 from seedance_tui.tui.prompt_history import PromptHistory, recent_prompts
 from seedance_tui.tui.screens import ConfirmCompare, ConfirmSubmit
 from seedance_tui.tui.task_list import TaskList
@@ -34,12 +35,12 @@ IMAGE = "https://cdn.example.com/frame.png"
 
 @pytest.fixture
 def seeded_settings(tmp_path: Path) -> Settings:
-    """No keys; the 48 deterministic demo tasks."""
+    """Test keys (never sent: no simulator); the 48 deterministic demo tasks."""
     db = tmp_path / "seeded.db"
     store = Store.open(db)
     seed_history(store, FIXED_NOW, media_base=CLOSED_MEDIA)
     store.close()
-    return load_settings(db=db, env={})
+    return load_settings(db=db, env=KEYED_ENV)  # keyed: ctrl+s reaches the confirm
 
 
 def painted(widget) -> str:
@@ -141,7 +142,8 @@ async def test_after_a_submit_the_list_has_the_focus_and_n_starts_from_the_defau
 
 
 async def test_a_failed_or_cancelled_submit_keeps_the_form(seeded_settings):
-    """No key for nanophoto: the engine refuses before sending; every field stays."""
+    """Cancelled in the confirm dialog, or with no key for the provider (ctrl+s asks for
+    one instead, and is cancelled too): every field stays."""
     app = noted(SeedanceApp(seeded_settings, clock=fixed_clock, poll=False))
     async with app.run_test(size=(80, 24)) as pilot:
         form = app.query_one(JobForm)
@@ -149,14 +151,24 @@ async def test_a_failed_or_cancelled_submit_keeps_the_form(seeded_settings):
         app.query_one("#duration", Choice).value = "12"
         await pilot.pause()
         before = form.state()
-        await pilot.press("ctrl+s", "escape")  # cancelled in the confirm dialog
-        assert not isinstance(app.screen, ConfirmSubmit)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmSubmit))
+        await pilot.press("escape")  # cancelled in the confirm dialog
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmSubmit))
         assert form.state() == before
-        await pilot.press("ctrl+s", "enter")
-        await wait_until(
-            pilot, lambda: any(n.title == "Not submitted" for n in notes(app)), "refused"
-        )
-        await wait_until(pilot, lambda: not form.submitting)
+    unkeyed = load_settings(db=seeded_settings.db_path, env={})
+    app = noted(SeedanceApp(unkeyed, clock=fixed_clock, poll=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = app.query_one(JobForm)
+        await pilot.press("n", *"lanterns over a harbor")
+        app.query_one("#duration", Choice).value = "12"
+        await pilot.pause()
+        before = form.state()
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, KeyDialog), "the key dialog")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, KeyDialog))
+        assert not form.submitting
         assert form.state() == before
         assert app.query_one("#prompt", TextArea).text == "lanterns over a harbor"
 
@@ -177,7 +189,7 @@ async def test_a_job_the_server_refuses_keeps_the_form(live_settings, sim):
         await pilot.pause()
         before = form.state()
         await pilot.press("ctrl+s", "enter")
-        await wait_until(pilot, lambda: any(n.title == "Not accepted" for n in notes(app)))
+        await wait_until(pilot, lambda: any(n.title == "Job rejected" for n in notes(app)))
         await wait_until(pilot, lambda: not form.submitting)
         [task] = Store.open(live_settings.db_path).list(None, limit=None)
         assert task.status is TaskStatus.REJECTED
@@ -347,7 +359,7 @@ async def test_the_forms_hints_name_the_key_bound_now(seeded_settings):
         assert str(button.label) == "Submit  ctrl+g"
         await pilot.press("n", *"a heron in fog", "ctrl+g")
         assert isinstance(app.screen, ConfirmSubmit)
-    default = SeedanceApp(load_settings(db=seeded_settings.db_path, env={}), poll=False,
+    default = SeedanceApp(load_settings(db=seeded_settings.db_path, env=KEYED_ENV), poll=False,
                           clock=fixed_clock)  # fmt: skip
     async with default.run_test(size=(80, 24)):
         assert "ctrl+s submits" in default.query_one("#prompt", TextArea).placeholder

@@ -184,6 +184,7 @@ async def test_an_eta_has_its_own_column_or_none(tmp_path, size):
         assert "eta" not in header(tasks).split()  # nothing renders: no empty column
         rendering = dataclasses.replace(tasks.task_at(1), status=TaskStatus.PROCESSING,
                                         created_at=FIXED_NOW - 40)  # fmt: skip
+
         def eta(task_id: str) -> float:
             return FIXED_NOW + 65
 
@@ -288,8 +289,23 @@ async def test_the_detail_pane_reads_at_80x24(tmp_path):
         await settle(pilot)
         task = app.query_one(TaskList).selected
         lines = pane_lines(app)
-        labels = {"status", "error", "timing", "render", "credits", "compare", "prompt",
-                  "params", "image", "video", "file", "library", "task id", "created", ""}
+        labels = {
+            "status",
+            "error",
+            "timing",
+            "render",
+            "credits",
+            "compare",
+            "prompt",
+            "params",
+            "image",
+            "video",
+            "file",
+            "library",
+            "task id",
+            "created",
+            "",
+        }
         for line in lines:
             label = line[:8].strip()
             assert label in labels, f"a label cut or wrapped: {line!r}"
@@ -307,7 +323,11 @@ def test_middle_cut_keeps_the_host_and_the_file_name():
     url = "https://cdn.example.com/media/2027/01/15/task_76ba0e2ea51b.mp4"
     assert middle_cut(url, 200) == url
     cut = middle_cut(url, 36)
-    assert cell_len(cut) <= 36 and cut.startswith("cdn.example") and cut.endswith("/task_76ba0e2ea51b.mp4")
+    assert (
+        cell_len(cut) <= 36
+        and cut.startswith("cdn.example")
+        and cut.endswith("/task_76ba0e2ea51b.mp4")
+    )
     assert cell_len(middle_cut("ab\u202e" + "c" * 80, 20)) <= 20
 
 

@@ -16,6 +16,7 @@ from textual.widgets import Checkbox, Input, ProgressBar, Static, TextArea
 from tui_helpers import (
     CLOSED_MEDIA,
     FIXED_NOW,
+    KEYED_ENV,
     fixed_clock,
     footer_keys,
     noted,
@@ -102,7 +103,7 @@ async def test_a_keymap_can_move_a_key_a_multiplexer_claims(seeded_db):
     from seedance_tui.tui.screens import ConfirmSubmit
 
     save_setting("keymap.submit", "ctrl+g")
-    settings = load_settings(db=seeded_db, env={})
+    settings = load_settings(db=seeded_db, env=KEYED_ENV)
     app = SeedanceApp(settings, clock=fixed_clock, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("n", *"a heron in fog")

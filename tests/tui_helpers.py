@@ -22,6 +22,10 @@ FIXED_NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 # dashboard tries to read from a link fails the same way on every machine (a demo
 # running on its own port would otherwise serve it).
 CLOSED_MEDIA = "http://127.0.0.1:1"
+# Keys for settings whose jobs reach the confirm dialog: without a key for its provider,
+# ctrl+s opens the key dialog instead. Not secrets; nothing is sent with them unless a
+# test points the providers at the simulator.
+KEYED_ENV = {"NANOPHOTO_API_KEY": "sk-test-nano-0000", "SEEDANCE15PRO_API_KEY": "sk-test-seed-0000"}
 # Long enough for a busy 2-core machine; only a broken condition ever waits this long.
 DEADLINE = 30.0
 

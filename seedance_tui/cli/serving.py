@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -83,6 +84,12 @@ def _server_class() -> type:
 # Where the dashboard's first screen arrives: the terminal takes the keyboard at once
 # (textual-serve's page leaves it unfocused until clicked) and, until then, the page says
 # what it waits for and what to press.
+#
+# The terminal opens once its font is loaded: xterm.js measures a cell when it opens and
+# sizes its rows from that; a font arriving later (the page asked Google Fonts for it)
+# draws taller glyphs in rows measured for the fallback font, and the app's first row
+# is cut at the page's top. textual-serve ships the font in its static folder: it is
+# served from there, so the page also sends no request off this machine.
 PAGE_SCRIPT = """
 <script>
   (function () {
@@ -95,9 +102,32 @@ PAGE_SCRIPT = """
     }).observe(document.body, { attributes: true, attributeFilter: ["class"] });
     window.addEventListener("focus", focusTerminal);
     document.addEventListener("keydown", focusTerminal, { once: true });
+    var openTerminal = window.onload;  // textual.js's: opens the terminal, connects
+    if (openTerminal && document.fonts) {
+      window.onload = function (event) {
+        var loaded = document.fonts.load('16px "Roboto Mono"');
+        var waited = new Promise(function (done) { setTimeout(done, 3000); });
+        Promise.race([loaded, waited]).catch(function () {}).then(function () {
+          openTerminal(event);
+        });
+      };
+    }
   })();
 </script>
 """
+PAGE_FONT = """
+<style>
+  @font-face {
+    font-family: "Roboto Mono";
+    src: url("{{ config.static.url }}fonts/RobotoMono-VariableFont_wght.ttf") format("truetype");
+    font-weight: 100 700;
+    font-style: normal;
+  }
+</style>
+"""
+GOOGLE_FONTS = re.compile(
+    r'\s*<link\s+rel="stylesheet"\s+href="https://fonts\.googleapis\.com[^>]*/>'
+)
 PAGE_HINT = (
     '<div class="seedance-hint" style="font-size: 13px; opacity: 0.8; margin-top: 12px">'
     "starting the dashboard… it takes the keyboard as soon as it shows "
@@ -106,8 +136,9 @@ PAGE_HINT = (
 
 
 def page_template(folder: Path) -> Path:
-    """textual-serve's page, as its installed version ships it, with PAGE_SCRIPT and
-    PAGE_HINT added; written to `folder` (the server's templates folder)."""
+    """textual-serve's page, as its installed version ships it, with its font served
+    locally (PAGE_FONT in place of the Google Fonts link), PAGE_SCRIPT and PAGE_HINT
+    added; written to `folder` (the server's templates folder)."""
     import textual_serve
 
     original = Path(textual_serve.__file__).parent / "templates" / "app_index.html"
@@ -115,6 +146,8 @@ def page_template(folder: Path) -> Path:
     marker = "<div>{{ application.name or 'Textual Application' }}</div>"
     if marker in page:
         page = page.replace(marker, f"<div>{marker}{PAGE_HINT}</div>", 1)
+    page = GOOGLE_FONTS.sub("", page, count=1)
+    page = page.replace("</head>", PAGE_FONT + "</head>", 1)
     page = page.replace("</body>", PAGE_SCRIPT + "</body>", 1)
     target = folder / "app_index.html"
     target.write_text(page, encoding="utf-8")

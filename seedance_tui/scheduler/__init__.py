@@ -11,8 +11,10 @@ Policy in brief:
   loaded from the shared ledger and extended by every request recorded. Submissions
   come first: polls never spend the share waiting submissions need, nor a small
   standing reserve, unless as many requests leave the window within `submit_slack`
-  (a fresh submission may wait that long for one). No key gets more than `burst`
-  requests in one second.
+  (a fresh submission may wait that long for one), or the poll saves more waiting in
+  expectation than it may cost (a likely finish seen now against a fresh submission,
+  at the last hour's rate, coming before the reserve's release). No key gets more than
+  `burst` requests in one second.
 * **When to poll.** Render times are learned per profile (provider, resolution,
   duration, audio) as a bounded window of recent observations blended with a prior from
   the docs ("typically 1-3 minutes", longer for high resolution and long clips). The

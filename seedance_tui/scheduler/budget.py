@@ -141,14 +141,24 @@ class KeyBudget:
         submission may wait that long for one of those)."""
         if self.limit is None:
             return 0
+        return self.waiting_submissions + max(0, self._standing() - self._leaving_soon(now))
+
+    def _standing(self) -> int:
+        """The standing reserve before any request nears its end in the window."""
+        if self.limit is None:
+            return 0
         standing = self.standing
         if standing is None:
             standing = max(1, round(self.limit * DEFAULT_RESERVE_FRACTION))
-        standing = min(standing, self.limit // 2)
-        if standing and self.submit_slack > 0:
-            leaving = expired(self.window, now + self.submit_slack, self.span)
-            standing = max(0, standing - leaving)
-        return self.waiting_submissions + standing
+        return min(standing, self.limit // 2)
+
+    def _leaving_soon(self, now: float) -> int:
+        """Requests leaving the window within `submit_slack` of `now` (each releases one
+        request of the standing reserve). A request made at t counts here from
+        t + span - submit_slack on: the same sum `slot_time` wakes up at."""
+        if self.submit_slack <= 0:
+            return 0
+        return expired(self.window, now, self.span - self.submit_slack)
 
     def free(self, now: float, keep: int, handed_out: list[float]) -> float:
         """Requests that may be sent now leaving `keep` unspent (inf: no limit; 0: paused)."""
@@ -174,8 +184,14 @@ class KeyBudget:
         late = [at for at in self.in_flight(handed_out, now) if at > now - BURST_SPAN]
         return sorted(self.window[start:] + late)
 
-    def slot_time(self, now: float, keep: int, handed_out: list[float]) -> float:
-        """Earliest time one request may be sent leaving `keep` unspent (inf: not by expiry)."""
+    def slot_time(
+        self, now: float, keep: int, handed_out: list[float], *, standing: int = 0
+    ) -> float:
+        """Earliest time one request may be sent leaving `keep` unspent (inf: not by expiry).
+
+        `standing` of `keep` is what is left of the standing reserve now (see `reserved`):
+        it shrinks by one as each further request comes within `submit_slack` of leaving
+        the window, so the request may go at such a moment too, before any slot frees."""
         self.trim(now)
         start = max(now, self.paused_until)
         start = max(start, self.spaced_slot(start, handed_out))
@@ -185,12 +201,23 @@ class KeyBudget:
         if self.limit is None:
             return start
         times = self.counted(handed_out, now)
-        must_expire = len(times) + keep + 1 - self.limit
-        if must_expire <= 0:
-            return start
-        if must_expire > len(times):
-            return math.inf
-        return max(start, times[must_expire - 1] + self.span)
+        leaving = self._leaving_soon(now) if self.submit_slack > 0 else 0
+        best = math.inf
+        for released in range(0, max(0, min(standing, keep)) + 1):
+            at = start
+            if released:
+                i = leaving + released - 1
+                if i >= len(self.window):
+                    break
+                # The same sum `_leaving_soon` compares against: no wake-up a hair early.
+                at = max(at, self.window[i] + (self.span - self.submit_slack))
+            must_expire = len(times) + keep - released + 1 - self.limit
+            if must_expire > len(times):
+                continue
+            if must_expire > 0:
+                at = max(at, times[must_expire - 1] + self.span)
+            best = min(best, at)
+        return best
 
     def state(self, now: float, *, tight: bool, deferred: int) -> BudgetState:
         """What is left now, for display; `tight` and `deferred` are the key's plan."""

@@ -22,6 +22,7 @@ from .pacing import (
 from .tasks import PollTarget, Tracked
 
 PLAN_REUSE = 1.0  # seconds a key's plan is reused while nothing changes
+YIELD_STEPS = 24  # bisection steps for the moment the reserve yields to a poll
 
 
 class Scheduler:
@@ -326,9 +327,65 @@ class Scheduler:
         return plan
 
     def _keep(self, tracked: Tracked, budget: KeyBudget, now: float) -> int:
-        """Requests a poll of this task must leave unspent: a poll the user asked for
-        may use the standing reserve, never the share of waiting submissions."""
-        return budget.waiting_submissions if tracked.forced else budget.reserved(now)
+        """Requests a poll of this task must leave unspent now: a poll the user asked for
+        may use the standing reserve, never the share of waiting submissions; so may a
+        poll the reserve yields to (see `_reserve_yields_at`)."""
+        if (
+            tracked.forced
+            or self._reserve_yields_at(tracked, budget, now, now, search=False) <= now
+        ):
+            return budget.waiting_submissions
+        return budget.reserved(now)
+
+    def _reserve_yields_at(
+        self, tracked: Tracked, budget: KeyBudget, now: float, start: float, *, search: bool = True
+    ) -> float:
+        """The first moment from `start` on at which a poll of this task may take the
+        standing reserve before it is released anyway (inf: not before then; without
+        `search`, inf unless that moment is `start` itself).
+
+        The reserve is kept so that a fresh submission need not wait for a slot, until a
+        request comes within `submit_slack` of leaving the window (its release). Until
+        then it goes where it saves more waiting, in expectation: held, this poll waits
+        for the release, and its task's result, if finished (by the chance the poll
+        finds it so), is seen that much later; taken, the first fresh submission to come
+        before the release (at the last hour's rate of submissions) waits from its
+        arrival until the slot after the release frees, where it would have gone at
+        once. A check of a task that is most likely done does not wait minutes for a
+        submission that probably never comes; a long-shot check leaves the slot to a
+        submission that likely will. The poll's side grows and the submission's shrinks
+        as the release nears, so the moment is found by bisection."""
+        waiting = budget.waiting_submissions
+        keep = budget.reserved(now)
+        if budget.limit is None or waiting > 0 or keep <= waiting:
+            return math.inf
+        handed_out = self._handed_out(tracked.target.budget_key)
+        budget.trim(now)
+        if len(budget.window) + len(budget.in_flight(handed_out, now)) + keep < budget.limit:
+            return math.inf  # a slot is free beside the reserve: nothing to decide
+        released = budget.slot_time(now, keep, handed_out, standing=keep - waiting)
+        start = max(now, start)
+        if not released > start:
+            return math.inf  # released by then: no need to take it
+        rate = sum(1 for at, _p in budget.recent_jobs if at > now - HOUR) / HOUR
+        slack = budget.submit_slack
+
+        def takes(at: float) -> bool:
+            held = self.pacer.finish_chance(tracked, at) * (released - at)
+            return held > _first_arrival_wait(rate, released - at, slack)
+
+        if takes(start):
+            return start
+        if not search:
+            return math.inf
+        lo, hi = start, released
+        for _ in range(YIELD_STEPS):
+            mid = (lo + hi) / 2.0
+            if takes(mid):
+                hi = mid
+            else:
+                lo = mid
+        return hi if hi < released and takes(hi) else math.inf
 
     def due_polls(self) -> list[str]:
         """Task ids to poll now. Each is rescheduled as if polled; report results after.
@@ -380,9 +437,20 @@ class Scheduler:
         if key not in plans:
             plans[key] = self._plan(key, now)
         budget = self._budget(key)
-        keep = self._keep(tracked, budget, now)
         due = self.pacer.due_at(task_id, tracked, plans[key])
-        return max(due, budget.slot_time(now, keep, self._handed_out(key)))
+        handed_out = self._handed_out(key)
+        waiting = budget.waiting_submissions
+        if tracked.forced:
+            return max(due, budget.slot_time(now, waiting, handed_out))
+        keep = budget.reserved(now)
+        # Of `keep`, the standing reserve is released as requests near their end in the
+        # window (see `KeyBudget.reserved`): the poll may go then, not only once a slot
+        # frees; or earlier, should the reserve yield to it.
+        slot = budget.slot_time(now, keep, handed_out, standing=keep - waiting)
+        yields = self._reserve_yields_at(tracked, budget, now, due)
+        if yields < slot:
+            slot = max(yields, budget.slot_time(now, waiting, handed_out))
+        return max(due, slot)
 
     def eta(self, task_id: str) -> float | None:
         """Expected finish (epoch seconds), given the task was pending at its last poll.
@@ -415,3 +483,14 @@ class Scheduler:
                     times.append(now + delay)
         finite = [t for t in times if math.isfinite(t)]
         return min(finite) if finite else None
+
+
+def _first_arrival_wait(rate: float, span: float, slack: float) -> float:
+    """Expected wait of the first of Poisson arrivals (`rate` per second) in the next
+    `span` seconds, each waiting until `span + slack` from now: the integral over x in
+    [0, span] of rate * exp(-rate * x) * (span + slack - x)."""
+    if rate <= 0.0 or span <= 0.0:
+        return 0.0
+    come = -math.expm1(-rate * span)  # chance one comes at all
+    early = (come - rate * span * math.exp(-rate * span)) / rate  # E[x; x < span]
+    return (span + slack) * come - early

@@ -269,6 +269,12 @@ class StoreBackend(Protocol):
         """Tasks `submitting` or `processing`, oldest first."""
         ...
 
+    def same_jobs(self, spec: JobSpec, since: float) -> list[Task]:
+        """Tasks created at or after `since` whose job is `spec` — the same provider, the
+        same prompt and every field alike — in any status, newest first (what the
+        dashboard's duplicate-spend guard asks before a submission)."""
+        ...
+
     def list(
         self,
         filter: Filter | None = None,

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from ..models import PENDING_STATUSES, Task, from_iso, iso
+from ..models import PENDING_STATUSES, JobSpec, Task, from_iso, iso
 from .connection import Connection
 from .errors import TaskNotFoundError
 from .interface import Filter, search_words
@@ -114,6 +114,17 @@ class Queries(Connection):
             f"{SELECT_TASKS} WHERE status IN ({marks}) ORDER BY created_at",
             [s.value for s in PENDING_STATUSES],
         )
+
+    def same_jobs(self, spec: JobSpec, since: float) -> list[Task]:
+        # The prompt and provider narrow it in SQL; the fields (a JSON column, written
+        # by one code path but compared as text differently by each backend) in Python,
+        # as specs: the stored spec is the validated one, as the form's job is.
+        rows = self._tasks(
+            f"{SELECT_TASKS} WHERE created_at >= ? AND provider = ? AND prompt = ? "
+            "ORDER BY created_at DESC, id DESC",
+            (iso(since), spec.provider.value, spec.prompt),
+        )
+        return [task for task in rows if task.spec == spec]
 
     def list(
         self,

@@ -109,7 +109,7 @@ class SeedanceApp(App[int]):
         self._apply_theme()
         # Textual does not wait for the default screen to be mounted: wait here, so the
         # app counts as running (the first frame, Pilot, a ready callback) only with the
-        # dashboard whole, and keys sent at once are not dropped as typed too early.
+        # dashboard whole.
         await self.dashboard.mounted.wait()
 
     @property
@@ -122,9 +122,9 @@ class SeedanceApp(App[int]):
     def announce_ready(self) -> None:
         """From here on keys are taken (the dashboard gave the list the focus just before:
         that focus change is queued ahead of every key read from now on); keys read
-        before were typed blind and are dropped (typeahead.py). Said with a message (for
-        Pilot's message_hook), and in the file $SEEDANCE_TUI_READY_FILE names (for a
-        script in a terminal)."""
+        before are let go now, in order, behind that focus change (typeahead.py). Said
+        with a message (for Pilot's message_hook), and in the file
+        $SEEDANCE_TUI_READY_FILE names (for a script in a terminal)."""
         ready = DashboardReady()
         self.key_order.ready(ready.time)
         self.post_message(ready)
@@ -159,28 +159,16 @@ class SeedanceApp(App[int]):
 
     async def on_event(self, event: events.Event) -> None:
         """Typed keys and pastes one at a time, in order, each after the last took effect;
-        those read before the dashboard was ready are dropped (typeahead.py)."""
+        those read before the dashboard was ready wait for it (typeahead.py)."""
         if not is_typed(event):
             await super().on_event(event)
             return
-        reported = self.key_order.dropped
-        if not await self.key_order.on_event(event) and not reported and self.key_order.dropped:
-            self.call_after_refresh(self._report_dropped_keys)
+        await self.key_order.on_event(event)
 
     @on(KeyRoundTrip)
     def _key_round_trip(self, message: KeyRoundTrip) -> None:
         message.stop()
         self.key_order.round_trip_done(message)
-
-    def _report_dropped_keys(self) -> None:
-        count, self.key_order.dropped = self.key_order.dropped, 0
-        self.notify(
-            f"{count} key{'s' if count > 1 else ''} typed while the dashboard was starting "
-            "did nothing: type once the task list shows.",
-            title="Keys ignored",
-            severity="warning",
-            markup=False,
-        )
 
     def typing_hides(self, action: str) -> bool:
         """Does a text field with the focus take this action's key as a character?"""

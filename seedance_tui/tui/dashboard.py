@@ -39,6 +39,7 @@ from .downloads import DownloadFlow, Downloads, DownloadStrip, PollChecks, open_
 from .footer import KeyFooter
 from .form import JobForm
 from .gallery import GalleryScreen
+from .key_dialog import KeyFlow, NoKeyNotice
 from .keys import APP_BINDINGS
 from .messages import (
     CreditsComputed,
@@ -111,11 +112,14 @@ class DashboardScreen(Screen[None]):
         self.detail = DetailPane(id="detail", frames=self.frame_source)
         self.form = JobForm(self.settings, prompts=partial(recent_prompts, self.store), id="form")
         self.credits = CreditsPanel(id="credits")
+        self.key_notice = NoKeyNotice(id="no-key")
+        self.key_notice.display = False  # until the keys were looked up (start_engine)
         # Titles and settings before the first frame, which shows them.
         self.form.border_title = "New job"
         self.credits.border_title = "Credits"
         self.search_input.cursor_blink = app.cursor_blink_enabled
         self.credits_flow = CreditsFlow(self, self.credits)
+        self.key_flow = KeyFlow(self, self.key_notice)
 
     # -- layout ------------------------------------------------------------------------
 
@@ -123,6 +127,7 @@ class DashboardScreen(Screen[None]):
         self._apply_breakpoint()
         with Horizontal(id="main"):
             with Vertical(id="tasks-column"):
+                yield self.key_notice
                 tasks_box = Vertical(id="tasks-box")
                 tasks_box.border_title = "Tasks"
                 with tasks_box:
@@ -152,8 +157,11 @@ class DashboardScreen(Screen[None]):
         try:
             self.task_list.focus()
             self._show_list_state()
-            # The first frame shows the list; the engine (and its HTTP stack) and the
-            # credits scan come right after it.
+            # The credits are summed in a thread from now on, beside the first frame:
+            # they need the history only, not the engine (its HTTP stack takes a while
+            # to import), so the panel is not left empty behind it. The engine comes
+            # right after the first frame.
+            self.credits_flow.recount()
             self.call_after_refresh(self.start_engine)
             self.set_interval(1.0, self._tick)
             self.dashboard_app.announce_ready()
@@ -172,8 +180,8 @@ class DashboardScreen(Screen[None]):
         if self.bridge.engine is not None:
             return
         self.dashboard_app.engine = self.bridge.start(self)
+        self.key_flow.refresh_notice()  # the engine's client looked the keys up just now
         self.credits_flow.show_budget()
-        self.credits_flow.recount()
 
     @property
     def engine(self):
@@ -301,7 +309,9 @@ class DashboardScreen(Screen[None]):
             label.append("nothing to search for", "bold yellow")
         else:
             # Narrow: short names, so the sort still shows.
-            label.append(f"{total:,} · {self.query_state.summary(short=not self.has_class('-wide'))}")
+            label.append(
+                f"{total:,} · {self.query_state.summary(short=not self.has_class('-wide'))}"
+            )
         show_text(self.query_label, label)
 
     def set_search(self, text: str) -> None:
@@ -479,6 +489,9 @@ class DashboardScreen(Screen[None]):
         key = self.form.key_hint("submit")  # the key bound now, after the [keymap]
         then = f" and press {key}" if key else ""
         self.notify(f"Form filled from {task.short_id}: check it{then}", title="Re-run")
+
+    def action_set_key(self) -> None:
+        self.key_flow.open()
 
     def action_poll_now(self) -> None:
         self.poll_checks.ask(self.selected_task)

@@ -152,7 +152,8 @@ class ComparePair(Horizontal):
             return
         bests = pair_bests(pair)
         self.captions = [
-            pair_caption(m, now, this=m.id == this_id, best=b) for m, b in zip(pair, bests, strict=True)
+            pair_caption(m, now, this=m.id == this_id, best=b)
+            for m, b in zip(pair, bests, strict=True)
         ]
         for caption_widget, caption in zip(self.query(".pair-caption").results(Static),
                                            self.captions, strict=True):  # fmt: skip
@@ -242,7 +243,9 @@ class DetailPane(VerticalScroll, can_focus=False):
         self.query_one(ComparePair).show(pair, task.id if task else None, now)
         if self.frames is not None:
             # A compare shows both frames in its pair; a narrow pane shows none beside.
-            self.query_one("#detail-frame", FrameView).show_task(task if wide and not pair else None)
+            self.query_one("#detail-frame", FrameView).show_task(
+                task if wide and not pair else None
+            )
         if task is None:
             body.update(Text("No task selected.", style="dim"))
             if self.border_title != "Task":

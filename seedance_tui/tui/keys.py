@@ -95,6 +95,13 @@ APP_BINDINGS: list[Binding] = identified(
             tooltip="Pause or resume the batch queue (jobs queued by `submit --batch`)",
         ),
         Binding("g", "gallery", "Gallery", tooltip="A grid of the history's frames"),
+        Binding(
+            "K",
+            "set_key",
+            "API key",
+            show=False,
+            tooltip="Paste a provider's API key (stored as `seedance-tui key set` stores it)",
+        ),
         Binding("escape", "focus_list", "Task list", tooltip="Back to the task list"),
         Binding(
             "q",
@@ -154,6 +161,12 @@ HELP_BINDINGS: list[Binding] = identified(
     ]
 )
 
+# The confirm dialog when the same job was sent recently: enter cancels (the focus is on
+# Cancel) and no letter submits; tab to the submit button, then enter, sends it again.
+DUPLICATE_HELP: list[Binding] = [
+    Binding("tab,enter", "submit_again", "Send a recent job again (tab to its button, enter)"),
+]
+
 COMMANDS: list[Command] = [
     Command("Submit job", "Check the form, show the cost and ask to confirm", "submit"),
     Command(
@@ -176,6 +189,11 @@ COMMANDS: list[Command] = [
     Command("Re-run task", "Fill the form with the selected task's job", "rerun"),
     Command("Poll now", "Check the selected task now, if the rate budget allows", "poll_now"),
     Command("Gallery", "A grid of the history's frames", "gallery"),
+    Command(
+        "Set an API key",
+        "Paste a provider's key: stored in the OS keyring or a 0600 file, used at once",
+        "set_key",
+    ),
     Command("Key bindings", "Show every key binding", "help"),
 ]
 
@@ -184,7 +202,7 @@ HELP_SECTIONS: list[tuple[str, list[Binding]]] = [
     ("Dashboard", APP_BINDINGS),
     ("Task list", TASK_LIST_BINDINGS),
     ("Gallery", GALLERY_BINDINGS),
-    ("Confirm dialog", CONFIRM_BINDINGS),
+    ("Confirm dialog", CONFIRM_BINDINGS + DUPLICATE_HELP),
     (
         "Everywhere",
         [

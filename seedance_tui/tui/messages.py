@@ -16,7 +16,7 @@ from ..models import Task, TaskStatus
 
 
 class DashboardReady(Message):
-    """The dashboard takes keys from now on; keys read before this were dropped."""
+    """The dashboard takes keys from now on; keys read before this are let go now, in order."""
 
 
 @dataclass

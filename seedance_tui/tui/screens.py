@@ -13,8 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from ..caps import CapExceeded
-from ..models import CreditQuote, JobSpec, PreparedJob
-from ..text import one_line
+from ..models import CreditQuote, JobSpec, PreparedJob, Task, TaskStatus
+from ..text import one_line, plural, span
 from .keys import CONFIRM_BINDINGS, HELP_BINDINGS, HELP_SECTIONS, effective_keys
 
 # The explicit key that lets a job past a spending cap, once (enter does not).
@@ -25,7 +25,7 @@ def cap_text(over: CapExceeded) -> Text:
     """What the cap is, what is spent, held and at risk, what this would cost."""
     usage = over.usage
     text = Text()
-    text.append("Over the cap ", "bold red")
+    text.append("Over cap  ", "bold red")
     text.append(f"{over.provider.value} {over.period} cap {over.cap} credits\n", "bold")
     text.append("          ")
     text.append(f"spent {usage.spent} · held by pending {usage.held}")
@@ -37,9 +37,69 @@ def cap_text(over: CapExceeded) -> Text:
     return text
 
 
+# The confirm dialogs' label column ("Provider  ", "Duplicate "): what follows a label on
+# its line wraps under the value, never back under the labels.
+LABEL_CELLS = 10
+
+
+def hanging(text: Text) -> Table:
+    """`text`'s lines as label and value: the first LABEL_CELLS cells of each line are its
+    label (blank on a continuation line), the rest its value, wrapped in its own column."""
+    grid = Table.grid()
+    grid.add_column(width=LABEL_CELLS, no_wrap=True)
+    grid.add_column(ratio=1, overflow="fold")
+    for line in text.split("\n"):
+        grid.add_row(line[:LABEL_CELLS], line[LABEL_CELLS:])
+    return grid
+
+
+# How far back the confirm dialog looks for the same job (same provider, prompt and
+# fields) already sent: a minute-old duplicate is a double ctrl+s or a stray re-run, a
+# day-old one is a deliberate second take.
+DUPLICATE_WINDOW = 3600.0
+# The outcomes that make a job sent again a second spend: it rendered, is rendering or
+# waits to be, or may have been charged (an orphan). A failed render was refunded, and a
+# rejected or cancelled one charged nothing: sending those again is a retry.
+DUPLICATE_STATUSES = frozenset(
+    {
+        TaskStatus.QUEUED,
+        TaskStatus.SUBMITTING,
+        TaskStatus.PROCESSING,
+        TaskStatus.COMPLETED,
+        TaskStatus.ORPHANED,
+    }
+)
+
+
+def duplicate_text(recent: Sequence[Task], now: float, credits: int) -> Text:
+    """The same job was sent recently: when, as which task, how it ended; and what the
+    keys do now (enter cancels, only the button sends it again)."""
+    task = recent[0]
+    text = Text()
+    text.append("Duplicate ", "bold yellow")
+    text.append(
+        f"the same job ran {span(now - task.created_at)} ago: task {task.short_id}, "
+        f"{task.status.value}"
+    )
+    if len(recent) > 1:
+        text.append(
+            f" (and {plural(len(recent) - 1, 'time')} more in the last {span(DUPLICATE_WINDOW)})"
+        )
+    text.append("\n          ")
+    text.append(
+        f"enter cancels · to send it again (≈ {credits} credits more), tab to its button, "
+        "then enter",
+        "yellow",
+    )
+    return text
+
+
 class ConfirmSubmit(ModalScreen[bool]):
     """Shows what will be sent and what it costs; Enter/y submits, Esc cancels. Over a
-    spending cap (`over`) it says so, and only the override key (o) submits, once."""
+    spending cap (`over`) it says so, and only the override key (o) submits, once. When
+    the same job was sent recently (`duplicate`, newest first) it says so with the task
+    and its outcome; the focus starts on Cancel and no letter submits: only the submit
+    button does (tab to it, enter), so a stray re-run and ctrl+s, enter sends nothing."""
 
     BINDINGS = [*CONFIRM_BINDINGS, OVERRIDE_BINDING]
     # Focus the submit button once the dialog is shown. Textual's AUTO_FOCUS, not a query
@@ -47,18 +107,54 @@ class ConfirmSubmit(ModalScreen[bool]):
     # ctrl+s) mounts no children, and that query would raise.
     AUTO_FOCUS = "#confirm-yes"
 
-    def __init__(self, spec: JobSpec, quote: CreditQuote, over: CapExceeded | None = None) -> None:
+    def __init__(
+        self,
+        spec: JobSpec,
+        quote: CreditQuote,
+        over: CapExceeded | None = None,
+        *,
+        duplicate: Sequence[Task] = (),
+        now: float = 0.0,
+    ) -> None:
         super().__init__()
         self.spec = spec
         self.quote = quote
         self.over = over
-        if over is not None:
-            # Over a cap, enter presses Cancel: only the override key (or a click on the
-            # override button) submits.
+        self.duplicate = list(duplicate)
+        self.now = now
+        if over is not None or self.duplicate:
+            # Over a cap, or a job sent recently, enter presses Cancel: only the override
+            # key (over a cap, no duplicate) or the submit button submits.
             self.AUTO_FOCUS = "#confirm-no"
 
     def heading(self) -> str:
-        return "Submit this job?" if self.over is None else "Submit this job over the cap?"
+        again = " again" if self.duplicate else ""
+        if self.over is None:
+            return f"Submit this job{again}?"
+        return f"Submit this job{again} over the cap?"
+
+    def warnings(self) -> Text:
+        """What stands in the way, under the job: a recent duplicate, a spending cap."""
+        text = Text()
+        if self.duplicate:
+            text.append("\n\n")
+            text.append(duplicate_text(self.duplicate, self.now, self.cost()))
+        if self.over is not None:
+            text.append("\n\n")
+            text.append(cap_text(self.over))
+        return text
+
+    def cost(self) -> int:
+        return self.quote.credits
+
+    def submit_label(self) -> tuple[str, str]:
+        """The submit button's label and variant."""
+        if self.over is not None:
+            key = "" if self.duplicate else " (o)"
+            return f"Submit over the cap{key}", "error"
+        if self.duplicate:
+            return "Submit again", "warning"
+        return "Submit (enter)", "primary"
 
     def body(self) -> Text:
         body = Text()
@@ -78,21 +174,13 @@ class ConfirmSubmit(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         body = self.body()
-        if self.over is not None:
-            body.append("\n\n")
-            body.append(cap_text(self.over))
+        body.append(self.warnings())
+        label, variant = self.submit_label()
         with Vertical(id="confirm-box"):
             yield Static(Text(self.heading(), style="bold"), id="confirm-title")
-            yield Static(body, id="confirm-body")
+            yield Static(hanging(body), id="confirm-body")
             with Horizontal(id="confirm-buttons"):
-                if self.over is None:
-                    yield Button(
-                        "Submit (enter)", id="confirm-yes", variant="primary", compact=True
-                    )
-                else:
-                    yield Button(
-                        "Submit over the cap (o)", id="confirm-yes", variant="error", compact=True
-                    )
+                yield Button(label, id="confirm-yes", variant=variant, compact=True)  # type: ignore[arg-type]
                 yield Button("Cancel (esc)", id="confirm-no", compact=True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -100,14 +188,18 @@ class ConfirmSubmit(ModalScreen[bool]):
         self.dismiss(event.button.id == "confirm-yes")
 
     def action_confirm(self) -> None:
-        if self.over is not None:
-            self.app.bell()  # over a cap only the override key submits
+        if self.over is not None or self.duplicate:
+            # Over a cap only the override key submits; a recent duplicate only the
+            # submit button (enter on Cancel, where the focus starts, cancels).
+            self.app.bell()
             return
         self.dismiss(True)
 
     def action_override(self) -> None:
-        if self.over is not None:
+        if self.over is not None and not self.duplicate:
             self.dismiss(True)
+        elif self.over is not None:
+            self.app.bell()  # sent recently too: the button, deliberately
 
     def action_cancel(self) -> None:
         self.dismiss(False)
@@ -116,12 +208,33 @@ class ConfirmSubmit(ModalScreen[bool]):
 class ConfirmCompare(ConfirmSubmit):
     """The same prompt on both providers, side by side with each price and the total."""
 
-    def __init__(self, jobs: Sequence[PreparedJob], over: CapExceeded | None = None) -> None:
-        super().__init__(jobs[0].spec, jobs[0].quote, over)
+    def __init__(
+        self,
+        jobs: Sequence[PreparedJob],
+        over: CapExceeded | None = None,
+        *,
+        duplicate: Sequence[Task] = (),
+        now: float = 0.0,
+    ) -> None:
+        super().__init__(jobs[0].spec, jobs[0].quote, over, duplicate=duplicate, now=now)
         self.jobs = list(jobs)
 
     def heading(self) -> str:
-        return "Compare on both providers?" if self.over is None else "Compare over the cap?"
+        again = " again" if self.duplicate else ""
+        if self.over is None:
+            return f"Compare on both providers{again}?"
+        return f"Compare{again} over the cap?"
+
+    def cost(self) -> int:
+        return sum(job.quote.credits for job in self.jobs)
+
+    def submit_label(self) -> tuple[str, str]:
+        if self.over is not None:
+            key = "" if self.duplicate else " (o)"
+            return f"Send both over the cap{key}", "error"
+        if self.duplicate:
+            return "Send both again", "warning"
+        return "Send both (enter)", "primary"
 
     def table(self) -> Table:
         """The two jobs side by side: what each provider is sent, and its price."""
@@ -150,25 +263,14 @@ class ConfirmCompare(ConfirmSubmit):
 
     def compose(self) -> ComposeResult:
         body = self.body()
-        if self.over is not None:
-            body.append("\n\n")
-            body.append(cap_text(self.over))
+        body.append(self.warnings())
+        label, variant = self.submit_label()
         with Vertical(id="confirm-box"):
             yield Static(Text(self.heading(), style="bold"), id="confirm-title")
             yield Static(self.table(), id="confirm-compare")
-            yield Static(body, id="confirm-body")
+            yield Static(hanging(body), id="confirm-body")
             with Horizontal(id="confirm-buttons"):
-                if self.over is None:
-                    yield Button(
-                        "Send both (enter)", id="confirm-yes", variant="primary", compact=True
-                    )
-                else:
-                    yield Button(
-                        "Send both over the cap (o)",
-                        id="confirm-yes",
-                        variant="error",
-                        compact=True,
-                    )
+                yield Button(label, id="confirm-yes", variant=variant, compact=True)  # type: ignore[arg-type]
                 yield Button("Cancel (esc)", id="confirm-no", compact=True)
 
 
@@ -203,20 +305,24 @@ class HelpScreen(ModalScreen[None]):
                     Text(binding.id or ""),
                     Text(binding.tooltip or binding.description),
                 )
+        close = key_label(HELP_BINDINGS[0], self.keymap).split(" ")[0]
+        title = Text()
+        title.append("Keys", "bold")
+        title.append(f"  {close} closes this", "dim")
+        hint = Text()
+        hint.append(close, "bold")
+        hint.append(" closes", "dim")
+        hint.append(
+            " · ↑↓ pgup pgdn scroll · ctrl+p lists every action · [keymap] in the config "
+            "rebinds a key by the middle column's name",
+            "dim",
+        )
         with Vertical(id="help-box"):
-            yield Static(Text("Keys", style="bold"), id="help-title")
+            yield Static(title, id="help-title")
             with VerticalScroll(id="help-scroll"):
                 yield Static(table)
-            yield Static(
-                Text(
-                    "ctrl+p lists every action · [keymap] in the config rebinds by the middle "
-                    "column's name · esc closes",
-                    style="dim",
-                    overflow="ellipsis",
-                    no_wrap=True,
-                ),
-                id="help-hint",
-            )
+            # Wrapped, never cut: at 80 columns it takes two lines, the way out first.
+            yield Static(hint, id="help-hint")
 
     def action_close(self) -> None:
         self.dismiss(None)

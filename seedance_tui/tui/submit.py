@@ -1,7 +1,10 @@
 """Submitting the form's job: checked, confirmed with its cost, sent in a worker.
 
 ctrl+s (or the form's button) → the form checks and prices the job once
-(`jobs.prepare`) → the spending caps are looked at (`caps.check_all`) → `ConfirmSubmit`
+(`jobs.prepare`) → no key for its provider: the key dialog instead (`key_dialog.py`), and
+once a key is stored this flow again → the spending caps are looked at
+(`caps.check_all`) and the history for the same job sent recently (`store.same_jobs`,
+within `DUPLICATE_WINDOW`: the dialog says so and starts on Cancel) → `ConfirmSubmit`
 shows what will be sent and what it costs (over a cap: the cap, spent, held, at risk,
 left, and only the override key o submits) → on yes, a worker of the dashboard (group
 "submit") sends that prepared job through the engine → `SubmitFinished` (the server
@@ -18,6 +21,7 @@ sends them as one group (`submit_group`, all or none).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -28,9 +32,10 @@ from ..caps import CapExceeded, check_all
 from ..config import MissingKeyError
 from ..jobs import JobFields, compare_with
 from ..models import JobValidationError, PreparedJob, Provider, Task, TaskStatus
-from ..text import one_line
+from ..store import StoreError
+from .key_dialog import has_key, key_set_command
 from .messages import SubmitFailed, SubmitFinished
-from .screens import ConfirmCompare, ConfirmSubmit
+from .screens import DUPLICATE_STATUSES, DUPLICATE_WINDOW, ConfirmCompare, ConfirmSubmit
 
 if TYPE_CHECKING:
     from .dashboard import DashboardScreen
@@ -52,8 +57,9 @@ class SubmitFlow:
         self._sent: SentForm | None = None  # the form as it was sent, until answered
 
     def can_submit(self) -> bool | None:
-        """False while the dialog is open; None (shown, greyed) while a job is sent."""
-        if self.confirming:
+        """False while a dialog of it is open (the confirm, the key dialog); None (shown,
+        greyed) while a job is sent."""
+        if self.confirming or self.screen.key_flow.open_now:
             return False
         if self.screen.form.submitting:
             return None
@@ -84,11 +90,13 @@ class SubmitFlow:
             self.compare()  # the form's compare switch: the job goes to both providers
             return
         job = self._checked_job()
-        if job is None:
+        if job is None or self._wants_key([job], self.request):
             return
         over = self.over_cap([job])
         self.confirming = True
-        dialog = ConfirmSubmit(job.spec, job.quote, over)
+        now = self.screen.clock()
+        dialog = ConfirmSubmit(job.spec, job.quote, over, duplicate=self.sent_recently([job], now),
+                               now=now)  # fmt: skip
         self.screen.app.push_screen(dialog, partial(self._confirmed, [job], over is not None))
 
     def compare(self) -> None:
@@ -103,10 +111,41 @@ class SubmitFlow:
             self.screen.notify(f"{exc.field}: {exc.message}", title="Not compared",
                                severity="warning", markup=False)  # fmt: skip
             return
+        if self._wants_key(jobs, self.compare):
+            return
         over = self.over_cap(jobs)
         self.confirming = True
-        dialog = ConfirmCompare(jobs, over)
+        now = self.screen.clock()
+        dialog = ConfirmCompare(jobs, over, duplicate=self.sent_recently(jobs, now), now=now)
         self.screen.app.push_screen(dialog, partial(self._confirmed, jobs, over is not None))
+
+    def _wants_key(self, jobs: list[PreparedJob], again: Callable[[], None]) -> bool:
+        """No key for a job's provider: the key dialog instead of a price for a job that
+        cannot be sent; once a key is stored, `again` (this flow from the start)."""
+        screen = self.screen
+        missing = [job.provider for job in jobs if not has_key(screen.settings, job.provider)]
+        if not missing:
+            return False
+        provider = missing[0]
+        screen.key_flow.open(
+            provider,
+            reason=f"No API key for {provider.value}: this job cannot be sent without one. "
+            f"Paste it here (or run `{key_set_command(provider)}` in a shell).",
+            then=again,
+        )
+        return True
+
+    def sent_recently(self, jobs: list[PreparedJob], now: float) -> list[Task]:
+        """Tasks of these very jobs sent within DUPLICATE_WINDOW whose outcome is, or may
+        be, a spend (newest first): what the confirm dialog warns of."""
+        found: list[Task] = []
+        for job in jobs:
+            try:
+                same = self.screen.store.same_jobs(job.spec, now - DUPLICATE_WINDOW)
+            except StoreError:
+                continue  # the history cannot say now; writing the intent will tell
+            found.extend(task for task in same if task.status in DUPLICATE_STATUSES)
+        return sorted(found, key=lambda task: (task.created_at, task.id), reverse=True)
 
     def over_cap(self, jobs: list[PreparedJob]) -> CapExceeded | None:
         """The cap these jobs would pass (what the confirm dialog shows), if any: a look
@@ -156,12 +195,14 @@ class SubmitFlow:
                 self.screen.post_message(SubmitFinished(task))
 
     def finished(self, task: Task) -> None:
-        """The server answered: say how, and put the list's cursor on the task. Once
-        every job sent is answered and accepted, the form starts a new job (its fields at
-        the config's defaults, the prompt empty, the last one a key away: `up`) and the
-        focus goes to the list — unless the user changed the form in the meantime (the
-        next prompt, say): what they typed stays, and so does the focus. A job refused
-        keeps the form as it was sent, to correct it."""
+        """The server answered: say it was accepted, and put the list's cursor on the
+        task. A submission that ended at once (rejected, cancelled, orphaned) is said by
+        the dashboard's toast for every task that ends (`notices.announce_finished`),
+        once. Once every job sent is answered and accepted, the form starts a new job
+        (its fields at the config's defaults, the prompt empty, the last one a key away:
+        `up`) and the focus goes to the list — unless the user changed the form in the
+        meantime (the next prompt, say): what they typed stays, and so does the focus. A
+        job refused keeps the form as it was sent, to correct it."""
         screen = self.screen
         sent = self._sent
         if sent is not None:
@@ -173,14 +214,6 @@ class SubmitFlow:
                 f"{task.short_id} accepted, rendering ({credits} credits)",
                 title="Submitted",
                 markup=False,
-            )
-        else:
-            screen.notify(
-                f"{task.short_id} {task.status.value}: {one_line(task.error, 200)}",
-                title="Not accepted",
-                severity="error",
-                markup=False,
-                timeout=10,
             )
         screen.task_list.select(task.id)
         if sent is not None and sent.answers_left > 0:

@@ -16,9 +16,11 @@ that got it; it bubbles the same way, so when it reaches the app the key has bee
 handled. A key whose widget went away on the way (a dialog closing) never brings its
 message back: the app's once-a-second tick then lets the next key go.
 
-Keys read before the dashboard was ready (typed while it started, when nothing on
-screen says where they would go) are dropped, never guessed at, and the dashboard says
-how many.
+Keys read before the dashboard was ready (typed while it started, or sent by a script
+before the first frame) are kept, in order, and let go once it is: the first of them
+after the task list took the focus (that focus change is queued ahead of them), each
+after the last, as any typed keys. So `n` and a prompt typed while the dashboard starts
+write that prompt; none of them is lost, none lands on a widget that is not there yet.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class KeyOrder:
         self.app = app
         self._dispatch = dispatch  # Textual's own handling of the event (App.on_event)
         self.ready_at: float | None = None  # Message.time of the ready message
-        self.dropped = 0  # keys read before ready, not yet reported
+        self._early: deque[events.Event] = deque()  # read before ready was announced
         self._held: deque[events.Event] = deque()
         self._released: events.Event | None = None  # a held event re-posted to the app
         self._busy = False
@@ -68,19 +70,37 @@ class KeyOrder:
         self._waiting: tuple[int, DOMNode, float] | None = None  # serial, target, since
 
     def ready(self, at: float) -> None:
+        """The dashboard takes keys from now on: those kept before go first, in order."""
         self.ready_at = at
+        if self._early:
+            self._held.extend(self._early)
+            self._early.clear()
+            self._release_later()
 
-    async def on_event(self, event: events.Event) -> bool:
-        """Take a typed event; False when it was dropped (read before ready)."""
-        if self.ready_at is None or event.time < self.ready_at:
-            if isinstance(event, events.Key):
-                self.dropped += 1
-            return False
+    def _release_later(self) -> None:
+        """Let the held keys go behind what is queued on the app now (the list's focus
+        change at start-up), not before it."""
+        if not self._busy:
+            self._busy = True
+            self.app.call_later(self._next)
+
+    async def on_event(self, event: events.Event) -> None:
+        """Take a typed event: dispatch it now, or hold it until the ones before it
+        took effect (and, before ready, until the dashboard is ready)."""
         if event is self._released:
             self._released = None
+        elif self.ready_at is None:
+            self._early.append(event)
+            return
         elif self._busy:
             self._held.append(event)
-            return True
+            return
+        elif event.time < self.ready_at:
+            # Read before ready, handled only now: it waits for the start-up's focus
+            # change, queued behind it.
+            self._held.append(event)
+            self._release_later()
+            return
         else:
             self._busy = True
         target = self.app.focused or self.app.screen
@@ -90,7 +110,6 @@ class KeyOrder:
             self._waiting = (self._serial, target, time.monotonic())
         else:
             self._next()
-        return True
 
     def round_trip_done(self, message: KeyRoundTrip) -> None:
         if self._waiting is not None and self._waiting[0] == message.serial:
@@ -117,4 +136,4 @@ class KeyOrder:
     @property
     def pending(self) -> int:
         """Typed events not handled yet: the one on its way and those waiting behind it."""
-        return len(self._held) + (1 if self._busy else 0)
+        return len(self._early) + len(self._held) + (1 if self._busy else 0)
