@@ -338,7 +338,14 @@ class Scheduler:
         return budget.reserved(now)
 
     def _reserve_yields_at(
-        self, tracked: Tracked, budget: KeyBudget, now: float, start: float, *, search: bool = True
+        self,
+        tracked: Tracked,
+        budget: KeyBudget,
+        now: float,
+        start: float,
+        *,
+        search: bool = True,
+        handed_out: list[float] | None = None,
     ) -> float:
         """The first moment from `start` on at which a poll of this task may take the
         standing reserve before it is released anyway (inf: not before then; without
@@ -359,7 +366,8 @@ class Scheduler:
         keep = budget.reserved(now)
         if budget.limit is None or waiting > 0 or keep <= waiting:
             return math.inf
-        handed_out = self._handed_out(tracked.target.budget_key)
+        if handed_out is None:
+            handed_out = self._handed_out(tracked.target.budget_key)
         budget.trim(now)
         if len(budget.window) + len(budget.in_flight(handed_out, now)) + keep < budget.limit:
             return math.inf  # a slot is free beside the reserve: nothing to decide
@@ -431,14 +439,26 @@ class Scheduler:
         return at if math.isfinite(at) else None
 
     def _check_at(
-        self, task_id: str, tracked: Tracked, now: float, plans: dict[BudgetKey, Plan]
+        self,
+        task_id: str,
+        tracked: Tracked,
+        now: float,
+        plans: dict[BudgetKey, Plan],
+        handed: dict[BudgetKey, list[float]] | None = None,
     ) -> float:
+        """When this task will next be checked. `plans` and `handed` hold, per key, what
+        a look over every task computes once: the key's plan, its polls handed out (a
+        scan of every task: per task, a look would cost the square of the tasks)."""
         key = tracked.target.budget_key
         if key not in plans:
             plans[key] = self._plan(key, now)
         budget = self._budget(key)
         due = self.pacer.due_at(task_id, tracked, plans[key])
-        handed_out = self._handed_out(key)
+        if handed is None:
+            handed = {}
+        if key not in handed:
+            handed[key] = self._handed_out(key)
+        handed_out = handed[key]
         waiting = budget.waiting_submissions
         if tracked.forced:
             return max(due, budget.slot_time(now, waiting, handed_out))
@@ -447,7 +467,7 @@ class Scheduler:
         # window (see `KeyBudget.reserved`): the poll may go then, not only once a slot
         # frees; or earlier, should the reserve yield to it.
         slot = budget.slot_time(now, keep, handed_out, standing=keep - waiting)
-        yields = self._reserve_yields_at(tracked, budget, now, due)
+        yields = self._reserve_yields_at(tracked, budget, now, due, handed_out=handed_out)
         if yields < slot:
             slot = max(yields, budget.slot_time(now, waiting, handed_out))
         return max(due, slot)
@@ -475,7 +495,8 @@ class Scheduler:
         """When something may next be due (a poll, the end of a pause, a freed slot)."""
         now = self.clock()
         plans: dict[BudgetKey, Plan] = {}
-        times = [self._check_at(i, tr, now, plans) for i, tr in self._tasks.items()]
+        handed: dict[BudgetKey, list[float]] = {}
+        times = [self._check_at(i, tr, now, plans, handed) for i, tr in self._tasks.items()]
         for key, budget in self._budgets.items():
             if budget.waiting_submissions > 0:
                 delay = self.submit_delay(key)
