@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..models import BudgetKey
 from .budget import DEFAULT_BURST, DEFAULT_SUBMIT_SLACK, HOUR, BudgetState, KeyBudget
@@ -22,6 +23,10 @@ from .pacing import (
 from .tasks import PollTarget, Tracked
 
 PLAN_REUSE = 1.0  # seconds a key's plan is reused while nothing changes
+# Seconds an easy plan with room to spare is reused across answers and requests (see
+# `Scheduler._plan`): with many tasks pending, planning again after every answer was
+# most of a busy engine's work.
+EASY_REUSE = 5.0
 YIELD_STEPS = 24  # bisection steps for the moment the reserve yields to a poll
 
 
@@ -72,8 +77,11 @@ class Scheduler:
         self._tasks: dict[str, Tracked] = {}
         self._budgets: dict[BudgetKey, KeyBudget] = {}
         # Plans per key (see `_plan`), and a count of changes that invalidate them.
-        self._plans: dict[BudgetKey, tuple[tuple[int, int], float, Plan]] = {}
+        self._plans: dict[BudgetKey, tuple[tuple[int, int], tuple[int, int], float, Plan]] = {}
         self._version = 0
+        # Counts the changes that may add load beyond a plan's reckoning: a task tracked
+        # anew, a ledger loaded (another instance's requests).
+        self._load_version = 0
 
     # -- the request ledger ------------------------------------------------------------
 
@@ -105,6 +113,7 @@ class Scheduler:
         (not persisted so far) are kept, so a reload never forgets a request.
         """
         self._version += 1
+        self._load_version += 1
         self._budget(key).load(timestamps, self.clock())
 
     def record_request(self, key: BudgetKey, at: float | None = None) -> None:
@@ -196,6 +205,7 @@ class Scheduler:
             tuple(t.target.profile) == profile and t.scale == scale for t in self._tasks.values()
         ):
             scale = 1.0
+        self._load_version += 1
         self._tasks[target.task_id] = Tracked(target, last_e, scale=scale)
         budget = self._budget(target.budget_key)
         if target.submitted_at > self.clock() - HOUR:
@@ -312,18 +322,37 @@ class Scheduler:
     def _plan(self, key: BudgetKey, now: float) -> Plan:
         """This key's pacing now: computed again after any change to what the scheduler
         knows, else reused for up to PLAN_REUSE seconds (the list asks for every row's
-        next check in one repaint)."""
+        next check in one repaint).
+
+        An easy plan is also kept across answers and requests for up to EASY_REUSE
+        seconds while its headroom covers what they can add: since it was made, each
+        task's polls have only moved (an answer reschedules the rest of its task from
+        the poll's time, never earlier), the coming window has slid by at most
+        EASY_REUSE (a poll every `poll_interval` at most, per task), and a poll asked for
+        adds one; no task was tracked anew, no ledger loaded, no belief changed. Within
+        that margin the plan made again would be easy too: the same plan."""
         cached = self._plans.get(key)
+        tasks = [(i, tr) for i, tr in self._tasks.items() if tr.target.budget_key == key]
         if cached is not None:
-            version, at, plan = cached
+            version, load, at, plan = cached
+            beliefs = self.render_times.version
+            if version == (self._version, beliefs) and at <= now < at + PLAN_REUSE:
+                return plan
+            added = len(tasks) * (2.0 + EASY_REUSE / self.cadence.poll_interval)
             if (
-                version == (self._version, self.render_times.version)
-                and at <= now < at + PLAN_REUSE
+                load == (self._load_version, beliefs)
+                and not plan.tight
+                and plan.headroom >= added
+                and at <= now < at + EASY_REUSE
             ):
                 return plan
-        tasks = [(i, tr) for i, tr in self._tasks.items() if tr.target.budget_key == key]
         plan = self.pacer.make_plan(self._budget(key), tasks, now, self._handed_out(key))
-        self._plans[key] = ((self._version, self.render_times.version), now, plan)
+        self._plans[key] = (
+            (self._version, self.render_times.version),
+            (self._load_version, self.render_times.version),
+            now,
+            plan,
+        )
         return plan
 
     def _keep(self, tracked: Tracked, budget: KeyBudget, now: float) -> int:
@@ -444,32 +473,40 @@ class Scheduler:
         tracked: Tracked,
         now: float,
         plans: dict[BudgetKey, Plan],
-        handed: dict[BudgetKey, list[float]] | None = None,
+        look: dict[tuple, Any] | None = None,
     ) -> float:
-        """When this task will next be checked. `plans` and `handed` hold, per key, what
-        a look over every task computes once: the key's plan, its polls handed out (a
-        scan of every task: per task, a look would cost the square of the tasks)."""
+        """When this task will next be checked. `plans` and `look` hold what a look over
+        every task computes once per key: its plan, its polls handed out (a scan of every
+        task) and its slot times (a walk of its window): per task, a look would cost the
+        square of the tasks."""
         key = tracked.target.budget_key
         if key not in plans:
             plans[key] = self._plan(key, now)
         budget = self._budget(key)
         due = self.pacer.due_at(task_id, tracked, plans[key])
-        if handed is None:
-            handed = {}
-        if key not in handed:
-            handed[key] = self._handed_out(key)
-        handed_out = handed[key]
+        look = {} if look is None else look
+        if ("handed", key) not in look:
+            look["handed", key] = self._handed_out(key)
+        handed_out = look["handed", key]
+
+        def slot_time(keep: int, standing: int = 0) -> float:
+            if ("slot", key, keep, standing) not in look:
+                look["slot", key, keep, standing] = budget.slot_time(
+                    now, keep, handed_out, standing=standing
+                )
+            return look["slot", key, keep, standing]
+
         waiting = budget.waiting_submissions
         if tracked.forced:
-            return max(due, budget.slot_time(now, waiting, handed_out))
+            return max(due, slot_time(waiting))
         keep = budget.reserved(now)
         # Of `keep`, the standing reserve is released as requests near their end in the
         # window (see `KeyBudget.reserved`): the poll may go then, not only once a slot
         # frees; or earlier, should the reserve yield to it.
-        slot = budget.slot_time(now, keep, handed_out, standing=keep - waiting)
+        slot = slot_time(keep, keep - waiting)
         yields = self._reserve_yields_at(tracked, budget, now, due, handed_out=handed_out)
         if yields < slot:
-            slot = max(yields, budget.slot_time(now, waiting, handed_out))
+            slot = max(yields, slot_time(waiting))
         return max(due, slot)
 
     def eta(self, task_id: str) -> float | None:
@@ -495,8 +532,8 @@ class Scheduler:
         """When something may next be due (a poll, the end of a pause, a freed slot)."""
         now = self.clock()
         plans: dict[BudgetKey, Plan] = {}
-        handed: dict[BudgetKey, list[float]] = {}
-        times = [self._check_at(i, tr, now, plans, handed) for i, tr in self._tasks.items()]
+        look: dict[tuple, Any] = {}
+        times = [self._check_at(i, tr, now, plans, look) for i, tr in self._tasks.items()]
         for key, budget in self._budgets.items():
             if budget.waiting_submissions > 0:
                 delay = self.submit_delay(key)

@@ -79,6 +79,9 @@ class Plan:
 
     tight: bool
     deferred: frozenset[str]
+    # An easy plan's margin: requests the coming window could take beyond its projected
+    # peak before the pace would turn tight (inf: no limit).
+    headroom: float = math.inf
 
 
 EASY_PLAN = Plan(False, frozenset())
@@ -170,7 +173,8 @@ class Pacer:
             peak = max(peak, remaining_old + spent + rate * (at - now))
         keep = budget.reserved(now)
         if not peak > EASY_SHARE * (budget.limit - keep):
-            return EASY_PLAN  # deferred tasks are back on time
+            # Deferred tasks are back on time.
+            return Plan(False, frozenset(), headroom=EASY_SHARE * (budget.limit - keep) - peak)
         baseline = self._simulate(budget, tasks, now, keep, frozenset(), handed_out)
         if baseline.delayed <= 1e-9:
             return Plan(True, frozenset())
