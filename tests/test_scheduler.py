@@ -964,3 +964,43 @@ def test_poll_now_and_due_polls_respect_the_budget(
     assert after <= max(used, 100 - waiting)  # never a waiting submission's share
     if not any(granted):
         assert after <= max(used, 100 - waiting - 3)  # and the reserve unless the user asked
+
+
+def test_an_easy_plan_with_room_is_kept_across_answers_not_across_new_tasks() -> None:
+    from seedance_tui.scheduler.facade import EASY_REUSE
+
+    clock = Clock()
+    s = make(clock, {"nanophoto": 100_000, "seedance15pro": None})
+    made = []
+    make_plan = s.pacer.make_plan
+    s.pacer.make_plan = lambda *a: made.append(1) or make_plan(*a)  # type: ignore[method-assign]
+    for i in range(20):
+        s.track(target(f"t{i}", clock.now - 100 - i))
+    s.next_wakeup()
+    assert len(made) == 1
+    clock.now += 1.5  # past PLAN_REUSE: only the headroom keeps the plan now
+    assert drain(s, clock)  # answers (and requests) change what the scheduler knows
+    s.next_wakeup()
+    assert len(made) == 1
+    s.track(target("new", clock.now))  # new load: planned again
+    s.next_wakeup()
+    assert len(made) == 2
+    clock.now += EASY_REUSE  # too old, however easy
+    s.next_wakeup()
+    assert len(made) == 3
+
+
+def test_a_tight_plan_is_made_again_after_an_answer() -> None:
+    clock = Clock()
+    s = make(clock)  # 100 an hour: 20 tasks leave no room to spare
+    made = []
+    make_plan = s.pacer.make_plan
+    s.pacer.make_plan = lambda *a: made.append(1) or make_plan(*a)  # type: ignore[method-assign]
+    for i in range(20):
+        s.track(target(f"t{i}", clock.now - 100 - i))
+    s.next_wakeup()
+    clock.now += 1.5
+    assert drain(s, clock)
+    before = len(made)
+    s.next_wakeup()
+    assert len(made) == before + 1
