@@ -201,8 +201,11 @@ class Watcher:
     a pipe (a line per change, as in a script), read and counted."""
 
     def __init__(self, env: dict[str, str]) -> None:
+        self._start([sys.executable, "-m", "seedance_tui", "watch"], env)
+
+    def _start(self, argv: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "seedance_tui", "watch"],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -247,19 +250,7 @@ class FloorClient(Watcher):
     def __init__(self, env: dict[str, str], base_url: str, rate: float,
                  tasks: list[tuple[str, str]]) -> None:  # fmt: skip
         spec = json.dumps({"base_url": base_url, "rate": rate, "tasks": tasks})
-        self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--floor-client", spec],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**env, "PYTHONPATH": str(ROOT)},
-            cwd=ROOT,
-            start_new_session=True,
-        )
-        self.written = 0
-        self.tail = bytearray()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self._start([sys.executable, str(Path(__file__).resolve()), "--floor-client", spec], env)
 
 
 def floor_client(spec: str) -> None:

@@ -12,11 +12,16 @@ import pytest
 from rich.cells import cell_len
 from textual.app import App, ComposeResult
 from textual.widgets import Sparkline, Static
-from tui_helpers import CLOSED_MEDIA, FIXED_NOW, KEYED_ENV, fixed_clock, wait_until
+from tui_helpers import (
+    FIXED_NOW,
+    KEYED_ENV,
+    fixed_clock,
+    seeded_settings_in,
+    wait_until,
+)
 
 from seedance_tui.caps import CapStatus, Usage
-from seedance_tui.config import Settings, load_settings
-from seedance_tui.demo import seed_history
+from seedance_tui.config import Settings
 from seedance_tui.models import Provider
 from seedance_tui.scheduler import BudgetState
 from seedance_tui.store import Store
@@ -30,12 +35,8 @@ LINES = ("#credits-table", "#credits-caps", "#credits-chart-label", "#credits-bu
 
 @pytest.fixture
 def seeded_settings(tmp_path: Path) -> Settings:
-    """No keys, and the 48 deterministic demo tasks (refunded 113, 14 days of spending)."""
-    db = tmp_path / "seeded.db"
-    store = Store.open(db)
-    seed_history(store, FIXED_NOW, media_base=CLOSED_MEDIA)
-    store.close()
-    return load_settings(db=db, env=KEYED_ENV)  # keyed: each budget line is a budget, not "no key"
+    """Keyed (each budget line is a budget, not "no key"), and the 48 demo tasks."""
+    return seeded_settings_in(tmp_path, KEYED_ENV)
 
 
 def shown_lines(panel: CreditsPanel) -> dict[str, list[str]]:

@@ -966,14 +966,20 @@ def test_poll_now_and_due_polls_respect_the_budget(
         assert after <= max(used, 100 - waiting - 3)  # and the reserve unless the user asked
 
 
+def plans_made(s: Scheduler) -> list[int]:
+    """A list that grows by one each time the scheduler makes a plan."""
+    made: list[int] = []
+    make_plan = s.pacer.make_plan
+    s.pacer.make_plan = lambda *a: made.append(1) or make_plan(*a)  # type: ignore[method-assign]
+    return made
+
+
 def test_an_easy_plan_with_room_is_kept_across_answers_not_across_new_tasks() -> None:
     from seedance_tui.scheduler.facade import EASY_REUSE
 
     clock = Clock()
     s = make(clock, {"nanophoto": 100_000, "seedance15pro": None})
-    made = []
-    make_plan = s.pacer.make_plan
-    s.pacer.make_plan = lambda *a: made.append(1) or make_plan(*a)  # type: ignore[method-assign]
+    made = plans_made(s)
     for i in range(20):
         s.track(target(f"t{i}", clock.now - 100 - i))
     s.next_wakeup()
@@ -993,9 +999,7 @@ def test_an_easy_plan_with_room_is_kept_across_answers_not_across_new_tasks() ->
 def test_a_tight_plan_is_made_again_after_an_answer() -> None:
     clock = Clock()
     s = make(clock)  # 100 an hour: 20 tasks leave no room to spare
-    made = []
-    make_plan = s.pacer.make_plan
-    s.pacer.make_plan = lambda *a: made.append(1) or make_plan(*a)  # type: ignore[method-assign]
+    made = plans_made(s)
     for i in range(20):
         s.track(target(f"t{i}", clock.now - 100 - i))
     s.next_wakeup()

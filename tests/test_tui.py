@@ -17,19 +17,18 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.widgets import Input, TextArea
 from tui_helpers import (
-    CLOSED_MEDIA,
     FIXED_NOW,
     KEYED_ENV,
     fixed_clock,
     noted,
     notes,
     row_text,
+    seeded_settings_in,
     type_at_once,
     wait_until,
 )
 
 from seedance_tui.config import Settings, load_settings
-from seedance_tui.demo import seed_history
 from seedance_tui.models import Provider, TaskStatus
 from seedance_tui.store import Store
 from seedance_tui.tui.app import SeedanceApp
@@ -56,11 +55,7 @@ def load_benchmark():
 @pytest.fixture
 def seeded_settings(tmp_path: Path) -> Settings:
     """Settings with no keys and a history of the 48 deterministic demo tasks."""
-    db = tmp_path / "seeded.db"
-    store = Store.open(db)
-    seed_history(store, FIXED_NOW, media_base=CLOSED_MEDIA)
-    store.close()
-    return load_settings(db=db, env={})
+    return seeded_settings_in(tmp_path, {})
 
 
 async def type_text(pilot, text: str) -> None:

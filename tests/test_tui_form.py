@@ -13,11 +13,18 @@ import pytest
 from conftest import run_cli
 from rich.cells import cell_len
 from textual.widgets import Button, Checkbox, Input, TextArea
-from tui_helpers import CLOSED_MEDIA, FIXED_NOW, KEYED_ENV, fixed_clock, noted, notes, wait_until
+from tui_helpers import (
+    FIXED_NOW,
+    KEYED_ENV,
+    fixed_clock,
+    noted,
+    notes,
+    seeded_settings_in,
+    wait_until,
+)
 
 from seedance_tui import jobs
 from seedance_tui.config import Settings, load_settings
-from seedance_tui.demo import seed_history
 from seedance_tui.models import JobValidationError, Mode, Provider, Task, TaskStatus
 from seedance_tui.providers.base import check_prompt
 from seedance_tui.simulator.config import SimConfig
@@ -35,12 +42,8 @@ IMAGE = "https://cdn.example.com/frame.png"
 
 @pytest.fixture
 def seeded_settings(tmp_path: Path) -> Settings:
-    """Test keys (never sent: no simulator); the 48 deterministic demo tasks."""
-    db = tmp_path / "seeded.db"
-    store = Store.open(db)
-    seed_history(store, FIXED_NOW, media_base=CLOSED_MEDIA)
-    store.close()
-    return load_settings(db=db, env=KEYED_ENV)  # keyed: ctrl+s reaches the confirm
+    """Test keys (never sent: no simulator; ctrl+s reaches the confirm); the 48 demo tasks."""
+    return seeded_settings_in(tmp_path, KEYED_ENV)
 
 
 def painted(widget) -> str:

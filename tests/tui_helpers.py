@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from textual import events
 from textual.app import App
 
+from seedance_tui.config import Settings, load_settings
+from seedance_tui.demo import seed_history
+from seedance_tui.store import Store
 from seedance_tui.tui.footer import KeyFooter
 from seedance_tui.tui.task_list import TaskList
 
@@ -26,6 +30,18 @@ CLOSED_MEDIA = "http://127.0.0.1:1"
 # ctrl+s opens the key dialog instead. Not secrets; nothing is sent with them unless a
 # test points the providers at the simulator.
 KEYED_ENV = {"NANOPHOTO_API_KEY": "sk-test-nano-0000", "SEEDANCE15PRO_API_KEY": "sk-test-seed-0000"}
+
+
+def seeded_settings_in(folder: Path, env: Mapping[str, str]) -> Settings:
+    """Settings over a history of the 48 deterministic demo tasks (refunded 113, 14 days
+    of spending) in `folder`; `env` gives the keys (KEYED_ENV, or {} for none)."""
+    db = folder / "seeded.db"
+    store = Store.open(db)
+    seed_history(store, FIXED_NOW, media_base=CLOSED_MEDIA)
+    store.close()
+    return load_settings(db=db, env=dict(env))
+
+
 # Long enough for a busy 2-core machine; only a broken condition ever waits this long.
 DEADLINE = 30.0
 
