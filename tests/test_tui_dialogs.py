@@ -116,6 +116,21 @@ async def test_ctrl_s_without_a_key_opens_the_key_dialog_not_a_price(tmp_path):
         assert app.store.count() == 0
 
 
+async def test_the_key_dialogs_provider_choice_reads_without_colour(tmp_path):
+    app = SeedanceApp(empty_settings(tmp_path), clock=fixed_clock, poll=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("K")
+        await wait_until(pilot, lambda: isinstance(app.screen, KeyDialog), "the key dialog")
+        await pilot.pause()
+        options = {
+            provider: app.screen.query_one(f"#key-{provider.value}").render().plain
+            for provider in Provider
+        }
+        assert options[Provider.NANOPHOTO].startswith("(•) nanophoto")
+        assert options[Provider.SEEDANCE15PRO].startswith("( ) seedance15pro")
+
+
 async def test_a_pasted_key_is_stored_as_key_set_stores_it_and_sent_with_at_once(tmp_path, sim):
     """No key, then ctrl+s: the dialog; the key pasted there goes to keys.json (0600), as
     `key set` writes it, is never on screen or in a toast, and the job it waited for is

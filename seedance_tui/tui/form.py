@@ -188,7 +188,25 @@ class Choice(Widget, can_focus=True):
         self.post_message(self.Changed(self, value))
 
 
-class Toggle(Checkbox):
+class PlainMark:
+    """For a toggle button (a checkbox, a radio button): its state drawn as the plain
+    text of its `mark`, which reads in any terminal, without colour."""
+
+    @property
+    def mark(self) -> str:
+        raise NotImplementedError
+
+    def render(self) -> Content:
+        button = Content.styled(self.mark, self.get_visual_style("toggle--button"))  # type: ignore[attr-defined]
+        label = self.label.pad(1, 1).stylize_before(self.get_visual_style("toggle--label"))  # type: ignore[attr-defined]
+        return Content.assemble(button, label)
+
+    def get_content_width(self, container: Size, viewport: Size) -> int:
+        plain = self.label.plain  # type: ignore[attr-defined]
+        return len(self.mark) + (cell_len(plain) + 2 if plain else 0)
+
+
+class Toggle(PlainMark, Checkbox):
     """A compact checkbox that reads on and off in any terminal, without colour:
     `[x] audio` / `[ ] audio`."""
 
@@ -202,14 +220,6 @@ class Toggle(Checkbox):
     @property
     def mark(self) -> str:
         return "[x]" if self.value else "[ ]"
-
-    def render(self) -> Content:
-        button = Content.styled(self.mark, self.get_visual_style("toggle--button"))
-        label = self.label.pad(1, 1).stylize_before(self.get_visual_style("toggle--label"))
-        return Content.assemble(button, label)
-
-    def get_content_width(self, container: Size, viewport: Size) -> int:
-        return len(self.mark) + (cell_len(self.label.plain) + 2 if self.label.plain else 0)
 
 
 class PromptArea(TextArea):

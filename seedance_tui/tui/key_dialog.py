@@ -38,6 +38,7 @@ from ..keys import keyring_backend, keyring_name, store_key
 from ..models import Provider
 from ..paths import keys_path
 from ..text import one_line
+from .form import PlainMark
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -126,6 +127,22 @@ class NoKeyNotice(Static):
         self.display = True
 
 
+class ProviderOption(PlainMark, RadioButton):
+    """A radio button that reads chosen or not in any terminal, without colour:
+    `(•) nanophoto` / `( ) seedance15pro`."""
+
+    DEFAULT_CSS = """
+    ProviderOption { background: transparent; }
+    ProviderOption > .toggle--button { background: transparent; color: $text-muted; }
+    ProviderOption.-on > .toggle--button { background: transparent; color: $text-success;
+                                           text-style: bold; }
+    """
+
+    @property
+    def mark(self) -> str:
+        return "(•)" if self.value else "( )"
+
+
 class KeyDialog(ModalScreen["StoredKey | None"]):
     """Paste a provider's API key; enter stores it as `key set` would, esc cancels."""
 
@@ -150,7 +167,7 @@ class KeyDialog(ModalScreen["StoredKey | None"]):
             with RadioSet(id="key-provider", compact=True):
                 for provider in Provider:
                     label = Text(f"{provider.value} · {key_state(self.settings, provider)}")
-                    yield RadioButton(
+                    yield ProviderOption(
                         label, value=provider is self.provider, id=f"key-{provider.value}",
                         compact=True,
                     )  # fmt: skip
