@@ -3,6 +3,7 @@ not import each other: `config` looks keys up through `keys`)."""
 
 from __future__ import annotations
 
+from .hosts import key_set_command
 from .models import Provider
 
 
@@ -15,8 +16,7 @@ class MissingKeyError(Exception):
 
     def __init__(self, provider: Provider, env_key: str) -> None:
         super().__init__(
-            f"no API key for {provider.value}: set {env_key} or run "
-            f"`seedance-tui key set {provider.value}`"
+            f"no API key for {provider.value}: set {env_key} or run `{key_set_command(provider)}`"
         )
         self.provider = provider
 

@@ -35,3 +35,8 @@ HOSTS: dict[Provider, Host] = {
         "https://seedance1-5pro.com", "SEEDANCE15PRO_API_KEY", "SEEDANCE15PRO_BASE_URL", 600
     ),
 }
+
+
+def key_set_command(provider: Provider) -> str:
+    """The shell command that stores a key for `provider` (named, never PROVIDER)."""
+    return f"seedance-tui key set {provider.value}"

@@ -77,10 +77,10 @@ class AuthError(ApiError):
     def hint(self) -> str:
         if self.provider is None:
             return "check the API key: `seedance-tui key list` shows where each one comes from"
-        from ..hosts import HOSTS
+        from ..hosts import HOSTS, key_set_command
 
-        name = self.provider.value
-        return f"check the API key: `seedance-tui key set {name}` or {HOSTS[self.provider].env_key}"
+        command = key_set_command(self.provider)
+        return f"check the API key: `{command}` or {HOSTS[self.provider].env_key}"
 
 
 class InsufficientCreditsError(ApiError):

@@ -16,7 +16,7 @@ from ..caps import DAILY, MONTHLY, CapStatus, gauge
 from ..caps import report as caps_report
 from ..models import Provider
 from ..text import plural
-from .format import PROVIDER_SHORT
+from .format import PROVIDER_SHORT, fitting
 from .key_dialog import missing_keys
 from .keys import APP_BINDINGS, effective_keys
 from .messages import CreditsComputed
@@ -30,18 +30,6 @@ if TYPE_CHECKING:
 
 RECOUNT_DELAY = 1.0  # a recount scans the history: at most one a second
 BUDGET_EVERY = 5.0  # seconds between two budget lines while nothing is answered
-
-
-def fitting(variants: list[Text], width: int) -> Text:
-    """The first of `variants` (longest wording first) that fits `width` cells; the
-    last, cut with an ellipsis, when none does. A width of 0 (not laid out yet) takes
-    the first: the panel shows it again at its width once it has one."""
-    for variant in variants:
-        if width <= 0 or variant.cell_len <= width:
-            return variant
-    last = variants[-1].copy()
-    last.truncate(width, overflow="ellipsis")
-    return last
 
 
 def fitting_lines(variants: list[Text], split: list[Text], width: int) -> list[Text]:

@@ -44,6 +44,7 @@ from ..models import (
     js_length,
 )
 from ..providers.base import MAX_PROMPT
+from .format import fitting
 from .keys import APP_BINDINGS
 from .prompt_history import PromptHistory
 from .screens import key_label
@@ -302,11 +303,7 @@ class FittedLine(Widget):
     @property
     def shown(self) -> Text:
         """The text the line shows at its width."""
-        width = self.size.width
-        for text in self.texts:
-            if cell_len(text.plain) <= width:
-                return text
-        return self.texts[-1]
+        return fitting(self.texts, self.size.width)
 
     def render(self) -> Text:
         text = self.shown.copy()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+from rich.text import Text
+
 from ..models import Provider, Task, TaskStatus
 from ..text import span as duration  # noqa: F401  (the widgets' name for it)
 
@@ -87,3 +89,15 @@ def params_text(task: Task) -> str:
         return task.spec.summary()
     except (ValueError, KeyError):
         return ""
+
+
+def fitting(variants: list[Text], width: int) -> Text:
+    """The first of `variants` (longest wording first) that fits `width` cells; the
+    last, cut with an ellipsis, when none does. A width of 0 (not laid out yet) takes
+    the first: the panel shows it again at its width once it has one."""
+    for variant in variants:
+        if width <= 0 or variant.cell_len <= width:
+            return variant
+    last = variants[-1].copy()
+    last.truncate(width, overflow="ellipsis")
+    return last

@@ -33,7 +33,7 @@ from textual.widgets import Button, Input, RadioButton, RadioSet, Static
 from textual.worker import Worker, WorkerState
 
 from ..errors import ConfigError
-from ..hosts import HOSTS
+from ..hosts import HOSTS, key_set_command
 from ..keys import keyring_backend, keyring_name, store_key
 from ..models import Provider
 from ..paths import keys_path
@@ -50,11 +50,6 @@ SOURCE_WORDS = {
     "keyring": "in the OS keyring",
     "file": "in keys.json",
 }
-
-
-def key_set_command(provider: Provider) -> str:
-    """The shell command that stores a key for `provider` (named, never PROVIDER)."""
-    return f"seedance-tui key set {provider.value}"
 
 
 def has_key(settings: Settings, provider: Provider) -> bool:

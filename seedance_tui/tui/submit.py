@@ -30,10 +30,11 @@ from textual.widgets import Input, TextArea
 
 from ..caps import CapExceeded, check_all
 from ..config import MissingKeyError
+from ..hosts import key_set_command
 from ..jobs import JobFields, compare_with
 from ..models import JobValidationError, PreparedJob, Provider, Task, TaskStatus
 from ..store import StoreError
-from .key_dialog import has_key, key_set_command
+from .key_dialog import has_key
 from .messages import SubmitFailed, SubmitFinished
 from .screens import DUPLICATE_STATUSES, DUPLICATE_WINDOW, ConfirmCompare, ConfirmSubmit
 
