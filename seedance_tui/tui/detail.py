@@ -78,11 +78,17 @@ def time_to_finish(task: Task) -> float | None:
     return None
 
 
+def credits_of(task: Task) -> int:
+    """Net credits as charged, else the estimate."""
+    if task.credits_charged is not None:
+        return task.credits_net
+    return task.credits_estimated or 0
+
+
 def credits_text(task: Task) -> str:
     """Net credits as charged, else the estimate (≈)."""
-    if task.credits_charged is not None:
-        return f"{task.credits_net} credits"
-    return f"≈{task.credits_estimated or 0} credits"
+    approx = "" if task.credits_charged is not None else "≈"
+    return f"{approx}{credits_of(task)} credits"
 
 
 def pair_caption(member: Task, now: float, *, this: bool, best: set[str]) -> Text:
@@ -118,8 +124,7 @@ def pair_bests(pair: list[Task]) -> list[set[str]]:
     times = [time_to_finish(m) for m in pair]
     if None not in times and times[0] != times[1]:
         bests[times.index(min(times))].add("time")  # type: ignore[type-var]
-    costs = [m.credits_net if m.credits_charged is not None else m.credits_estimated or 0
-             for m in pair]  # fmt: skip
+    costs = [credits_of(m) for m in pair]
     if costs[0] != costs[1]:
         bests[costs.index(min(costs))].add("credits")
     return bests
@@ -351,8 +356,7 @@ def render_task(
     pair = compare_pair(task, group)
     if pair:
         # The pair itself is shown above (time to finish, credits, frames): the total.
-        total = sum(m.credits_net if m.credits_charged is not None else m.credits_estimated or 0
-                    for m in pair)  # fmt: skip
+        total = sum(credits_of(m) for m in pair)
         row("compare", Text(f"{' vs '.join(m.provider.value for m in pair)}: {total} credits"))
     row("prompt", Text(inert(task.prompt)))
     row("params", Text(inert(params_line(task), newlines=False)))
