@@ -255,7 +255,11 @@ class FloorClient(Watcher):
 
 def floor_client(spec: str) -> None:
     """A bare asyncio + httpx loop: one client kept alive, requests sent at an even pace
-    (each in a task of its own, as an engine would), each answer's JSON parsed."""
+    (each in a task of its own, as an engine would), each answer's JSON parsed. Like
+    ours, it spares httpcore the search for the missing sniffio at every request."""
+    from seedance_tui.client.tls import skip_missing_sniffio
+
+    skip_missing_sniffio()
     args = json.loads(spec)
     keys = {"nanophoto": NANO_KEY, "seedance15pro": SEED_KEY}
 
