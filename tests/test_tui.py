@@ -36,7 +36,7 @@ from seedance_tui.tui.credits import CreditsPanel
 from seedance_tui.tui.form import Choice, FieldError, JobForm
 from seedance_tui.tui.messages import TaskUpdated
 from seedance_tui.tui.screens import ConfirmSubmit, HelpScreen
-from seedance_tui.tui.task_list import MAX_PAGES, PAGE_SIZE, TaskList
+from seedance_tui.tui.task_list import MAX_PAGES, PAGE_SIZE, TICK, TaskList
 
 HOSTILE = "[bold red]x[/] and [@click=app.quit]q[/]"
 
@@ -295,15 +295,52 @@ async def test_the_list_repaints_only_its_pending_rows_once_a_tick(seeded_settin
             app.dashboard.post_message(TaskUpdated(pending, TaskStatus.PROCESSING))
         await wait_until(pilot, lambda: tasks.task_at(1).status is TaskStatus.PROCESSING)
         await wait_until(pilot, lambda: tasks.task_at(3).status is TaskStatus.PROCESSING)
-        tasks._tick()  # what the rows show now
+        tasks.tick()  # what the rows show now
         asked: list[tuple] = []
         tasks.refresh = lambda *regions, **options: asked.append(regions)  # type: ignore[method-assign]
-        tasks._tick()
+        tasks.tick()
         assert asked == []  # the same second: nothing changed
         now[0] += 1  # the spinners turn; the finished rows' ages (hours) stay
-        tasks._tick()
+        tasks.tick()
         width = tasks.size.width
         assert asked == [(Region(0, 2, width, 1), Region(0, 4, width, 1))]  # line 0: header
+
+
+async def test_answers_streaming_in_are_painted_once_a_paint_gap_not_once_each(seeded_settings):
+    """The engine's changes reach the screen in one paint every PAINT_GAP at most: six
+    answers arriving 50 ms apart repaint their rows in one or two paints, not six; and
+    each row shows its task's new status within PAINT_GAP of its arrival, at the latest."""
+    import time
+
+    from seedance_tui.tui.dashboard import PAINT_GAP
+
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tasks = app.query_one(TaskList)
+        screen = app.dashboard
+        paints: list[int] = []  # changed rows of each paint that had any
+        paint_changed = tasks.paint_changed
+
+        def counted() -> None:
+            if tasks._changed:
+                paints.append(len(tasks._changed))
+            paint_changed()
+
+        tasks.paint_changed = counted  # type: ignore[method-assign]
+        originals = [tasks.task_at(i) for i in range(6)]
+        started = time.monotonic()
+        for task in originals:
+            status = TaskStatus.FAILED if task.status is TaskStatus.COMPLETED else TaskStatus.COMPLETED
+            screen.post_message(TaskUpdated(dataclasses.replace(task, status=status), task.status))
+            await asyncio.sleep(0.05)  # the answers' spacing (the arrivals), not a wait for a state
+        await wait_until(pilot, lambda: not tasks._changed and sum(paints) >= 6, "every row painted")
+        elapsed = time.monotonic() - started
+        assert sum(paints) == 6
+        # A paint at the first answer, then one per PAINT_GAP, and the ticks' (one a
+        # TICK) that came between: two here, where painting each answer made six.
+        assert len(paints) <= 2 + elapsed / PAINT_GAP + elapsed / TICK, (paints, elapsed)
+        for index, task in enumerate(originals):
+            assert task.status.value not in row_text(tasks, index)
 
 
 async def test_tasks_finishing_together_are_announced_in_one_toast(seeded_settings):

@@ -158,19 +158,19 @@ async def test_ages_tick_and_only_changed_rows_repaint(tmp_path):
         young = dataclasses.replace(fresh, created_at=FIXED_NOW - 23)
         app.dashboard.post_message(TaskUpdated(young, TaskStatus.COMPLETED))
         await wait_until(pilot, lambda: tasks.task_at(0).created_at == FIXED_NOW - 23)
-        tasks._tick()  # what the rows in view show now
+        tasks.tick()  # what the rows in view show now
         assert row_text(tasks, 0).rstrip().endswith(" 23s")
         asked: list[tuple] = []
         refresh = tasks.refresh
         tasks.refresh = lambda *regions, **kw: asked.append(regions)  # type: ignore[method-assign]
         clock.now += 1
-        tasks._tick()
+        tasks.tick()
         # Only the young row changed ("24s"); rows hours old still say the same.
         assert [len(regions) for regions in asked] == [1] and asked[0][0].y == 1
         tasks.refresh = refresh  # type: ignore[method-assign]
         assert row_text(tasks, 0).rstrip().endswith(" 24s")
         clock.now += 300
-        tasks._tick()
+        tasks.tick()
         await pilot.pause()
         assert row_text(tasks, 0).rstrip().endswith("5m24s")
         assert not any(" 23s" in row_text(tasks, i) for i in range(tasks.total))

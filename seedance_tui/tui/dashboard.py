@@ -16,6 +16,7 @@ where the frame would be.)
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from functools import partial
 from typing import TYPE_CHECKING, cast
@@ -58,6 +59,8 @@ from .task_list import TaskList
 from .unchanged import show_text
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from .app import SeedanceApp
 
 
@@ -71,6 +74,10 @@ def credits_of(task: Task) -> tuple:
 # them (each toast shown or hidden also lays the whole screen out again: 1 a second cost
 # the dashboard ~3 % of a core and half its output while 3 answers a second arrived).
 ANNOUNCE_EVERY = 5.0
+# Seconds between two paints of what the engine changed, at least (see `_paint_soon`): a
+# paint is a frame (3-20 ms at 160x48 here), and answers arriving 3-4 a second drew one
+# frame each, beside the tick's; the first change after a quiet spell shows at once.
+PAINT_GAP = 0.5
 # Actions on the selected task: their keys apply only when the task allows them.
 TASK_ACTIONS = ("copy_url", "open_video", "rerun", "poll_now", "download")
 
@@ -96,7 +103,12 @@ class DashboardScreen(Screen[None]):
         self.download_flow = DownloadFlow(self, self.downloads)
         self.poll_checks = PollChecks(self)
         self._keys_state: tuple[bool, ...] = ()
-        self._flush_queued = False  # a _flush is queued behind the updates
+        # The engine's changes are painted together (see `_paint_soon`): a paint queued
+        # or timed, the time of the last one, the credits summary waiting for it.
+        self._paint_queued = False
+        self._paint_timer: Timer | None = None
+        self._painted_at = -math.inf  # time.monotonic() of the last paint
+        self._summary: dict | None = None
         self._detail_due = False  # the selected task changed since the pane showed it
         self._finished: list[Task] = []  # finished since the last toast about finishes
         self._announced_at = 0.0  # time.monotonic() of that toast
@@ -194,12 +206,13 @@ class DashboardScreen(Screen[None]):
 
     @on(TaskUpdated)
     def _task_updated(self, message: TaskUpdated) -> None:
-        """The row repaints in place (with every other row changed in this frame); the
-        detail pane follows once per burst of updates, the budget line at the next tick,
-        the credits when a task's credits changed (a recount scans the history)."""
+        """The list holds the task at once; its row and, for the selected task, the
+        detail pane and the keys are painted with the other changes of the moment (see
+        `_paint_soon`); the budget line at the next tick; the credits recounted when a
+        task's credits changed (a recount scans the history)."""
         task, previous = message.task, message.previous
         held = self.task_list.held_task(task.id)
-        self.task_list.update_task(task, is_new=message.is_new)
+        self.task_list.update_task(task, is_new=message.is_new, paint=False)
         if isinstance(self.app.screen, GalleryScreen):
             self.app.screen.task_updated(task, is_new=message.is_new)
         selected = self.task_list.selected
@@ -214,9 +227,7 @@ class DashboardScreen(Screen[None]):
         if held is None or message.is_new or credits_of(held) != credits_of(task):
             self.credits_flow.recount_soon()
         self.credits_flow.budget_due = True
-        if not self._flush_queued:
-            self._flush_queued = True
-            self.call_later(self._flush)  # behind the updates already queued
+        self._paint_soon()
 
     def _announce_finished(self) -> None:
         """The tasks that finished since the last toast, in one (or two) toasts: one
@@ -227,13 +238,36 @@ class DashboardScreen(Screen[None]):
         for task in finished:  # the desktop notification and notify_command, each task
             self.dashboard_app.tell_ended(task)
 
-    def _flush(self) -> None:
-        """After a burst of updates: the selected task's details, once."""
-        self._flush_queued = False
+    def _paint_soon(self) -> None:
+        """Paint the engine's changes behind the messages already queued, or PAINT_GAP
+        after the last paint if that is later: a burst, or answers streaming in, cost a
+        frame every PAINT_GAP at most, not one each."""
+        if self._paint_queued or self._paint_timer is not None:
+            return
+        wait = self._painted_at + PAINT_GAP - time.monotonic()
+        if wait > 0:
+            self._paint_timer = self.set_timer(wait, self._paint)
+        else:
+            self._paint_queued = True
+            self.call_later(self._paint)  # behind the updates already queued
+
+    def _paint(self) -> None:
+        """What the engine changed since the last paint, in one frame: the rows, the
+        selected task's details and keys, the credits summed meanwhile."""
+        if self._paint_timer is not None:
+            self._paint_timer.stop()
+            self._paint_timer = None
+        self._paint_queued = False
+        self._painted_at = time.monotonic()
+        self.task_list.paint_changed()
         if self._detail_due:
             self._detail_due = False
             selected = self.task_list.selected
             self._show_detail(selected.id if selected is not None else None)
+            self._refresh_keys()
+        if self._summary is not None:
+            summary, self._summary = self._summary, None
+            self.credits.show_summary(summary)
 
     @on(EngineNotice)
     def _engine_notice(self, message: EngineNotice) -> None:
@@ -254,6 +288,9 @@ class DashboardScreen(Screen[None]):
     @on(TaskList.Highlighted)
     def _highlighted(self, message: TaskList.Highlighted) -> None:
         self._show_detail(message.task_id)
+        self._refresh_keys()
+
+    def _refresh_keys(self) -> None:
         task = self.selected_task
         # Which task keys apply; the footer is rebuilt only when that changes.
         keys_state = (
@@ -348,14 +385,17 @@ class DashboardScreen(Screen[None]):
         self.task_list.focus()
 
     def _tick(self) -> None:
-        """Once a second: the finishes since the last toast, the selected pending task's
-        timing, the auto-downloads that ended, the budget line if due."""
+        """Once a second, in one frame: the engine's changes not painted yet, the rows'
+        clocks (spinners, ages, ETAs), the finishes since the last toast, the selected
+        pending task's timing, the auto-downloads that ended, the budget line if due."""
+        selected = self.task_list.selected
+        if selected is not None and (selected.status.is_pending or self.detail.pair_pending):
+            self._detail_due = True  # its next check, its ETA
+        self._paint()
+        self.task_list.tick()
         self.dashboard_app.key_order.check_stuck()
         if self._finished and time.monotonic() - self._announced_at >= ANNOUNCE_EVERY:
             self._announce_finished()
-        selected = self.task_list.selected
-        if selected is not None and (selected.status.is_pending or self.detail.pair_pending):
-            self._show_detail(selected.id)
         self.download_flow.prune_auto()
         self.poll_checks.tick()
         self.credits_flow.tick()
@@ -364,7 +404,8 @@ class DashboardScreen(Screen[None]):
 
     @on(CreditsComputed)
     def _credits_computed(self, message: CreditsComputed) -> None:
-        self.credits.show_summary(message.summary)
+        self._summary = message.summary  # with the other changes (see `_paint_soon`)
+        self._paint_soon()
 
     # -- submitting --------------------------------------------------------------------
 

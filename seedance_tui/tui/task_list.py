@@ -40,7 +40,8 @@ from .format import (
 from .keys import TASK_LIST_BINDINGS
 
 PAGE_SIZE = 100
-TICK = 1.0  # seconds between two looks at the rows in view (spinners, ages, ETAs)
+TICK = 1.0  # seconds between two looks at the rows in view (spinners, ages, ETAs): the
+# list's owner calls `tick` this often, beside its own once-a-second updates (one frame)
 MAX_PAGES = 12  # at most 1,200 tasks held, whatever the history's size
 TIME_SORTS = {"newest": "oldest", "oldest": "newest"}
 NOTHING_TO_SEARCH = "nothing to search for: a search matches words (letters and digits)"
@@ -210,6 +211,8 @@ class TaskList(ScrollView, can_focus=True):
         self._wanted_id: str | None = None
         # Index -> the clock-driven text of that row as last painted (see _tick).
         self._painted: dict[int, tuple[str, ...]] = {}
+        # Rows whose task changed and that were not repainted yet (see `paint_changed`).
+        self._changed: set[int] = set()
         self._rendering = 0  # tasks of the query being submitted or rendered (eta column)
 
     @property
@@ -233,12 +236,12 @@ class TaskList(ScrollView, can_focus=True):
 
     def on_mount(self) -> None:
         self.set_query(self.filter, self.sort)
-        self.set_interval(TICK, self._tick)
 
     def set_query(self, filter: Filter, sort: str, *, unsearchable: bool = False) -> None:
         """Show another filter or sort: count, drop the cache, cursor to the top.
         `unsearchable`: the search has no word to search for; the list says so."""
         self.rows.set_query(filter, sort, unsearchable=unsearchable)
+        self._changed.clear()  # repainted whole, below
         self._count_rendering()
         self.cursor = 0
         self._sync_size()
@@ -259,6 +262,7 @@ class TaskList(ScrollView, can_focus=True):
         self._reload_queued = False
         old_index, old_id = self.cursor, self._cursor_id
         self.rows.recount()
+        self._changed.clear()  # repainted whole, below
         self._count_rendering()
         self._sync_size()
         index = min(old_index, max(self.total - 1, 0))
@@ -335,8 +339,13 @@ class TaskList(ScrollView, can_focus=True):
         index = self.rows.locate(task_id)
         return None if index is None else self.rows.held(index)
 
-    def update_task(self, task: Task, *, is_new: bool = False) -> None:
-        """An engine update: repaint the task's row in place, or re-count if it came or went."""
+    def update_task(self, task: Task, *, is_new: bool = False, paint: bool = True) -> None:
+        """An engine update: repaint the task's row in place, or re-count if it came or went.
+
+        With `paint=False` the row holds the new task at once (what the list is asked
+        shows it) but is repainted by the next `paint_changed` or `tick`: the caller
+        gathers the changes of a moment into one frame, and says when the cursor's task
+        changed itself (no Highlighted is posted for it)."""
         index = self.rows.locate(task.id)
         if index is None:
             if is_new or self.filter.status:
@@ -354,9 +363,20 @@ class TaskList(ScrollView, can_focus=True):
             self._rendering = max(0, self._rendering + (1 if rendering else -1))
             if had_eta != (self._rendering > 0):
                 self.refresh()
+        if not paint:
+            self._changed.add(index)
+            return
         self._refresh_row(index)
         if index == self.cursor:
             self._highlight()
+
+    def paint_changed(self) -> None:
+        """Repaint the rows changed by `update_task(paint=False)` since the last paint,
+        in one refresh."""
+        changed, self._changed = self._changed, set()
+        regions = [region for index in changed if (region := self._row_region(index))]
+        if regions:
+            self.refresh(*regions)
 
     # -- cursor ------------------------------------------------------------------------
 
@@ -388,9 +408,14 @@ class TaskList(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - self._rows_in_view + 1, animate=False, immediate=True)
 
     def _refresh_row(self, index: int) -> None:
+        region = self._row_region(index)
+        if region is not None:
+            self.refresh(region)
+
+    def _row_region(self, index: int) -> Region | None:
+        """Where the row of this index is on the widget (None: out of view)."""
         y = index - round(self.scroll_y) + 1
-        if 1 <= y < self.size.height:
-            self.refresh(Region(0, y, self.size.width, 1))
+        return Region(0, y, self.size.width, 1) if 1 <= y < self.size.height else None
 
     def action_cursor_up(self) -> None:
         self.move_cursor(self.cursor - 1)
@@ -414,9 +439,10 @@ class TaskList(ScrollView, can_focus=True):
         if event.y >= 1:
             self.move_cursor(round(self.scroll_y) + event.y - 1)
 
-    def _tick(self) -> None:
-        """Once a second: repaint the rows in view whose clock-driven text changed (a
-        spinner turned, an age or an ETA ticked over), all in one refresh (one frame).
+    def tick(self) -> None:
+        """Once a TICK: repaint the rows in view whose clock-driven text changed (a
+        spinner turned, an age or an ETA ticked over), and those whose task changed
+        since the last paint, all in one refresh (one frame).
 
         A row's age changes once a second for its first ten minutes, once a minute or
         less often after that, so a list of finished tasks at rest repaints almost nothing."""
@@ -425,14 +451,15 @@ class TaskList(ScrollView, can_focus=True):
         columns = self.columns(self._row_width - 1)
         now = self.clock()
         painted, self._painted = self._painted, {}
-        regions = []
+        changed, self._changed = self._changed, set()
+        regions = [region for index in changed if (region := self._row_region(index))]
         for index in range(top, min(self.total, top + self._rows_in_view)):
             task = self.rows.held(index)
             if task is None:
                 continue
             ticking = self._ticking(task, columns, now)
             self._painted[index] = ticking
-            if painted.get(index) != ticking:
+            if painted.get(index) != ticking and index not in changed:
                 regions.append(Region(0, index - top + 1, width, 1))
         if regions:
             self.refresh(*regions)
