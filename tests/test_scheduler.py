@@ -1008,3 +1008,37 @@ def test_a_tight_plan_is_made_again_after_an_answer() -> None:
     before = len(made)
     s.next_wakeup()
     assert len(made) == before + 1
+
+
+def test_far_from_the_limit_the_plan_is_easy_without_working_out_poll_times() -> None:
+    """The bound (the window's requests + the most polls each task can get + the
+    arrivals) settles an easy plan alone when it stays under the easy share; closer to
+    the limit the poll times decide, and the plans agree with what they say."""
+    from seedance_tui.scheduler.pacing import EASY_SHARE, MAX_POLLS_AHEAD
+
+    def plan_with(limit: int, used: int = 500) -> tuple[object, int, float]:
+        clock = Clock()
+        s = make(clock, {"nanophoto": limit, "seedance15pro": None}, reserve=0)
+        _learn_uniform(s)
+        s.load_ledger(KEY, [clock.now - 30] * used)
+        for i in range(20):
+            s.track(target(f"t{i}", clock.now - 100 - i))
+        arrivals = s.pacer._arrival_rate(s._budget(KEY), clock.now) * HOUR
+        worked_out: list[int] = []
+        poll_times = s.pacer._poll_times
+        s.pacer._poll_times = lambda *a: worked_out.append(1) or poll_times(*a)  # type: ignore[method-assign]
+        return s._plan(KEY, clock.now), len(worked_out), used + 20 * MAX_POLLS_AHEAD + arrivals
+
+    _plan, _worked_out, bound = plan_with(10**6)
+    generous = math.ceil(bound / EASY_SHARE) + 1
+    plan, worked_out, _bound = plan_with(generous)
+    assert not plan.tight and worked_out == 0
+    assert plan.headroom == pytest.approx(EASY_SHARE * generous - bound)
+    # Just under the bound's reach: the poll times are worked out, and say easy still
+    # (20 tasks in their likely window get far fewer than 64 polls each in an hour).
+    plan, worked_out, _bound = plan_with(generous - 10)
+    assert not plan.tight and worked_out == 20
+    assert plan.headroom > EASY_SHARE * (generous - 10) - bound
+    # Near the limit: tight, as before.
+    plan, worked_out, _bound = plan_with(600)
+    assert plan.tight and worked_out == 20

@@ -33,6 +33,7 @@ DEFER_STEPS = 12  # see `Pacer.make_plan`
 EASY_SHARE = 0.6  # easy pace only while the hour's load stays under this share of the limit
 DEFERRED_GAPS = 4.0  # a deferred task is checked this many target latencies apart
 EASY, TIGHT, DEFERRED = 0, 1, 2  # paces: see `Pacer.make_plan`
+MAX_POLLS_AHEAD = 64  # a task's polls counted in the coming window, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +163,17 @@ class Pacer:
         span = budget.span
         old = budget.counted(handed_out, now)
         rate = self._arrival_rate(budget, now)
+        keep = budget.reserved(now)
+        allowance = EASY_SHARE * (budget.limit - keep)
+        # A bound first, which needs no poll times: what the window holds now, plus the
+        # most polls each task can get in the coming window (one per poll_interval, at
+        # most MAX_POLLS_AHEAD), plus the arrivals. Far from the limit (most of a busy
+        # hour under a generous budget) it settles the plan in a few operations per
+        # task, where the simulation below costs dozens of estimate lookups per task.
+        most = min(float(MAX_POLLS_AHEAD), span / self.cadence.poll_interval + 1.0)
+        bound = len(old) + most * len(tasks) + rate * span
+        if not bound > allowance:
+            return Plan(False, frozenset(), headroom=allowance - bound)
         polls = sorted(p for _i, tr in tasks for p in self._poll_times(tr, now, now + span, EASY))
         peak, spent, i = 0.0, 0.0, 0
         for step in range(LOAD_STEPS + 1):
@@ -171,10 +183,9 @@ class Pacer:
                 i += 1
             remaining_old = len(old) - expired(old, at, span)
             peak = max(peak, remaining_old + spent + rate * (at - now))
-        keep = budget.reserved(now)
-        if not peak > EASY_SHARE * (budget.limit - keep):
+        if not peak > allowance:
             # Deferred tasks are back on time.
-            return Plan(False, frozenset(), headroom=EASY_SHARE * (budget.limit - keep) - peak)
+            return Plan(False, frozenset(), headroom=allowance - peak)
         baseline = self._simulate(budget, tasks, now, keep, frozenset(), handed_out)
         if baseline.delayed <= 1e-9:
             return Plan(True, frozenset())
@@ -315,7 +326,7 @@ class Pacer:
         e = tracked.last_e
         at = self._next_due(tracked, est, pace, now)
         out: list[tuple[float, float]] = []
-        for _ in range(64):
+        for _ in range(MAX_POLLS_AHEAD):
             if at > end:
                 break
             # This poll is sent only if the previous one saw the task pending.
