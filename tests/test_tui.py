@@ -343,9 +343,10 @@ async def test_answers_streaming_in_are_painted_once_a_paint_gap_not_once_each(s
             assert task.status.value not in row_text(tasks, index)
 
 
-async def test_tasks_finishing_together_are_announced_in_one_toast(seeded_settings):
+async def test_tasks_finishing_together_are_announced_in_one_toast(seeded_settings, monkeypatch):
     """Answers arriving three a second make one toast per ANNOUNCE_EVERY, naming every
     task: the first at once, the others together when that time has passed."""
+    monkeypatch.setattr("seedance_tui.tui.dashboard.ANNOUNCE_EVERY", 2.0)  # 10 s in use
     app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
     async with app.run_test(size=(120, 40)) as pilot:
         shown: list[tuple[str, str]] = []  # (title, message) of every toast, in order

@@ -87,6 +87,11 @@ class CreditsPanel(Vertical):
         yield queue
 
     @property
+    def summary(self) -> dict | None:
+        """The sums shown (None: not arrived yet)."""
+        return self._summary
+
+    @property
     def line_width(self) -> int:
         """The cells a line of the panel has (0 before the first layout)."""
         return self.content_size.width

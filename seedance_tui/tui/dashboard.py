@@ -69,11 +69,12 @@ def credits_of(task: Task) -> tuple:
     return (task.status, task.credits_estimated, task.credits_charged, task.credits_refunded)
 
 
-# Seconds between two toasts about finished tasks, at least: a toast's own time on screen
-# (Textual's 5 s), so answers streaming in show one summary at a time, not a stack of
-# them (each toast shown or hidden also lays the whole screen out again: 1 a second cost
-# the dashboard ~3 % of a core and half its output while 3 answers a second arrived).
-ANNOUNCE_EVERY = 5.0
+# Seconds between two toasts about finished tasks, at least: more than a toast's own time
+# on screen (Textual's 5 s), so answers streaming in show one summary at a time, not a
+# stack of them, with a calm spell between. Each toast shown or hidden lays the whole
+# screen out again (3-4 layouts of 10-20 ms at 160x48): one every 5 s cost the dashboard
+# ~1.8 % of a core while 3 answers a second arrived, one a second ~3 % and half its output.
+ANNOUNCE_EVERY = 10.0
 # Seconds between two paints of what the engine changed, at least (see `_paint_soon`): a
 # paint is a frame (3-20 ms at 160x48 here), and answers arriving 3-4 a second drew one
 # frame each, beside the tick's; the first change after a quiet spell shows at once.
@@ -404,8 +405,12 @@ class DashboardScreen(Screen[None]):
 
     @on(CreditsComputed)
     def _credits_computed(self, message: CreditsComputed) -> None:
-        self._summary = message.summary  # with the other changes (see `_paint_soon`)
-        self._paint_soon()
+        """The first sums show at once; later ones at the next tick, with its changes (a
+        recount ends at any moment: shown at once, each drew a frame of its own)."""
+        first = self.credits.summary is None
+        self._summary = message.summary
+        if first:
+            self._paint_soon()
 
     # -- submitting --------------------------------------------------------------------
 

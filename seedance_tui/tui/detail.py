@@ -28,6 +28,7 @@ from ..store import this_submitter
 from ..text import inert, one_line
 from .format import LINK_MARKS, LINK_TEXT, STATUS_STYLES, clock_time, duration, status_glyph
 from .frame_view import FrameSource, FrameView
+from .unchanged import update_in_place
 
 # Who this dashboard submits as: its own tasks need no "by" line.
 _ME = this_submitter()
@@ -231,8 +232,9 @@ class DetailPane(VerticalScroll, can_focus=False):
         if shown == self._shown:
             return
         # Once a second a pending task's spinner and timing change and nothing else: when
-        # the timing row keeps its length, the pane keeps its height and needs no new
-        # layout (a layout of the whole screen: the costliest part of a dashboard at rest).
+        # the timing row keeps its length, the pane keeps its height; else the body is
+        # laid out again only if its height changes (`update_in_place`): a layout is of
+        # the whole screen, the costliest part of a dashboard at rest.
         previous = self._shown
         same_shape = (
             previous is not None
@@ -259,19 +261,20 @@ class DetailPane(VerticalScroll, can_focus=False):
         title = f"Task {task.short_id}" + (" · compare" if pair else "")
         if self.border_title != title:
             self.border_title = title  # each setting repaints the pane
-        body.update(
-            render_task(
-                task,
-                events,
-                now=now,
-                eta=eta,
-                next_check=next_check,
-                link=link,
-                waiting=waiting,
-                group=group,
-            ),
-            layout=not same_shape,
+        content = render_task(
+            task,
+            events,
+            now=now,
+            eta=eta,
+            next_check=next_check,
+            link=link,
+            waiting=waiting,
+            group=group,
         )
+        if same_shape:
+            body.update(content, layout=False)
+        else:
+            update_in_place(body, content)
 
     @property
     def pair_pending(self) -> bool:
