@@ -330,10 +330,14 @@ async def test_answers_streaming_in_are_painted_once_a_paint_gap_not_once_each(s
         originals = [tasks.task_at(i) for i in range(6)]
         started = time.monotonic()
         for task in originals:
-            status = TaskStatus.FAILED if task.status is TaskStatus.COMPLETED else TaskStatus.COMPLETED
+            status = (
+                TaskStatus.FAILED if task.status is TaskStatus.COMPLETED else TaskStatus.COMPLETED
+            )
             screen.post_message(TaskUpdated(dataclasses.replace(task, status=status), task.status))
             await asyncio.sleep(0.05)  # the answers' spacing (the arrivals), not a wait for a state
-        await wait_until(pilot, lambda: not tasks._changed and sum(paints) >= 6, "every row painted")
+        await wait_until(
+            pilot, lambda: not tasks._changed and sum(paints) >= 6, "every row painted"
+        )
         elapsed = time.monotonic() - started
         assert sum(paints) == 6
         # A paint at the first answer, then one per PAINT_GAP, and the ticks' (one a
