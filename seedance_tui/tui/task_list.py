@@ -48,6 +48,7 @@ NOTHING_TO_SEARCH = "nothing to search for: a search matches words (letters and 
 MIN_PROMPT = 16  # cells the prompt keeps before another column is shown
 WIDE_PROMPT = 36  # beyond this many cells of prompt, params grow ...
 WIDE_PARAMS = 30  # ... up to this width ("1080p 12s landscape img×2 audio fixed")
+TICKING = ("status", "time", "eta")  # the columns whose text the clock changes
 COLUMN_ORDER = ["id", "provider", "status", "mark", "prompt", "params", "credits", "time", "eta"]
 
 
@@ -504,9 +505,7 @@ class TaskList(ScrollView, can_focus=True):
     def _ticking(self, task: Task, columns: list[Column], now: float) -> tuple[str, ...]:
         """The text of a row's cells that the clock changes (spinner, age, ETA)."""
         return tuple(
-            self._cell(task, column, now)[0]
-            for column in columns
-            if column.key in ("status", "time", "eta")
+            self._cell(task, column, now)[0] for column in columns if column.key in TICKING
         )
 
     def _cell(self, task: Task, column: Column, now: float) -> tuple[str, str]:
@@ -541,12 +540,20 @@ class TaskList(ScrollView, can_focus=True):
         # with "…" (a CJK character or an emoji takes two cells).
         return one_line(value, column.width), style
 
-    def _cells(self, task: Task, columns: list[Column], now: float) -> Text:
+    def _cells(
+        self,
+        task: Task,
+        columns: list[Column],
+        now: float,
+        cells: list[tuple[str, str]] | None = None,
+    ) -> Text:
+        """The row's line; `cells`: each column's (text, style), if worked out already."""
+        if cells is None:
+            cells = [self._cell(task, column, now) for column in columns]
         line = Text(no_wrap=True, overflow="ellipsis", end="")
-        for i, column in enumerate(columns):
+        for i, (column, (cell, style)) in enumerate(zip(columns, cells, strict=True)):
             if i:
                 line.append(" ")
-            cell, style = self._cell(task, column, now)
             pad = " " * max(0, column.width - cell_len(cell))
             if column.justify == "right":
                 line.append(pad)
@@ -597,8 +604,13 @@ class TaskList(ScrollView, can_focus=True):
         if index == self.cursor:
             style = base + self.get_component_rich_style("task-list--cursor")
         now = self.clock()
-        self._painted[index] = self._ticking(task, columns, now)
-        return self._strip(self._cells(task, columns, now), style, width)
+        # Each cell once: what the clock changes is kept for `tick`, and the line is made.
+        cells = [self._cell(task, column, now) for column in columns]
+        self._painted[index] = tuple(
+            text for column, (text, _style) in zip(columns, cells, strict=True)
+            if column.key in TICKING
+        )  # fmt: skip
+        return self._strip(self._cells(task, columns, now, cells), style, width)
 
     @property
     def _filtered(self) -> bool:
