@@ -210,7 +210,7 @@ class TaskList(ScrollView, can_focus=True):
         self._cursor_id: str | None = None
         self._reload_queued = False
         self._wanted_id: str | None = None
-        # Index -> the clock-driven text of that row as last painted (see _tick).
+        # Index -> the clock-driven text of that row as last painted (see `tick`).
         self._painted: dict[int, tuple[str, ...]] = {}
         # Rows whose task changed and that were not repainted yet (see `paint_changed`).
         self._changed: set[int] = set()
@@ -344,7 +344,7 @@ class TaskList(ScrollView, can_focus=True):
         """An engine update: repaint the task's row in place, or re-count if it came or went.
 
         With `paint=False` the row holds the new task at once (what the list is asked
-        shows it) but is repainted by the next `paint_changed` or `tick`: the caller
+        shows it) but is repainted by the next `paint_changed`: the caller
         gathers the changes of a moment into one frame, and says when the cursor's task
         changed itself (no Highlighted is posted for it)."""
         index = self.rows.locate(task.id)
@@ -442,8 +442,7 @@ class TaskList(ScrollView, can_focus=True):
 
     def tick(self) -> None:
         """Once a TICK: repaint the rows in view whose clock-driven text changed (a
-        spinner turned, an age or an ETA ticked over), and those whose task changed
-        since the last paint, all in one refresh (one frame).
+        spinner turned, an age or an ETA ticked over), all in one refresh (one frame).
 
         A row's age changes once a second for its first ten minutes, once a minute or
         less often after that, so a list of finished tasks at rest repaints almost nothing."""
@@ -452,15 +451,14 @@ class TaskList(ScrollView, can_focus=True):
         columns = self.columns(self._row_width - 1)
         now = self.clock()
         painted, self._painted = self._painted, {}
-        changed, self._changed = self._changed, set()
-        regions = [region for index in changed if (region := self._row_region(index))]
+        regions = []
         for index in range(top, min(self.total, top + self._rows_in_view)):
             task = self.rows.held(index)
             if task is None:
                 continue
             ticking = self._ticking(task, columns, now)
             self._painted[index] = ticking
-            if painted.get(index) != ticking and index not in changed:
+            if painted.get(index) != ticking:
                 regions.append(Region(0, index - top + 1, width, 1))
         if regions:
             self.refresh(*regions)
