@@ -12,10 +12,14 @@ Three scenarios, each in a fresh home folder with its own history and simulator:
                long, so the scheduler expects that): the engine checks them at the
                providers' default budgets and nothing changes;
   * answers  — the same 200 pending tasks, but their renders end at `--rate` (3) a
-               second (the history's renders took as long, and the budgets let the
-               scheduler see each end soon after it happens): the window lies inside
-               the stretch where answers arrive; the answers per second that arrived in
-               it are printed beside the CPU.
+               second, evenly spaced in a shuffled order (the history's renders took as
+               long, and the budgets let the scheduler see each end soon after it
+               happens). The window opens once the dashboard has caught up with the
+               ends (at most CAUGHT_UP seconds of them not seen yet: the first sweep
+               over 200 tasks sees a backlog at once, which would count answers twice
+               as fast as they arrive) and lies inside the stretch where answers
+               arrive. Both the renders that ended in it and the answers the dashboard
+               took in, per second, are printed beside the CPU.
 Each scenario runs the dashboard of this checkout ("ours") and, side by side in the
 same run, the dashboard of `--baseline` (a git revision, extracted with `git archive`;
 default: this branch's base, before the dashboard got its Screen and rested) — today's
@@ -81,6 +85,8 @@ FINISHED = 1_000  # finished tasks in every scenario's history
 PENDING_RENDERS = (36_000.0, 72_000.0)  # seconds a render takes while nothing changes
 WARM_UP = 5.0  # seconds after the ready file before a window opens (engine, credits, frames)
 ANSWERS_START = 25.0  # seconds after the submissions before the first render ends
+CAUGHT_UP = 10.0  # seconds of ends not seen yet, at most, when the answers' window opens
+CATCH_UP_MAX = 30.0  # seconds after the first answers to wait for that, at most
 DEADLINE = 120.0  # for any state the harness waits for
 POLL_INTERVAL = 0.05  # between two looks at a state
 BASELINE = "42a2b4d"  # main before the dashboard got its Screen and rested (#12, #13)
@@ -297,7 +303,8 @@ class Window:
     cpu: float  # share of one core, percent
     out_kb_s: float  # terminal output
     requests_s: float  # status + generate requests the simulator served
-    answers_s: float  # tasks that ended in the window, per second
+    answers_s: float  # tasks the dashboard saw end in the window, per second
+    ended_s: float  # renders the simulator ended in the window, per second
     seconds: float
 
 
@@ -312,6 +319,7 @@ def measure(
 
     dashboard.check_running()
     ended_before = finished_count(db)
+    renders_before = renders_ended(sim)
     requests_before = sim_requests()
     written_before, cpu_before = dashboard.written, cpu_seconds(pid)
     started = time.monotonic()
@@ -324,8 +332,34 @@ def measure(
         out_kb_s=(written_after - written_before) / wall / 1000,
         requests_s=(sim_requests() - requests_before) / wall,
         answers_s=(finished_count(db) - ended_before) / wall,
+        ended_s=(renders_ended(sim) - renders_before) / wall,
         seconds=wall,
     )
+
+
+def renders_ended(sim: SimulatorServer) -> int:
+    """Renders the simulator has ended so far (seen by a client or not)."""
+    state = sim.state
+    with state.lock:
+        now = state.now()
+        return sum(1 for task in state.tasks.values() if task.due_at <= now)
+
+
+def space_ends(sim: SimulatorServer, after: float, rate: float, seed: int = 7) -> None:
+    """Make the simulator's renders end `rate` a second, evenly, from `after` seconds
+    past the first submission on, in a shuffled order of the tasks (each reports the
+    time it took). Random draws would bunch: the window would see more or fewer than
+    `rate` answers a second by chance."""
+    import random
+
+    state = sim.state
+    with state.lock:
+        tasks = sorted(state.tasks.values(), key=lambda task: task.created_at)
+        start = tasks[0].created_at + after
+        random.Random(seed).shuffle(tasks)
+        for slot, task in enumerate(tasks):
+            task.due_at = start + (slot + 0.5) / rate
+            task.gen_time = task.due_at - task.created_at
 
 
 def finished_count(db: Path) -> int:
@@ -444,6 +478,8 @@ def run_scenario(
                 # changes; the answers' spread while they arrive).
                 build_history(db, (lo, hi) if scenario == "answers" else PENDING_RENDERS)
                 sent = submit_pending(db, env, args.pending) if scenario != "idle" else None
+                if scenario == "answers":
+                    space_ends(sim, lo, args.rate)
                 if source == "floor":
                     dashboard: Dashboard | Watcher = FloorClient(
                         env, sim.base_url, floor_rate, provider_task_ids(db)
@@ -469,6 +505,13 @@ def run_scenario(
                         first_answers = FINISHED + args.rate * 3
                         wait_for(lambda: finished_count(db) >= first_answers,
                                  "the first answers", seconds=DEADLINE + lo)  # fmt: skip
+                        # Then for the dashboard to catch up with the ends (the first
+                        # sweep over the tasks finds a backlog), for CATCH_UP_MAX at most.
+                        caught_up = time.monotonic() + CATCH_UP_MAX
+                        wait_for(lambda: time.monotonic() > caught_up
+                                 or renders_ended(sim) - (finished_count(db) - FINISHED)
+                                 <= args.rate * CAUGHT_UP,
+                                 "the dashboard catching up", seconds=CATCH_UP_MAX + 5)  # fmt: skip
                         left = sent + hi - 3 - time.monotonic()
                         if left < 5:
                             raise HarnessError("the dashboard saw the answers too late to measure")
@@ -506,7 +549,7 @@ def main() -> None:
     print(f"dashboard {COLUMNS}x{ROWS} in a pty; {FINISHED:,} finished tasks; "
           f"{args.pending} pending; windows of {args.seconds:g} s; CPU = share of one core")  # fmt: skip
     header = (f"{'scenario':<9} {'run':<9} {'CPU %':>6} {'out KB/s':>9} {'req/s':>6} "
-              f"{'ms/req':>7} {'answers/s':>10} {'window':>7}")  # fmt: skip
+              f"{'ms/req':>7} {'answers/s':>10} {'ended/s':>8} {'window':>7}")  # fmt: skip
     print(header)
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="seedance-live-src-") as src:
@@ -528,7 +571,7 @@ def main() -> None:
                                if window.requests_s > 0 else f"{'-':>7}")  # fmt: skip
                 print(f"{scenario:<9} {name:<9} {window.cpu:>6.1f} {window.out_kb_s:>9.1f} "
                       f"{window.requests_s:>6.1f} {per_request} {window.answers_s:>10.1f} "
-                      f"{window.seconds:>6.1f}s", flush=True)  # fmt: skip
+                      f"{window.ended_s:>8.1f} {window.seconds:>6.1f}s", flush=True)  # fmt: skip
             ours = results["ours"]
             line = f"{scenario:<9} "
             if baseline:
