@@ -243,6 +243,44 @@ async def test_rows_line_up_by_display_width(tmp_path, size):
         assert any(set_cell_size(row, prompt_start - 1).endswith("⚠") for row in rows)
 
 
+@pytest.mark.parametrize("size", SIZES)
+async def test_a_row_paints_what_a_rich_text_of_its_cells_renders(tmp_path, size):
+    """Rows are built from kept cells straight into segments: the same segments, text
+    and styles, as the Text of those cells that rows were once rendered from (marks,
+    a mismatch's credits, wide and bidi prompts, the cursor's row)."""
+    from rich.segment import Segment
+    from rich.text import Text
+
+    app = SeedanceApp(seed(tmp_path, extra=odd_prompts(tmp_path)), clock=fixed_clock, poll=False)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        tasks = app.query_one(TaskList)
+        width = tasks.scrollable_content_region.width
+        columns = tasks.columns(width - 1)
+        for y in range(1, min(tasks.total, tasks.size.height - 1) + 1):
+            index = round(tasks.scroll_y) + y - 1
+            task = tasks.task_at(index)
+            line = Text(no_wrap=True, overflow="ellipsis", end="")
+            for i, column in enumerate(columns):
+                cell, style = tasks._cell(task, column, FIXED_NOW)
+                if i:
+                    line.append(" ")
+                pad = " " * max(0, column.width - cell_len(cell))
+                parts = [(pad, None), (cell, style)] if column.justify == "right" else [
+                    (cell, style), (pad, None)]  # fmt: skip
+                for text, text_style in parts:
+                    line.append(text, text_style)
+            style = tasks.rich_style
+            if index == tasks.cursor:
+                style += tasks.get_component_rich_style("task-list--cursor")
+            want = tasks._strip(line, style, width)
+            got = tasks.render_line(y)
+            assert list(got) == list(want), (index, task.prompt)
+            assert list(Segment.simplify(got)) == list(Segment.simplify(want))
+        # A tick paints the same row from the kept cells.
+        assert list(tasks.render_line(1)) == list(tasks.render_line(1))
+
+
 def test_cli_list_fits_the_terminal_and_shows_marks(tmp_path, monkeypatch):
     settings = seed(tmp_path, extra=odd_prompts(tmp_path))
     store = Store.open(settings.db_path)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from rich.cells import cell_len
+from rich.control import strip_control_codes
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -43,12 +44,16 @@ PAGE_SIZE = 100
 TICK = 1.0  # seconds between two looks at the rows in view (spinners, ages, ETAs): the
 # list's owner calls `tick` this often, beside its own once-a-second updates (one frame)
 MAX_PAGES = 12  # at most 1,200 tasks held, whatever the history's size
+KEPT_ROWS = 500  # rows whose cells are kept (a few screens of them)
 TIME_SORTS = {"newest": "oldest", "oldest": "newest"}
 NOTHING_TO_SEARCH = "nothing to search for: a search matches words (letters and digits)"
 MIN_PROMPT = 16  # cells the prompt keeps before another column is shown
 WIDE_PROMPT = 36  # beyond this many cells of prompt, params grow ...
 WIDE_PARAMS = 30  # ... up to this width ("1080p 12s landscape img×2 audio fixed")
 TICKING = ("status", "time", "eta")  # the columns whose text the clock changes
+# The columns worked out at each paint of a row: the clock's, and the library mark (a
+# saved file can go); the others are kept per task until the task or the layout changes.
+DYNAMIC = frozenset(TICKING) | {"mark"}
 COLUMN_ORDER = ["id", "provider", "status", "mark", "prompt", "params", "credits", "time", "eta"]
 
 
@@ -215,6 +220,12 @@ class TaskList(ScrollView, can_focus=True):
         # Rows whose task changed and that were not repainted yet (see `paint_changed`).
         self._changed: set[int] = set()
         self._rendering = 0  # tasks of the query being submitted or rendered (eta column)
+        # The columns of the last layout: ((row width, any eta column), columns).
+        self._layout: tuple[tuple[int, bool], list[Column]] | None = None
+        # Task id -> (the task, its layout key, each column's cell; None: worked out at
+        # each paint, see DYNAMIC): a tick repaints a row from these and three cells.
+        self._kept_cells: dict[str, tuple[Task, tuple[int, bool], list]] = {}
+        self._styles: dict[tuple[Style, str], Style] = {}  # (line style, cell style) ->
 
     @property
     def filter(self) -> Filter:
@@ -448,7 +459,7 @@ class TaskList(ScrollView, can_focus=True):
         less often after that, so a list of finished tasks at rest repaints almost nothing."""
         top = round(self.scroll_y)
         width = self.size.width
-        columns = self.columns(self._row_width - 1)
+        columns = self._columns(self._row_width - 1)[1]
         now = self.clock()
         painted, self._painted = self._painted, {}
         regions = []
@@ -500,6 +511,39 @@ class TaskList(ScrollView, can_focus=True):
         chosen.append(Column("prompt", "prompt", prompt_w))
         return sorted(chosen, key=lambda c: COLUMN_ORDER.index(c.key))
 
+    def _columns(self, width: int) -> tuple[tuple[int, bool], list[Column]]:
+        """`columns(width)`, worked out again only when the width or the eta column
+        changes; with its key."""
+        key = (width, self._rendering > 0)
+        if self._layout is None or self._layout[0] != key:
+            self._layout = (key, self.columns(width))
+            self._kept_cells.clear()
+        return self._layout
+
+    def _row_cells(
+        self, task: Task, layout: tuple[tuple[int, bool], list[Column]], now: float
+    ) -> list[tuple[str, str]]:
+        """Each column's (text, style) of a task's row: the columns the clock or the
+        library change worked out now, the others kept from the task's last paint."""
+        key, columns = layout
+        kept = self._kept_cells.get(task.id)
+        if kept is None or kept[0] is not task or kept[1] != key:
+            if len(self._kept_cells) > KEPT_ROWS:
+                self._kept_cells.clear()  # rows long out of view
+            # As Text.append would: no control code reaches the terminal.
+            cells = [None if column.key in DYNAMIC else
+                     self._sanitized(self._cell(task, column, now)) for column in columns]  # fmt: skip
+            kept = (task, key, cells)
+            self._kept_cells[task.id] = kept
+        return [
+            self._cell(task, column, now) if cell is None else cell
+            for column, cell in zip(columns, kept[2], strict=True)
+        ]
+
+    @staticmethod
+    def _sanitized(cell: tuple[str, str]) -> tuple[str, str]:
+        return strip_control_codes(cell[0]), cell[1]
+
     def _ticking(self, task: Task, columns: list[Column], now: float) -> tuple[str, ...]:
         """The text of a row's cells that the clock changes (spinner, age, ETA)."""
         return tuple(
@@ -538,29 +582,6 @@ class TaskList(ScrollView, can_focus=True):
         # with "…" (a CJK character or an emoji takes two cells).
         return one_line(value, column.width), style
 
-    def _cells(
-        self,
-        task: Task,
-        columns: list[Column],
-        now: float,
-        cells: list[tuple[str, str]] | None = None,
-    ) -> Text:
-        """The row's line; `cells`: each column's (text, style), if worked out already."""
-        if cells is None:
-            cells = [self._cell(task, column, now) for column in columns]
-        line = Text(no_wrap=True, overflow="ellipsis", end="")
-        for i, (column, (cell, style)) in enumerate(zip(columns, cells, strict=True)):
-            if i:
-                line.append(" ")
-            pad = " " * max(0, column.width - cell_len(cell))
-            if column.justify == "right":
-                line.append(pad)
-                line.append(cell, style)
-            else:
-                line.append(cell, style)
-                line.append(pad)
-        return line
-
     def _header(self, columns: list[Column]) -> Text:
         line = Text(no_wrap=True, end="")
         for i, column in enumerate(columns):
@@ -581,7 +602,8 @@ class TaskList(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self._row_width
         base = self.rich_style
-        columns = self.columns(width - 1)  # a space before the first column
+        layout = self._columns(width - 1)  # a space before the first column
+        columns = layout[1]
         if y == 0:
             style = base + self.get_component_rich_style("task-list--header")
             return self._strip(self._header(columns), style, width)
@@ -603,12 +625,50 @@ class TaskList(ScrollView, can_focus=True):
             style = base + self.get_component_rich_style("task-list--cursor")
         now = self.clock()
         # Each cell once: what the clock changes is kept for `tick`, and the line is made.
-        cells = [self._cell(task, column, now) for column in columns]
+        cells = self._row_cells(task, layout, now)
         self._painted[index] = tuple(
             text for column, (text, _style) in zip(columns, cells, strict=True)
             if column.key in TICKING
         )  # fmt: skip
-        return self._strip(self._cells(task, columns, now, cells), style, width)
+        return self._row_strip(columns, cells, style, width)
+
+    def _row_strip(
+        self, columns: list[Column], cells: list[tuple[str, str]], style: Style, width: int
+    ) -> Strip:
+        """The row's strip: a space, then runs of unstyled cells, padding and
+        separators, each styled cell a segment of its own (the segments a Text of the
+        same spans would render, without building one)."""
+        segments = [Segment(" ", style)]
+        run: list[str] = []
+        for i, (column, (cell, cell_style)) in enumerate(zip(columns, cells, strict=True)):
+            if i:
+                run.append(" ")
+            pad = " " * max(0, column.width - cell_len(cell))
+            right = column.justify == "right"
+            if right:
+                run.append(pad)
+            if cell_style and cell:
+                if run:
+                    segments.append(Segment("".join(run), style))
+                    run = []
+                segments.append(Segment(cell, self._style(style, cell_style)))
+            else:
+                run.append(cell)
+            if not right:
+                run.append(pad)
+        if run:
+            segments.append(Segment("".join(run), style))
+        return Strip(segments).crop_extend(0, width, style)
+
+    def _style(self, line: Style, cell: str) -> Style:
+        """The line's style with a cell's on top (as a Text span's would be)."""
+        combined = self._styles.get((line, cell))
+        if combined is None:
+            if len(self._styles) > 256:
+                self._styles.clear()
+            combined = line + self.app.console.get_style(cell, default=Style.null())
+            self._styles[(line, cell)] = combined
+        return combined
 
     @property
     def _filtered(self) -> bool:
