@@ -308,8 +308,8 @@ async def test_the_list_repaints_only_its_pending_rows_once_a_tick(seeded_settin
 
 async def test_answers_streaming_in_are_painted_once_a_paint_gap_not_once_each(seeded_settings):
     """The engine's changes reach the screen in one paint every PAINT_GAP at most: six
-    answers arriving 50 ms apart repaint their rows in one or two paints, not six; and
-    each row shows its task's new status within PAINT_GAP of its arrival, at the latest."""
+    answers arriving 50 ms apart repaint their rows in one or two paints, not six; the
+    selected task's at once, the other rows at the next tick, within TICK."""
     import time
 
     from seedance_tui.tui.dashboard import PAINT_GAP
@@ -345,6 +345,35 @@ async def test_answers_streaming_in_are_painted_once_a_paint_gap_not_once_each(s
         assert len(paints) <= 2 + elapsed / PAINT_GAP + elapsed / TICK, (paints, elapsed)
         for index, task in enumerate(originals):
             assert task.status.value not in row_text(tasks, index)
+
+
+async def test_a_row_out_of_the_users_eye_waits_for_the_ticks_frame(seeded_settings):
+    """An answer about a task that is not selected (no toast, not new) draws no frame of
+    its own: its row is painted by the next tick, with the clocks. The selected task's
+    answer is painted at once."""
+    app = SeedanceApp(seeded_settings, clock=fixed_clock, poll=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tasks = app.query_one(TaskList)
+        screen = app.dashboard
+        screen.ticker.pause()  # the test ticks
+        await pilot.pause()
+        from seedance_tui.tui.format import status_glyph
+
+        other = tasks.task_at(3)
+        done = TaskStatus.FAILED if other.status is TaskStatus.COMPLETED else TaskStatus.COMPLETED
+        screen.post_message(TaskUpdated(dataclasses.replace(other, status=done), other.status))
+        await wait_until(pilot, lambda: tasks.task_at(3).status is done, "the list holds it")
+        for _ in range(3):
+            await pilot.pause()
+        assert 3 in tasks._changed  # held, not painted
+        screen._tick()
+        assert not tasks._changed and status_glyph(done, 0) in row_text(tasks, 3)
+        selected = tasks.task_at(0)
+        done = TaskStatus.FAILED if selected.status is TaskStatus.COMPLETED else TaskStatus.COMPLETED
+        screen.post_message(TaskUpdated(dataclasses.replace(selected, status=done), selected.status))
+        await wait_until(pilot, lambda: tasks.task_at(0).status is done and not tasks._changed,
+                         "the selected row painted without a tick")  # fmt: skip
+        assert status_glyph(done, 0) in row_text(tasks, 0)
 
 
 async def test_tasks_finishing_together_are_announced_in_one_toast(seeded_settings, monkeypatch):

@@ -75,9 +75,10 @@ def credits_of(task: Task) -> tuple:
 # screen out again (3-4 layouts of 10-20 ms at 160x48): one every 5 s cost the dashboard
 # ~1.8 % of a core while 3 answers a second arrived, one a second ~3 % and half its output.
 ANNOUNCE_EVERY = 10.0
-# Seconds between two paints of what the engine changed, at least (see `_paint_soon`): a
-# paint is a frame (3-20 ms at 160x48 here), and answers arriving 3-4 a second drew one
-# frame each, beside the tick's; the first change after a quiet spell shows at once.
+# Seconds between two paints of what the engine changed for the user's eyes (the selected
+# task, a new one; see `_paint_soon`), at least: a paint is a frame (10-15 ms at 160x48
+# here), and answers arriving 3-4 a second drew one frame each, beside the tick's; the
+# first change after a quiet spell shows at once. Other rows wait for the tick's frame.
 PAINT_GAP = 0.5
 # Actions on the selected task: their keys apply only when the task allows them.
 TASK_ACTIONS = ("copy_url", "open_video", "rerun", "poll_now", "download")
@@ -176,7 +177,7 @@ class DashboardScreen(Screen[None]):
             # right after the first frame.
             self.credits_flow.recount()
             self.call_after_refresh(self.start_engine)
-            self.set_interval(1.0, self._tick)
+            self.ticker = self.set_interval(1.0, self._tick)
             self.dashboard_app.announce_ready()
         finally:
             self.mounted.set()
@@ -207,28 +208,33 @@ class DashboardScreen(Screen[None]):
 
     @on(TaskUpdated)
     def _task_updated(self, message: TaskUpdated) -> None:
-        """The list holds the task at once; its row and, for the selected task, the
-        detail pane and the keys are painted with the other changes of the moment (see
-        `_paint_soon`); the budget line at the next tick; the credits recounted when a
-        task's credits changed (a recount scans the history)."""
+        """The list holds the task at once. What the user looks at -- the selected task
+        (its row, the detail pane, the keys), a new task, a finish being toasted -- is
+        painted with the other changes of the moment (see `_paint_soon`); any other row
+        at the next tick, within a second, in the frame the clocks draw anyway. The
+        budget line at the next tick; the credits recounted when a task's credits
+        changed (a recount scans the history)."""
         task, previous = message.task, message.previous
         held = self.task_list.held_task(task.id)
         self.task_list.update_task(task, is_new=message.is_new, paint=False)
         if isinstance(self.app.screen, GalleryScreen):
             self.app.screen.task_updated(task, is_new=message.is_new)
         selected = self.task_list.selected
+        shown = message.is_new
         if selected is not None and (
             selected.id == task.id or (selected.group is not None and selected.group == task.group)
         ):
-            self._detail_due = True  # the task, or the other half of its compare
+            self._detail_due = shown = True  # the task, or the other half of its compare
         if task.status.is_terminal and previous is not None and previous.is_pending:
             self._finished.append(task)
             if time.monotonic() - self._announced_at >= ANNOUNCE_EVERY:
                 self._announce_finished()
+                shown = True  # the row says what the toast says
         if held is None or message.is_new or credits_of(held) != credits_of(task):
             self.credits_flow.recount_soon()
         self.credits_flow.budget_due = True
-        self._paint_soon()
+        if shown:
+            self._paint_soon()
 
     def _announce_finished(self) -> None:
         """The tasks that finished since the last toast, in one (or two) toasts: one
