@@ -299,6 +299,26 @@ def test_polls_leave_the_reserve_and_waiting_submissions_their_share() -> None:
     assert s.submit_delay(KEY) > 0
 
 
+def test_a_task_tracked_again_under_another_key_counts_against_that_key() -> None:
+    """The tasks are looked at key by key: a task tracked again with another key (the
+    user changed keys) leaves the first key's group for the other's, where its poll in
+    flight counts (here against a burst of one); a spent key refuses its candidates
+    while another key's still go."""
+    clock = Clock()
+    s = make(clock, {"nanophoto": 100, "seedance15pro": 100}, reserve=0, burst=1)
+    s.load_ledger(KEY, [clock.now - 60] * 100)  # KEY spent for a minute
+    s.track(target("k0", clock.now - 400))
+    s.track(target("o0", clock.now - 400, key=OTHER))
+    assert s.due_polls() == ["o0"]
+    s.on_poll_result("o0", pending=True)
+    s.track(target("k0", clock.now - 400, key=OTHER))  # k0 moves to a key with room
+    clock.now += 1
+    assert s.due_polls() == ["k0"]  # in flight, under OTHER
+    assert not s.poll_now("o0")  # OTHER's burst of one is k0's poll
+    s.on_poll_result("k0", pending=True)
+    assert s.poll_now("o0")
+
+
 def test_when_short_the_most_overdue_task_goes_first() -> None:
     clock = Clock()
     s = make(clock, reserve=0)

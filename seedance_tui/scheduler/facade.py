@@ -4,6 +4,7 @@ one `KeyBudget` per key, learns render times and asks the `Pacer` for each key's
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from collections.abc import Callable, Iterable
@@ -75,6 +76,10 @@ class Scheduler:
         self.render_times = RenderTimes(prior=prior)
         self.pacer = Pacer(self.cadence, self.render_times)
         self._tasks: dict[str, Tracked] = {}
+        # The tracked tasks by budget key, in tracking order (None: to be grouped again,
+        # after a task came, went or changed its key): a look at one key's tasks must
+        # not scan every key's.
+        self._groups: dict[BudgetKey, list[tuple[str, Tracked]]] | None = None
         self._budgets: dict[BudgetKey, KeyBudget] = {}
         # Plans per key (see `_plan`), and a count of changes that invalidate them.
         self._plans: dict[BudgetKey, tuple[tuple[int, int], tuple[int, int], float, Plan]] = {}
@@ -98,12 +103,19 @@ class Scheduler:
             )
         return budget
 
+    def _of_key(self, key: BudgetKey) -> list[tuple[str, Tracked]]:
+        """This key's tracked tasks (id, tracked), in the order they were tracked."""
+        groups = self._groups
+        if groups is None:
+            groups = self._groups = {}
+            for task_id, tracked in self._tasks.items():
+                groups.setdefault(tracked.target.budget_key, []).append((task_id, tracked))
+        return groups.get(key, [])
+
     def _handed_out(self, key: BudgetKey) -> list[float]:
         """When this key's polls handed out and not answered yet were handed out, sorted."""
         return sorted(
-            tr.in_flight_at
-            for tr in self._tasks.values()
-            if tr.target.budget_key == key and tr.in_flight_at is not None
+            tr.in_flight_at for _i, tr in self._of_key(key) if tr.in_flight_at is not None
         )
 
     def load_ledger(self, key: BudgetKey, timestamps: Iterable[float]) -> None:
@@ -190,6 +202,7 @@ class Scheduler:
     def track(self, target: PollTarget) -> None:
         """Start (or keep) watching a pending task."""
         self._version += 1
+        self._groups = None
         last_e = None
         if target.last_polled_at is not None:
             last_e = max(0.0, target.last_polled_at - target.submitted_at)
@@ -213,7 +226,8 @@ class Scheduler:
 
     def forget(self, task_id: str) -> None:
         self._version += 1
-        self._tasks.pop(task_id, None)
+        if self._tasks.pop(task_id, None) is not None:
+            self._groups = None
 
     def tracked(self) -> list[str]:
         return list(self._tasks)
@@ -332,7 +346,7 @@ class Scheduler:
         adds one; no task was tracked anew, no ledger loaded, no belief changed. Within
         that margin the plan made again would be easy too: the same plan."""
         cached = self._plans.get(key)
-        tasks = [(i, tr) for i, tr in self._tasks.items() if tr.target.budget_key == key]
+        tasks = self._of_key(key)
         if cached is not None:
             version, load, at, plan = cached
             beliefs = self.render_times.version
@@ -355,13 +369,18 @@ class Scheduler:
         )
         return plan
 
-    def _keep(self, tracked: Tracked, budget: KeyBudget, now: float) -> int:
+    def _keep(
+        self, tracked: Tracked, budget: KeyBudget, now: float, handed_out: list[float]
+    ) -> int:
         """Requests a poll of this task must leave unspent now: a poll the user asked for
         may use the standing reserve, never the share of waiting submissions; so may a
         poll the reserve yields to (see `_reserve_yields_at`)."""
         if (
             tracked.forced
-            or self._reserve_yields_at(tracked, budget, now, now, search=False) <= now
+            or self._reserve_yields_at(
+                tracked, budget, now, now, search=False, handed_out=handed_out
+            )
+            <= now
         ):
             return budget.waiting_submissions
         return budget.reserved(now)
@@ -391,15 +410,12 @@ class Scheduler:
         submission that probably never comes; a long-shot check leaves the slot to a
         submission that likely will. The poll's side grows and the submission's shrinks
         as the release nears, so the moment is found by bisection."""
-        waiting = budget.waiting_submissions
-        keep = budget.reserved(now)
-        if budget.limit is None or waiting > 0 or keep <= waiting:
-            return math.inf
         if handed_out is None:
             handed_out = self._handed_out(tracked.target.budget_key)
-        budget.trim(now)
-        if len(budget.window) + len(budget.in_flight(handed_out, now)) + keep < budget.limit:
-            return math.inf  # a slot is free beside the reserve: nothing to decide
+        if self._reserve_stays(budget, now, handed_out):
+            return math.inf
+        waiting = budget.waiting_submissions
+        keep = budget.reserved(now)
         released = budget.slot_time(now, keep, handed_out, standing=keep - waiting)
         start = max(now, start)
         if not released > start:
@@ -424,6 +440,18 @@ class Scheduler:
                 lo = mid
         return hi if hi < released and takes(hi) else math.inf
 
+    @staticmethod
+    def _reserve_stays(budget: KeyBudget, now: float, handed_out: list[float]) -> bool:
+        """No poll of this key takes the standing reserve now, whatever its task: there
+        is none, submissions wait for it, or a slot is free beside it."""
+        waiting = budget.waiting_submissions
+        keep = budget.reserved(now)
+        if budget.limit is None or waiting > 0 or keep <= waiting:
+            return True
+        budget.trim(now)
+        # A slot free beside the reserve: nothing to decide.
+        return len(budget.window) + len(budget.in_flight(handed_out, now)) + keep < budget.limit
+
     def due_polls(self) -> list[str]:
         """Task ids to poll now. Each is rescheduled as if polled; report results after.
 
@@ -437,24 +465,35 @@ class Scheduler:
             key = tracked.target.budget_key
             if key not in plans:
                 plans[key] = plan = self._plan(key, now)
-                for i, tr in self._tasks.items():
-                    if tr.target.budget_key == key:
-                        tr.deferred = i in plan.deferred
+                for i, tr in self._of_key(key):
+                    tr.deferred = i in plan.deferred
             if self.pacer.due_at(task_id, tracked, plans[key]) > now:
                 continue
             rank = (not tracked.forced, tracked.deferred, -self.pacer.finish_chance(tracked, now))
             candidates.append((rank, task_id, tracked))
         candidates.sort(key=lambda c: c[0])
         due: list[str] = []
+        handed: dict[BudgetKey, list[float]] = {}  # each key's polls handed out, sorted
+        # (key, keep) pairs that cannot be afforded now. Within one call what a key has
+        # free only shrinks (each poll handed out takes one), and the more a poll must
+        # keep, the less it has: once a pair is refused, so is any larger keep after it.
+        refused: set[tuple[BudgetKey, int]] = set()
         for _rank, task_id, tracked in candidates:
             key = tracked.target.budget_key
             budget = self._budget(key)
-            keep = self._keep(tracked, budget, now)
+            if (key, budget.waiting_submissions) in refused:
+                continue  # not even the least a poll keeps is free
+            handed_out = handed.get(key)
+            if handed_out is None:
+                handed_out = handed[key] = self._handed_out(key)
+            keep = self._keep(tracked, budget, now, handed_out)
             # Polls handed out count as in flight, so each one lowers what is free.
-            if budget.free(now, keep, self._handed_out(key)) < 1:
+            if (key, keep) in refused or budget.free(now, keep, handed_out) < 1:
+                refused.add((key, keep))
                 continue
             self._version += 1
             tracked.hand_out(now)
+            bisect.insort(handed_out, now)
             due.append(task_id)
         return due
 
@@ -499,11 +538,16 @@ class Scheduler:
         waiting = budget.waiting_submissions
         if tracked.forced:
             return max(due, slot_time(waiting))
-        keep = budget.reserved(now)
+        if ("keep", key) not in look:
+            look["keep", key] = budget.reserved(now)
+            look["stays", key] = self._reserve_stays(budget, now, handed_out)
+        keep = look["keep", key]
         # Of `keep`, the standing reserve is released as requests near their end in the
         # window (see `KeyBudget.reserved`): the poll may go then, not only once a slot
         # frees; or earlier, should the reserve yield to it.
         slot = slot_time(keep, keep - waiting)
+        if look["stays", key]:
+            return max(due, slot)
         yields = self._reserve_yields_at(tracked, budget, now, due, handed_out=handed_out)
         if yields < slot:
             slot = max(yields, slot_time(waiting))
