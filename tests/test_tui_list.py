@@ -281,6 +281,31 @@ async def test_a_row_paints_what_a_rich_text_of_its_cells_renders(tmp_path, size
         assert list(tasks.render_line(1)) == list(tasks.render_line(1))
 
 
+async def test_the_cursor_row_follows_the_lists_focus(tmp_path):
+    """Row styles are kept between paints: a change of focus (the :focus rule of the
+    cursor's row) paints the cursor row in the new style."""
+    app = SeedanceApp(seed(tmp_path), clock=fixed_clock, poll=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        tasks = app.query_one(TaskList)
+
+        def cursor_style():
+            line = tasks.render_line(tasks.cursor - round(tasks.scroll_y) + 1)
+            return list(line)[1].style
+
+        def fresh():
+            return tasks.rich_style + tasks.get_component_rich_style("task-list--cursor")
+
+        tasks.focus()
+        await pilot.pause()
+        focused = cursor_style()
+        assert focused == fresh()
+        app.query_one("#prompt").focus()
+        await pilot.pause()
+        assert not tasks.has_focus
+        assert cursor_style() == fresh() != focused
+
+
 def test_cli_list_fits_the_terminal_and_shows_marks(tmp_path, monkeypatch):
     settings = seed(tmp_path, extra=odd_prompts(tmp_path))
     store = Store.open(settings.db_path)
