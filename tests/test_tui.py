@@ -369,8 +369,12 @@ async def test_a_row_out_of_the_users_eye_waits_for_the_ticks_frame(seeded_setti
         screen._tick()
         assert not tasks._changed and status_glyph(done, 0) in row_text(tasks, 3)
         selected = tasks.task_at(0)
-        done = TaskStatus.FAILED if selected.status is TaskStatus.COMPLETED else TaskStatus.COMPLETED
-        screen.post_message(TaskUpdated(dataclasses.replace(selected, status=done), selected.status))
+        done = (
+            TaskStatus.FAILED if selected.status is TaskStatus.COMPLETED else TaskStatus.COMPLETED
+        )
+        screen.post_message(
+            TaskUpdated(dataclasses.replace(selected, status=done), selected.status)
+        )
         await wait_until(pilot, lambda: tasks.task_at(0).status is done and not tasks._changed,
                          "the selected row painted without a tick")  # fmt: skip
         assert status_glyph(done, 0) in row_text(tasks, 0)
