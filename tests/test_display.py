@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from seedance_tui.models import Provider, Task, TaskStatus
 from seedance_tui.store import Store
 from seedance_tui.text import span
-from seedance_tui.tui.detail import render_task
+from seedance_tui.tui.detail import render_rest, render_task
 from seedance_tui.tui.format import eta_text
 from seedance_tui.tui.task_list import TaskList
 
@@ -81,3 +81,30 @@ def test_an_overdue_task_shows_overdue_in_the_list() -> None:
     tasks = TaskList(Store.__new__(Store), clock=lambda: now, eta=lambda task_id: math.inf)
     tasks._rendering = 1  # a task of the query renders: the eta column is there
     assert row_plain(tasks, _task(now), 160, now).rstrip().endswith("overdue")
+
+
+def test_the_detail_pane_renders_its_fields_and_timeline_once_per_width() -> None:
+    """The fields below the timing row and the timeline are rendered once per width and
+    shown as rendered at each tick: the same text and styles as rendering it all anew."""
+    import io
+
+    from rich.console import Console
+
+    now = 1_750_000_000.0
+    task = _task(now)
+    events = [{"at": now - 990, "kind": "submitted", "status": "processing",
+               "detail": "accepted " + "x" * 120}]  # fmt: skip
+    rest = render_rest(task, events)
+    for width in (60, 100):
+        for moment in (now, now + 1, now + 61):
+            shown = []
+            for content in (render_task(task, events, now=moment, eta=now + 30, rest=rest),
+                            render_task(task, events, now=moment, eta=now + 30)):  # fmt: skip
+                console = Console(
+                    width=width, record=True, file=io.StringIO(), color_system="truecolor"
+                )
+                console.print(content)
+                shown.append(console.export_text(styles=True))
+            assert shown[0] == shown[1]
+            assert "running" in shown[0] and "timeline" in shown[0]
+    assert sorted(rest._lines) == [60, 100]  # each width rendered once

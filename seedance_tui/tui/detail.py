@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.measure import Measurement
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 from textual import events as textual_events
@@ -181,6 +182,8 @@ class DetailPane(VerticalScroll, can_focus=False):
         super().__init__(id=id)
         self.frames = frames
         self._shown: tuple | None = None  # what the pane was last asked to show
+        # (task, events, link, group) -> the fields and timeline they show, as rendered
+        self._rest: tuple[tuple, KeptLines] | None = None
         self._asked: tuple | None = None  # the last call's arguments (a resize redoes it)
 
     def compose(self) -> ComposeResult:
@@ -261,15 +264,17 @@ class DetailPane(VerticalScroll, can_focus=False):
         title = f"Task {task.short_id}" + (" · compare" if pair else "")
         if self.border_title != title:
             self.border_title = title  # each setting repaints the pane
+        what = (task, events, link, group or None)
+        if self._rest is None or self._rest[0] != what:
+            self._rest = (what, render_rest(task, events, link=link, group=group))
         content = render_task(
             task,
             events,
             now=now,
             eta=eta,
             next_check=next_check,
-            link=link,
             waiting=waiting,
-            group=group,
+            rest=self._rest[1],
         )
         if same_shape:
             body.update(content, layout=False)
@@ -316,6 +321,38 @@ def timing_line(
     return timing
 
 
+class KeptLines:
+    """A renderable's lines, rendered once per width and kept: the detail pane shows
+    the same fields and timeline again every second beside a ticking timing row."""
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self.renderable = renderable
+        self._lines: dict[int, list[list[Segment]]] = {}
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        lines = self._lines.get(options.max_width)
+        if lines is None:
+            if len(self._lines) >= 4:
+                self._lines.clear()  # widths long gone
+            lines = console.render_lines(self.renderable, options.update(height=None), pad=False)
+            self._lines[options.max_width] = lines
+        new_line = Segment.line()
+        for line in lines:
+            yield from line
+            yield new_line
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement.get(console, options, self.renderable)
+
+
+def _fields() -> Table:
+    """A grid of fields: names, and values that wrap under themselves at a space."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", no_wrap=True, width=LABEL_WIDTH)
+    grid.add_column(overflow="fold")
+    return grid
+
+
 def render_task(
     task: Task,
     events: list[dict],
@@ -326,28 +363,54 @@ def render_task(
     link: str | None = None,
     waiting: str | None = None,
     group: list[Task] | None = None,
+    rest: KeptLines | None = None,
 ) -> Group:
     """Fields as a two-column grid (values wrap under themselves at a space), then the
     timeline. What a narrow pane's first rows must say comes first: status, error,
-    timing, credits, the prompt."""
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="bold", no_wrap=True, width=LABEL_WIDTH)
-    grid.add_column(overflow="fold")
+    timing, credits, the prompt.
 
-    def row(name: str, value: Text | MiddleCut) -> None:
-        grid.add_row(name, value)
+    The head (status, error, timing) is what the clock changes; the rest, from the
+    credits on, is the same for the same task, events, link and group: `rest`, what
+    `render_rest` made for them, is shown as it was rendered."""
+    return Group(
+        render_head(task, now=now, eta=eta, next_check=next_check, waiting=waiting),
+        rest if rest is not None else render_rest(task, events, link=link, group=group),
+    )
 
+
+def render_head(
+    task: Task,
+    *,
+    now: float,
+    eta: float | None = None,
+    next_check: float | None = None,
+    waiting: str | None = None,
+) -> Table:
+    """The fields the clock changes: status (a spinner), error, timing (or render time)."""
+    grid = _fields()
     status = Text(
         f"{status_glyph(task.status, now)} {task.status.value}", STATUS_STYLES[task.status]
     )
     status.append(f"  {task.provider.value}", "")
-    row("status", status)
+    grid.add_row("status", status)
     if task.error:
-        row("error", Text(inert(task.error), "bold red"))
+        grid.add_row("error", Text(inert(task.error), "bold red"))
     if task.status.is_pending:
-        row("timing", timing_line(task, now, eta, next_check, waiting))
+        grid.add_row("timing", timing_line(task, now, eta, next_check, waiting))
     elif (took := time_to_finish(task)) is not None and task.status is TaskStatus.COMPLETED:
-        row("render", Text(f"took {took:.1f}s"))
+        grid.add_row("render", Text(f"took {took:.1f}s"))
+    return grid
+
+
+def render_rest(
+    task: Task, events: list[dict], *, link: str | None = None, group: list[Task] | None = None
+) -> KeptLines:
+    """The fields from the credits on, then the timeline (kept once rendered)."""
+    grid = _fields()
+
+    def row(name: str, value: Text | MiddleCut) -> None:
+        grid.add_row(name, value)
+
     est = "-" if task.credits_estimated is None else str(task.credits_estimated)
     charged = "-" if task.credits_charged is None else str(task.credits_charged)
     credits = Text(f"charged {charged} (est. {est})")
@@ -392,7 +455,7 @@ def render_task(
         if event.get("detail"):
             line.append("  " + inert(event["detail"], newlines=False), "dim")
         timeline.add_row(clock_time(at)[11:19] if at else "--:--:--", line)
-    return Group(grid, Text(""), Text("timeline", "bold"), timeline)
+    return KeptLines(Group(grid, Text(""), Text("timeline", "bold"), timeline))
 
 
 def params_line(task: Task) -> str:
