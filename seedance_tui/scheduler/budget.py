@@ -200,7 +200,11 @@ class KeyBudget:
             start = max(start, recent[len(recent) - self.burst] + BURST_SPAN)
         if self.limit is None:
             return start
-        times = self.counted(handed_out, now)
+        in_flight = self.in_flight(handed_out, now)
+        counted = len(self.window) + len(in_flight)
+        # Every request counting now, sorted: worked out only when some must expire
+        # first (an hour of a generous budget holds thousands of requests).
+        times: list[float] | None = None
         leaving = self._leaving_soon(now) if self.submit_slack > 0 else 0
         best = math.inf
         for released in range(0, max(0, min(standing, keep)) + 1):
@@ -211,10 +215,12 @@ class KeyBudget:
                     break
                 # The same sum `_leaving_soon` compares against: no wake-up a hair early.
                 at = max(at, self.window[i] + (self.span - self.submit_slack))
-            must_expire = len(times) + keep - released + 1 - self.limit
-            if must_expire > len(times):
+            must_expire = counted + keep - released + 1 - self.limit
+            if must_expire > counted:
                 continue
             if must_expire > 0:
+                if times is None:
+                    times = sorted(self.window + in_flight)
                 at = max(at, times[must_expire - 1] + self.span)
             best = min(best, at)
         return best
