@@ -58,13 +58,14 @@ from .store import Store, StoreError, is_transient, new_task_id
 # How often the loop re-reads the history for work other instances added or finished.
 RESYNC_EVERY = 20.0
 COALESCE_STEPS = 3  # event-loop turns a woken loop lets pass before it looks again
-# A turn of the loop (the scheduler's plans over every pending task: ~20 ms at 200 tasks)
-# is followed by a rest long enough that turns take at most this share of a core, so
-# polls that end one after another (12 a second while many renders end) are looked at
-# together, not one turn each; the rest never exceeds MAX_TURN_GAP (a due poll is sent at
-# most that late) and a poll the user asked for ends it at once. With few tasks a turn
-# costs well under a millisecond and the rest is negligible.
-TURN_SHARE = 0.03
+# A turn of the loop (the scheduler's look over every pending task: ~1.5 ms at 200 tasks
+# here) is followed by a rest long enough that turns take at most this share of a core,
+# so polls that end one after another (10 a second while many renders end) are looked at
+# together, not one turn each (at 3 %, a turn after nearly every answer cost the engine
+# ~1.5 % of a core); the rest never exceeds MAX_TURN_GAP (a due poll is sent at most
+# that late: ~0.15 s at 200 tasks) and a poll the user asked for ends it at once. With
+# few tasks a turn costs well under a millisecond and the rest is negligible.
+TURN_SHARE = 0.01
 MAX_TURN_GAP = 1.0
 MIN_REST = 0.02  # a shorter rest is not taken (a turn of a few tasks rests not at all)
 

@@ -70,7 +70,7 @@ async def test_a_cheap_turn_does_not_rest(tmp_path):
 
 
 async def test_a_costly_turn_rests_so_the_loop_takes_its_share_of_a_core(tmp_path):
-    cost = 0.009  # 9 ms of bookkeeping a turn: rests 0.3 s
+    cost = 0.3 * TURN_SHARE  # the bookkeeping of a turn that rests 0.3 s
     harness = Harness(tmp_path, turn_cost=cost)
     wakes = 0
 
