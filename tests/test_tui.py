@@ -483,11 +483,12 @@ async def test_markup_in_prompts_and_errors_is_shown_literally(seeded_settings):
         from rich.console import Console
 
         console = Console(width=300, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+        console.print(app.query_one("#detail-head").content)
         console.print(app.query_one("#detail-body").content)
         plain = console.export_text()
         assert HOSTILE in plain and "server said " + HOSTILE in plain
         for y in range(12):  # every line of the pane: nothing in the text is a link
-            await pilot.click("#detail-body", offset=(12, y))
+            await pilot.click("#detail-text", offset=(12, y))
         await pilot.pause()
         assert app.is_running  # nothing in the text was an action
         await pilot.press("r")

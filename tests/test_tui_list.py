@@ -205,8 +205,8 @@ async def test_an_eta_has_its_own_column_or_none(tmp_path, size):
             assert titles[-1] == "eta" and row.rstrip().endswith("≈1m05s")
         else:
             assert "eta" not in titles and "≈" not in row  # no room: the detail pane says
-            body = app.dashboard.detail.query_one("#detail-body")
-            assert "ETA in 1m05s" in "\n".join(rendered(body.content))
+            head = app.dashboard.detail.query_one("#detail-head")
+            assert "ETA in 1m05s" in "\n".join(rendered(head.content))
 
 
 # -- item 2: marks in a column, cuts by display width, bidi inert ----------------------
@@ -341,8 +341,10 @@ def static_text(widget) -> str:
 def pane_lines(app: SeedanceApp) -> list[str]:
     """The detail pane's visible lines of text, as wide as it paints them."""
     pane = app.query_one(DetailPane)
-    body = app.query_one("#detail-body")
-    lines = rendered(body.content, body.content_region.width)
+    lines = []
+    for part in ("#detail-head", "#detail-body"):
+        widget = app.query_one(part)
+        lines += rendered(widget.content, widget.content_region.width)
     return lines[: pane.scrollable_content_region.height]
 
 

@@ -189,7 +189,12 @@ class DetailPane(VerticalScroll, can_focus=False):
     def compose(self) -> ComposeResult:
         yield ComparePair(self.frames, id="detail-pair")
         with Horizontal(id="detail-top"):
-            yield Static(id="detail-body")
+            # The head (status, error, timing) changes with the clock; the body (the
+            # rest of the fields and the timeline) only with the task: a tick repaints
+            # the head's few lines, not the body's.
+            with Vertical(id="detail-text"):
+                yield Static(id="detail-head")
+                yield Static(id="detail-body")
             if self.frames is not None:
                 yield FrameView(self.frames, id="detail-frame")
 
@@ -249,6 +254,7 @@ class DetailPane(VerticalScroll, can_focus=False):
             and not pair
         )
         self._shown = shown
+        head = self.query_one("#detail-head", Static)
         body = self.query_one("#detail-body", Static)
         self.query_one(ComparePair).show(pair, task.id if task else None, now)
         if self.frames is not None:
@@ -257,7 +263,9 @@ class DetailPane(VerticalScroll, can_focus=False):
                 task if wide and not pair else None
             )
         if task is None:
-            body.update(Text("No task selected.", style="dim"))
+            self._rest = None
+            head.update(Text("No task selected.", style="dim"))
+            body.display = False
             if self.border_title != "Task":
                 self.border_title = "Task"
             return
@@ -267,19 +275,14 @@ class DetailPane(VerticalScroll, can_focus=False):
         what = (task, events, link, group or None)
         if self._rest is None or self._rest[0] != what:
             self._rest = (what, render_rest(task, events, link=link, group=group))
-        content = render_task(
-            task,
-            events,
-            now=now,
-            eta=eta,
-            next_check=next_check,
-            waiting=waiting,
-            rest=self._rest[1],
-        )
+            update_in_place(body, self._rest[1])
+        if not body.display:
+            body.display = True
+        content = render_head(task, now=now, eta=eta, next_check=next_check, waiting=waiting)
         if same_shape:
-            body.update(content, layout=False)
+            head.update(content, layout=False)
         else:
-            update_in_place(body, content)
+            update_in_place(head, content)
 
     @property
     def pair_pending(self) -> bool:
@@ -365,9 +368,10 @@ def render_task(
     group: list[Task] | None = None,
     rest: KeptLines | None = None,
 ) -> Group:
-    """Fields as a two-column grid (values wrap under themselves at a space), then the
-    timeline. What a narrow pane's first rows must say comes first: status, error,
-    timing, credits, the prompt.
+    """The pane's whole text in one renderable (the pane shows it as two widgets, the
+    head and the rest): fields as a two-column grid (values wrap under themselves at a
+    space), then the timeline. What a narrow pane's first rows must say comes first:
+    status, error, timing, credits, the prompt.
 
     The head (status, error, timing) is what the clock changes; the rest, from the
     credits on, is the same for the same task, events, link and group: `rest`, what
