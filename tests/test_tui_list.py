@@ -281,6 +281,42 @@ async def test_a_row_paints_what_a_rich_text_of_its_cells_renders(tmp_path, size
         assert list(tasks.render_line(1)) == list(tasks.render_line(1))
 
 
+async def test_a_pending_tasks_ticking_head_repaints_without_a_layout(tmp_path):
+    """Once a second the selected pending task's head (spinner, timing) is repainted;
+    its height stays, so the screen is not laid out again, and the body is left alone."""
+    from raw_sql import raw_sql
+
+    settings = seed(tmp_path)
+    store = Store.open(settings.db_path)
+    newest = store.list(limit=1)[0]
+    store.close()
+    raw_sql(settings.db_path, "UPDATE tasks SET status='processing', created_at=? WHERE id=?",
+            (iso(FIXED_NOW - 40), newest.id))  # fmt: skip
+    clock = Clock()
+    app = SeedanceApp(settings, clock=clock, poll=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = app.dashboard
+        screen.ticker.pause()  # the test ticks
+        head = app.query_one("#detail-head")
+        body = app.query_one("#detail-body")
+        assert "running 40s" in "\n".join(rendered(head.content))
+        updates: list[tuple[str, bool]] = []
+        for name, widget in (("head", head), ("body", body)):
+            update = widget.update
+
+            def recorded(content, *, layout=True, _name=name, _update=update):
+                updates.append((_name, layout))
+                return _update(content, layout=layout)
+
+            widget.update = recorded  # type: ignore[method-assign]
+        clock.now += 1
+        screen._tick()
+        await pilot.pause()
+        assert updates == [("head", False)]
+        assert "running 41s" in "\n".join(rendered(head.content))
+
+
 async def test_the_cursor_row_follows_the_lists_focus(tmp_path):
     """Row styles are kept between paints: a change of focus (the :focus rule of the
     cursor's row) paints the cursor row in the new style."""

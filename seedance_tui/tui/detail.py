@@ -239,20 +239,6 @@ class DetailPane(VerticalScroll, can_focus=False):
         shown = (task, events, link, waiting, timing, pair_clock, wide, group or None)
         if shown == self._shown:
             return
-        # Once a second a pending task's spinner and timing change and nothing else: when
-        # the timing row keeps its length, the pane keeps its height; else the body is
-        # laid out again only if its height changes (`update_in_place`): a layout is of
-        # the whole screen, the costliest part of a dashboard at rest.
-        previous = self._shown
-        same_shape = (
-            previous is not None
-            and shown[:4] == previous[:4]
-            and shown[6:] == previous[6:]
-            and timing is not None
-            and previous[4] is not None
-            and len(timing[1]) == len(previous[4][1])
-            and not pair
-        )
         self._shown = shown
         head = self.query_one("#detail-head", Static)
         body = self.query_one("#detail-body", Static)
@@ -278,11 +264,11 @@ class DetailPane(VerticalScroll, can_focus=False):
             update_in_place(body, self._rest[1])
         if not body.display:
             body.display = True
+        # Once a second a pending task's head changes (spinner, timing): the screen is
+        # laid out again only if the head's height changes (a layout is of the whole
+        # screen, the costliest part of a dashboard at rest).
         content = render_head(task, now=now, eta=eta, next_check=next_check, waiting=waiting)
-        if same_shape:
-            head.update(content, layout=False)
-        else:
-            update_in_place(head, content)
+        update_in_place(head, content)
 
     @property
     def pair_pending(self) -> bool:

@@ -225,7 +225,6 @@ class TaskList(ScrollView, can_focus=True):
         # Task id -> (the task, its layout key, each column's cell; None: worked out at
         # each paint, see DYNAMIC): a tick repaints a row from these and three cells.
         self._kept_cells: dict[str, tuple[Task, tuple[int, bool], list]] = {}
-        self._styles: dict[tuple[Style, str], Style] = {}  # (line style, cell style) ->
         # The line style of a row and of the cursor's row: `rich_style` walks the
         # ancestors' backgrounds (~0.3 ms), once a line was most of a tick's frame.
         self._line_styles: tuple[Style, Style] | None = None
@@ -652,6 +651,7 @@ class TaskList(ScrollView, can_focus=True):
         """The row's strip: a space, then runs of unstyled cells, padding and
         separators, each styled cell a segment of its own (the segments a Text of the
         same spans would render, without building one)."""
+        console = self.app.console
         segments = [Segment(" ", style)]
         run: list[str] = []
         for i, (column, (cell, cell_style)) in enumerate(zip(columns, cells, strict=True)):
@@ -665,7 +665,9 @@ class TaskList(ScrollView, can_focus=True):
                 if run:
                     segments.append(Segment("".join(run), style))
                     run = []
-                segments.append(Segment(cell, self._style(style, cell_style)))
+                # The line's style with the cell's on top, as a Text span's would be
+                # (Rich caches both the parse and the sum).
+                segments.append(Segment(cell, style + console.get_style(cell_style)))
             else:
                 run.append(cell)
             if not right:
@@ -673,16 +675,6 @@ class TaskList(ScrollView, can_focus=True):
         if run:
             segments.append(Segment("".join(run), style))
         return Strip(segments).crop_extend(0, width, style)
-
-    def _style(self, line: Style, cell: str) -> Style:
-        """The line's style with a cell's on top (as a Text span's would be)."""
-        combined = self._styles.get((line, cell))
-        if combined is None:
-            if len(self._styles) > 256:
-                self._styles.clear()
-            combined = line + self.app.console.get_style(cell, default=Style.null())
-            self._styles[(line, cell)] = combined
-        return combined
 
     @property
     def _filtered(self) -> bool:
